@@ -1,0 +1,222 @@
+"""The decision, readable top to bottom. Hot path.
+
+extract -> verified-token cache -> parse -> route by unverified iss -> alg allow-list -> key by kid
+-> claims (cheap) -> signature (the only expensive step) -> scopes -> policy.
+Every check that can refuse without crypto runs before the signature.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from .cache import RejectedCache, VerifiedCache, VerifiedEntry
+from .claims import ClaimRules, check_claims, granted_scopes
+from .config import IssuerConfig, Settings
+from .errors import KeysUnavailable, Rejected, truncate
+from .extract import build_extractor
+from .keys import PreparedKey, hmac_key
+from .keystore import KeyStore
+from .logs import Log, fingerprint
+from .metrics import Metrics
+from .policy import MAX_RESULT_BYTES, Policies, build_context, fit_context
+from .token import parse_token
+
+# A token verified without `exp` (JWT_VERIFY_EXPIRATION=false) is cached this long at most.
+NO_EXP_CACHE_SECONDS = 300.0
+# Room for the policy document, principal and response keys when the context is small.
+SMALL_RESULT_MARGIN = 2048
+
+
+class Issuer:
+    """One trusted issuer: its claim rules, algorithms and keys."""
+
+    __slots__ = ("algorithms", "hmac", "keystore", "name", "required_scopes", "rules")
+
+    def __init__(self, config: IssuerConfig, rules: ClaimRules, keystore: KeyStore | None) -> None:
+        self.name = config.issuer
+        self.rules = rules
+        self.algorithms = config.algorithms
+        self.required_scopes = config.required_scopes
+        self.keystore = keystore
+        self.hmac: PreparedKey | None = hmac_key(config.hmac_secret) if config.hmac_secret else None
+
+    def key_for(self, alg: str, kid: str | None, now: float) -> PreparedKey:
+        if alg[0] == "H":  # HS*: allowed only when a secret is configured (config.py)
+            if self.hmac is None:
+                raise Rejected("alg_not_allowed", alg)
+            return self.hmac
+        if self.keystore is None:
+            raise Rejected("alg_not_allowed", alg)
+        return self.keystore.key_for(kid, now)
+
+
+class Authorizer:
+    """Decides `$connect` events. Build once per execution environment (cold start)."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        clock: Callable[[], float] = time.time,
+        write: Callable[[str], Any] | None = None,
+        load_keys: bool = True,
+    ) -> None:
+        self.settings = settings
+        self.clock = clock
+        self.log = Log(settings.log_level, write)
+        now = clock()
+        self.metrics = Metrics(settings.metrics_namespace, settings.metrics_interval, settings.metrics, self.log._write, now)
+        self.cache = VerifiedCache(settings.cache_size)
+        self.rejected = RejectedCache()
+        self.policies = Policies(settings.authorized_apis)
+        self.extract = build_extractor(settings.token_sources, settings.query_parameter, settings.cookie_name)
+        self.issuers: dict[str, Issuer] = {}
+        for config in settings.issuers:
+            keystore = None
+            if config.jwks_uri:
+                keystore = KeyStore(
+                    config.jwks_uri, log=self.log, ttl=settings.jwks_ttl, max_stale=settings.jwks_max_stale,
+                    cooldown=settings.jwks_cooldown, timeout=settings.jwks_timeout, clock=clock,
+                    on_keys_removed=self._purger(config.issuer),
+                )
+            rules = ClaimRules(config, settings.verify_expiration, settings.leeway)
+            self.issuers[config.issuer] = Issuer(config, rules, keystore)
+        for note in settings.notes:
+            self.log.info(note)
+        if load_keys:
+            self.load_keys()
+
+    def _purger(self, issuer: str) -> Callable[[set[str | None]], None]:
+        def purge(kids: set[str | None]) -> None:
+            dropped = self.cache.purge_keys(issuer, kids)
+            self.rejected.clear()  # a replaced key may make a refused token valid
+            self.log.info("keys left the key set", issuer=issuer, kids=sorted(map(str, kids)), cache_entries_dropped=dropped)
+
+        return purge
+
+    def load_keys(self) -> None:
+        """Cold start: load every issuer's keys. A failure is logged; tokens then get KeysUnavailable."""
+        now = self.clock()
+        for issuer in self.issuers.values():
+            if issuer.keystore is not None:
+                issuer.keystore.refresh(now)
+
+    # -- the Lambda contract -------------------------------------------------------------------
+    def handle(self, event: Mapping[str, Any]) -> dict[str, Any]:
+        """Allow/Deny result, or raise Exception('Unauthorized') (401) / KeysUnavailable (500)."""
+        now = self.clock()
+        token = None
+        try:
+            token = self.extract(event)
+            method_arn = event.get("methodArn")
+            entry = self.cache.entries.get(token)
+            if entry is not None and now < entry.expires:
+                self.metrics.count("CacheHit")
+                result = self._result(entry, method_arn)
+            else:
+                result = self._verify(token, method_arn, now)
+        except Rejected as rejection:
+            self._log_rejection(rejection, event, token)
+            self.metrics.maybe_flush(now)
+            raise Exception("Unauthorized") from None
+        except KeysUnavailable:
+            self.metrics.count("KeysUnavailable")
+            self.metrics.flush(now)
+            raise
+        except Exception as error:  # a bug or an input we did not foresee: still a clean refusal
+            self.metrics.count("InternalError")
+            self.log.error("internal error: refusing", reason="internal_error", error=truncate(f"{type(error).__name__}: {error}"))
+            raise Exception("Unauthorized") from None
+        self.metrics.maybe_flush(now)
+        return result
+
+    def _verify(self, token: str, method_arn: Any, now: float) -> dict[str, Any]:
+        if self.rejected.seen(token, now):
+            raise Rejected("bad_signature", "replayed")
+        unverified = parse_token(token, self.settings.max_token_bytes)
+        try:
+            header, payload, signing_input, signature = unverified
+            iss = payload.get("iss")
+            issuer = self.issuers.get(iss) if type(iss) is str else None
+            if issuer is None:
+                raise Rejected("bad_issuer", truncate(iss))
+            alg = header["alg"]
+            if alg not in issuer.algorithms:
+                raise Rejected("alg_not_allowed", truncate(alg))
+            kid = header.get("kid")
+            key = issuer.key_for(alg, kid, now)
+            verify = key.verifiers.get(alg)
+            if verify is None:
+                raise Rejected("alg_key_mismatch", f"{alg} with a {key.kty} key")
+            exp = check_claims(payload, issuer.rules, now)
+            timed = self.metrics.should_time_verify()
+            started = time.perf_counter() if timed else 0.0
+            try:
+                verify(signature, signing_input)
+            except Exception:  # InvalidSignature, or a malformed signature for this key
+                self.rejected.add(token, now)
+                raise Rejected("bad_signature") from None
+            if timed:
+                self.metrics.timed_verify(time.perf_counter() - started)
+            allowed = not issuer.required_scopes or issuer.required_scopes <= granted_scopes(payload)
+            entry = self._entry(token, payload, issuer, kid, exp, allowed, method_arn, now)
+        except Rejected as rejection:
+            rejection.unverified = unverified  # type: ignore[attr-defined]
+            raise
+        self.cache.put(token, entry)
+        return self._result(entry, method_arn)
+
+    def _entry(self, token: str, payload: dict[str, Any], issuer: Issuer, kid: str | None, exp: float | None,
+               allowed: bool, method_arn: Any, now: float) -> VerifiedEntry:
+        principal: str = payload["sub"]
+        context = build_context(payload, self.settings.context_claims, exp)
+        # The context is a subset of the payload, so it cannot outgrow ~2x the token: only large
+        # tokens need the exact 8 KB check (which serialises the context).
+        if 2 * len(token) + SMALL_RESULT_MARGIN > MAX_RESULT_BYTES:
+            document_size = (self.policies.allow(method_arn) if allowed else self.policies.deny(method_arn))[1]
+            dropped = fit_context(context, principal, document_size)
+            if dropped:
+                self.log.warn("context claims dropped to fit 8 KB", claims=dropped, sub=truncate(principal))
+        expires = exp if exp is not None else now + NO_EXP_CACHE_SECONDS
+        return VerifiedEntry(principal, context, expires, issuer.name, kid, allowed)
+
+    def _result(self, entry: VerifiedEntry, method_arn: Any) -> dict[str, Any]:
+        if entry.method_arn == method_arn:
+            result = entry.result
+        else:
+            document = (self.policies.allow(method_arn) if entry.allowed else self.policies.deny(method_arn))[0]
+            result = {"principalId": entry.principal, "policyDocument": document, "context": entry.context}
+            entry.method_arn = method_arn
+            entry.result = result
+        if entry.allowed:
+            self.metrics.count("Allow")
+            if self.log.debug_enabled:
+                self.log.debug("allowed", sub=truncate(entry.principal), issuer=entry.issuer)
+        else:
+            self.metrics.count("Deny")
+            self.log.info("denied", reason="insufficient_scope", sub=truncate(entry.principal), issuer=entry.issuer)
+        return result
+
+    def _log_rejection(self, rejection: Rejected, event: Mapping[str, Any], token: str | None) -> None:
+        self.metrics.count("Unauthorized")
+        self.metrics.count("Rejected." + rejection.reason)
+        if self.log.threshold > 20:
+            return
+        fields: dict[str, Any] = {"reason": rejection.reason}
+        if rejection.detail:
+            fields["detail"] = rejection.detail
+        if token is not None:
+            fields["token"] = fingerprint(token)
+        unverified = getattr(rejection, "unverified", None)
+        if unverified is not None:
+            payload = unverified.payload
+            fields["issuer"] = truncate(payload.get("iss"))
+            fields["kid"] = truncate(unverified.kid)
+            if "sub" in payload:
+                fields["sub_unverified"] = truncate(payload.get("sub"))
+        context = event.get("requestContext") if isinstance(event, Mapping) else None
+        if isinstance(context, Mapping):
+            fields["connection_id"] = truncate(context.get("connectionId"))
+        self.log.info("unauthorized", **fields)

@@ -1,0 +1,77 @@
+"""Bounded caches keyed by the exact token. Hot path.
+
+A hit in `VerifiedCache` skips all crypto; an entry never outlives the token's `exp` and is purged
+when its key leaves the key set. `RejectedCache` remembers tokens whose signature failed so that a
+replayed forgery costs a dict lookup; it stores only a hash, and a collision can only refuse.
+Eviction is first-in-first-out: O(1) and no bookkeeping on hits.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class VerifiedEntry:
+    __slots__ = ("allowed", "context", "expires", "issuer", "kid", "method_arn", "principal", "result")
+
+    def __init__(self, principal: str, context: dict[str, Any], expires: float, issuer: str, kid: str | None, allowed: bool) -> None:
+        self.principal = principal
+        self.context = context
+        self.expires = expires
+        self.issuer = issuer
+        self.kid = kid
+        self.allowed = allowed
+        # The last response built from this entry, reused while methodArn stays the same.
+        self.method_arn: object = None
+        self.result: dict[str, Any] = {}
+
+
+class VerifiedCache:
+    __slots__ = ("entries", "size")
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.entries: dict[str, VerifiedEntry] = {}
+
+    def put(self, token: str, entry: VerifiedEntry) -> None:
+        if self.size <= 0:
+            return
+        entries = self.entries
+        if len(entries) >= self.size:
+            del entries[next(iter(entries))]
+        entries[token] = entry
+
+    def drop(self, token: str) -> None:
+        self.entries.pop(token, None)
+
+    def purge_keys(self, issuer: str, kids: set[str | None]) -> int:
+        """Drop entries signed by keys that left `issuer`'s key set; returns how many."""
+        doomed = [t for t, e in self.entries.items() if e.issuer == issuer and e.kid in kids]
+        for token in doomed:
+            del self.entries[token]
+        return len(doomed)
+
+    def clear(self) -> None:
+        self.entries.clear()
+
+
+class RejectedCache:
+    __slots__ = ("entries", "size", "ttl")
+
+    def __init__(self, size: int = 1024, ttl: float = 60.0) -> None:
+        self.size = size
+        self.ttl = ttl
+        self.entries: dict[int, float] = {}
+
+    def add(self, token: str, now: float) -> None:
+        entries = self.entries
+        if len(entries) >= self.size:
+            del entries[next(iter(entries))]
+        entries[hash(token)] = now + self.ttl
+
+    def seen(self, token: str, now: float) -> bool:
+        expires = self.entries.get(hash(token))
+        return expires is not None and now < expires
+
+    def clear(self) -> None:
+        self.entries.clear()

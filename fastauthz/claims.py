@@ -1,0 +1,103 @@
+"""Registered-claim rules (RFC 7519 §4.1) plus Cognito and Firebase specifics. Hot path.
+
+`now` is always passed in, never read here, so that tests and the key store share one clock.
+Numbers must be JSON numbers: `type(x) in (int, float)` keeps booleans (a bool is an int in
+Python) and strings out.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .config import IssuerConfig
+from .errors import Rejected, truncate
+
+FIREBASE_MAX_SUB_LENGTH = 128
+
+
+class ClaimRules:
+    __slots__ = ("audiences", "firebase", "issuer", "leeway", "token_use", "verify_audience", "verify_expiration")
+
+    def __init__(self, config: IssuerConfig, verify_expiration: bool, leeway: float) -> None:
+        self.issuer = config.issuer
+        self.audiences = config.audiences
+        self.verify_audience = config.verify_audience
+        self.verify_expiration = verify_expiration
+        self.leeway = leeway
+        self.token_use = config.token_use
+        self.firebase = config.is_firebase
+
+
+def _number(payload: dict[str, Any], name: str) -> float | None:
+    value = payload.get(name)
+    if value is None:
+        return None
+    kind = type(value)
+    if kind is not int and kind is not float:
+        raise Rejected("bad_claim_type", f"{name} must be a number")
+    return value  # type: ignore[no-any-return]
+
+
+def check_claims(payload: dict[str, Any], rules: ClaimRules, now: float) -> float | None:
+    """Raise Rejected unless the claims hold at `now`. Returns `exp` (None if absent and allowed)."""
+    leeway = rules.leeway
+    exp = _number(payload, "exp")
+    if rules.verify_expiration:
+        if exp is None:
+            raise Rejected("missing_exp")
+        if now >= exp + leeway:  # RFC 7519 §4.1.4: now must be before exp
+            raise Rejected("expired")
+    nbf = _number(payload, "nbf")
+    if nbf is not None and nbf > now + leeway:
+        raise Rejected("not_yet_valid")
+    iat = _number(payload, "iat")
+    if iat is not None and iat > now + leeway:
+        raise Rejected("issued_in_future")
+
+    if payload.get("iss") != rules.issuer:
+        raise Rejected("bad_issuer", truncate(payload.get("iss")))
+
+    if rules.verify_audience:
+        audiences = rules.audiences
+        aud = payload.get("aud")
+        if aud is None:
+            # Cognito access tokens carry no aud; the app client id is in client_id.
+            client_id = payload.get("client_id")
+            if type(client_id) is not str or client_id not in audiences:
+                raise Rejected("bad_audience", "no aud, and client_id not accepted")
+        elif type(aud) is str:
+            if aud not in audiences:
+                raise Rejected("bad_audience", truncate(aud))
+        elif type(aud) is list:
+            if not any(type(item) is str and item in audiences for item in aud):
+                raise Rejected("bad_audience", truncate(aud))
+        else:
+            raise Rejected("bad_claim_type", "aud must be a string or an array of strings")
+
+    if rules.token_use is not None and payload.get("token_use") not in rules.token_use:
+        raise Rejected("bad_token_use", truncate(payload.get("token_use")))
+
+    sub = payload.get("sub")
+    if type(sub) is not str or not sub:
+        raise Rejected("missing_sub")
+    if rules.firebase:
+        # Firebase ID token rules: sub at most 128 characters, auth_time in the past.
+        if len(sub) > FIREBASE_MAX_SUB_LENGTH:
+            raise Rejected("bad_claim_type", "sub longer than 128 characters")
+        auth_time = _number(payload, "auth_time")
+        if auth_time is None or auth_time > now + leeway:
+            raise Rejected("bad_auth_time")
+    return exp
+
+
+def granted_scopes(payload: dict[str, Any]) -> frozenset[str]:
+    """Scopes from `scope` (space separated, RFC 8693 §4.2) or `scp` (string or array)."""
+    scope = payload.get("scope")
+    if type(scope) is str:
+        return frozenset(scope.split())
+    scp = payload.get("scp")
+    if type(scp) is str:
+        return frozenset(scp.split())
+    if type(scp) is list:
+        return frozenset(item for item in scp if type(item) is str)
+    return frozenset()

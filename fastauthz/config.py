@@ -1,0 +1,378 @@
+"""Every environment variable fastauthz reads, declared once, parsed once at cold start.
+
+Cold path only. Precedence: an explicit argument (tests, tooling) > the environment > the default
+below. A bad value raises ConfigError naming the variable and the fix, which fails the cold start:
+a misconfigured authorizer must never run.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from .errors import ConfigError
+
+ASYMMETRIC_ALGORITHMS = (
+    "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA",
+    "Ed25519", "Ed448",  # RFC 9864's fully specified names for EdDSA
+)
+HMAC_ALGORITHMS = ("HS256", "HS384", "HS512")
+TOKEN_SOURCES = ("header", "query", "protocol", "cookie")
+# RFC 7518 §3.2: an HMAC key must be at least as long as the hash output; 32 bytes covers HS256.
+MIN_HMAC_SECRET_BYTES = 32
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    default: str
+    doc: str
+
+
+# The one table of variables. README.md's configuration table is checked against it by
+# tests/unit/test_config.py::test_readme_table_matches_the_settings_declared_in_config.
+SETTINGS: tuple[Setting, ...] = (
+    Setting("JWT_ISSUER_JWKS_URI", "", "Where the issuer's keys are: `https://…` or `file://…` (a key set shipped with the function). The content decides the format: RFC 7517 JWKS or Google's x509 certificate map."),
+    Setting("JWT_ISSUER", "", "Exact `iss` to accept. When unset it is derived from a Cognito, Okta, Auth0 or `<issuer>/.well-known/jwks.json` URI, or Firebase's audience, and logged; otherwise the cold start fails."),
+    Setting("JWT_AUTHORIZED_AUDIENCES", "", "Comma list; a token is accepted if its `aud` (string or array) holds any of them. Cognito access tokens (no `aud`) are matched on `client_id`. Required unless `JWT_VERIFY_AUDIENCE=false`."),
+    Setting("JWT_VERIFY_AUDIENCE", "true", "`false` switches the audience check off (explicitly; never by omission)."),
+    Setting("JWT_VERIFY_EXPIRATION", "true", "`false` stops requiring and checking `exp` (not recommended)."),
+    Setting("JWT_LEEWAY_SECONDS", "5", "Clock skew allowed on `exp`, `nbf`, `iat`, `auth_time` (0–300)."),
+    Setting("JWT_ALGORITHMS", "", "Comma allow-list. Default: RS256/384/512, PS256/384/512, ES256/384/512, EdDSA (and RFC 9864's Ed25519, Ed448), plus HS256/384/512 when `JWT_HMAC_SECRET` is set. `none` is never accepted."),
+    Setting("JWT_HMAC_SECRET", "", "Shared secret for HS* tokens (at least 32 bytes). Without it HS* is refused."),
+    Setting("JWT_TOKEN_USE", "", "Comma list of accepted Cognito `token_use` values (`access`, `id`); unset: not checked."),
+    Setting("JWT_REQUIRED_SCOPES", "", "Scopes that must all be in `scope` (space separated) or `scp`; a valid token without them gets a Deny (403)."),
+    Setting("JWT_ISSUERS", "", "Several issuers: a JSON list (inline, or a path / `file://` to a JSON file) of objects with `issuer`, `jwks_uri` and optionally `audiences`, `verify_audience`, `algorithms`, `token_use`, `required_scopes`, `hmac_secret`. The single-issuer variables above are the defaults for omitted fields; `JWT_ISSUER_JWKS_URI` / `JWT_ISSUER` must then be unset."),
+    Setting("JWT_TOKEN_SOURCES", "header,query,protocol", "Where to look for the token, in order: `header` (Authorization, `Bearer` optional), `query`, `protocol` (a JWT entry in Sec-WebSocket-Protocol), `cookie`. The first present source is used. `cookie` is appended by default when `JWT_COOKIE_NAME` is set."),
+    Setting("JWT_QUERY_PARAMETER", "authorization", "Query-string parameter holding the token (matched exactly, then case-insensitively)."),
+    Setting("JWT_COOKIE_NAME", "", "Cookie holding the token; enables the `cookie` source."),
+    Setting("JWT_CONTEXT_CLAIMS", "iss,aud,scope,client_id,token_use,email", "Claims copied into the authorizer `context` (flattened: lists joined with `,`, objects as JSON); `*` for all. `exp` is always added."),
+    Setting("JWT_MAX_TOKEN_BYTES", "8192", "Longer tokens are refused before any decoding."),
+    Setting("JWT_CACHE_SIZE", "4096", "Verified tokens remembered (by exact token, never past `exp`); 0 disables."),
+    Setting("AUTHORIZED_APIS", "", "Comma list of API ids or execute-api ARN patterns the Allow covers. Default: the event's own `<api>/<stage>/*`."),
+    Setting("JWT_JWKS_TTL_SECONDS", "", "How long fetched keys are fresh. Default: the response's `Cache-Control: max-age` clamped to 60–86400, else 3600."),
+    Setting("JWT_JWKS_MAX_STALE_SECONDS", "86400", "How long past freshness the last good keys are served while the source fails; then fail closed (500)."),
+    Setting("JWT_JWKS_COOLDOWN_SECONDS", "30", "Minimum spacing of refetches caused by unknown `kid`s."),
+    Setting("JWT_JWKS_TIMEOUT_SECONDS", "2", "Connect + read timeout of one key fetch."),
+    Setting("FASTAUTHZ_METRICS", "true", "Emit CloudWatch Embedded Metric Format records (one per interval, aggregated)."),
+    Setting("FASTAUTHZ_METRICS_NAMESPACE", "fastauthz", "CloudWatch namespace of the metrics."),
+    Setting("FASTAUTHZ_METRICS_INTERVAL_SECONDS", "60", "How often aggregated metrics are flushed."),
+    Setting("AWS_LAMBDA_LOG_LEVEL", "", "Set by Lambda's advanced logging controls; wins over `LOG_LEVEL`."),
+    Setting("LOG_LEVEL", "INFO", "DEBUG, INFO, WARN or ERROR. Denials log at INFO, allows at DEBUG."),
+)
+SETTING_NAMES = frozenset(s.name for s in SETTINGS)
+ISSUER_FIELDS = frozenset(
+    {"issuer", "jwks_uri", "audiences", "verify_audience", "algorithms", "token_use",
+     "required_scopes", "hmac_secret"}
+)
+
+
+@dataclass(frozen=True)
+class IssuerConfig:
+    issuer: str
+    jwks_uri: str
+    audiences: frozenset[str]
+    verify_audience: bool
+    algorithms: frozenset[str]
+    token_use: frozenset[str] | None
+    required_scopes: frozenset[str]
+    hmac_secret: bytes | None = field(default=None, repr=False)
+
+    @property
+    def is_firebase(self) -> bool:
+        return self.issuer.startswith("https://securetoken.google.com/")
+
+
+@dataclass(frozen=True)
+class Settings:
+    issuers: tuple[IssuerConfig, ...]
+    verify_expiration: bool = True
+    leeway: int = 5
+    token_sources: tuple[str, ...] = ("header", "query", "protocol")
+    query_parameter: str = "authorization"
+    cookie_name: str = ""
+    context_claims: tuple[str, ...] = ("iss", "aud", "scope", "client_id", "token_use", "email")
+    max_token_bytes: int = 8192
+    cache_size: int = 4096
+    authorized_apis: tuple[str, ...] = ()
+    jwks_ttl: float | None = None
+    jwks_max_stale: float = 86400.0
+    jwks_cooldown: float = 30.0
+    jwks_timeout: float = 2.0
+    metrics: bool = True
+    metrics_namespace: str = "fastauthz"
+    metrics_interval: float = 60.0
+    log_level: str = "INFO"
+    # What the loader worked out by itself (derived issuers), for the cold-start log line.
+    notes: tuple[str, ...] = ()
+
+
+class _Env:
+    """Reads declared variables only, so a typo in this module cannot read an undeclared one."""
+
+    def __init__(self, environ: Mapping[str, str]) -> None:
+        self._environ = environ
+        self._defaults = {s.name: s.default for s in SETTINGS}
+
+    def raw(self, name: str) -> str:
+        assert name in SETTING_NAMES, name
+        value = self._environ.get(name)
+        return (self._defaults[name] if value is None else value).strip()
+
+    def is_set(self, name: str) -> bool:
+        return bool(self._environ.get(name, "").strip())
+
+    def boolean(self, name: str) -> bool:
+        return parse_bool(name, self.raw(name))
+
+    def number(self, name: str, low: float, high: float) -> float:
+        return parse_number(name, self.raw(name), low, high)
+
+    def csv(self, name: str) -> tuple[str, ...]:
+        return split_csv(self.raw(name))
+
+
+def split_scopes(raw: object) -> tuple[str, ...]:
+    """Scopes are space separated in OAuth (RFC 6749 §3.3); commas are accepted too."""
+    return split_csv(raw if isinstance(raw, (list, tuple)) else str(raw).replace(" ", ","))
+
+
+def parse_bool(name: str, raw: object) -> bool:
+    if isinstance(raw, bool):
+        return raw
+    text = str(raw).strip().lower()
+    if text in ("true", "1", "yes", "on"):
+        return True
+    if text in ("false", "0", "no", "off"):
+        return False
+    raise ConfigError(name, f"expected true or false, got {raw!r}")
+
+
+def parse_number(name: str, raw: str, low: float, high: float) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(name, f"expected a number from {low:g} to {high:g}, got {raw!r}") from None
+    if not low <= value <= high:
+        raise ConfigError(name, f"expected a number from {low:g} to {high:g}, got {raw!r}")
+    return value
+
+
+def split_csv(raw: object) -> tuple[str, ...]:
+    if isinstance(raw, (list, tuple)):
+        return tuple(str(item).strip() for item in raw if str(item).strip())
+    return tuple(part.strip() for part in str(raw).split(",") if part.strip())
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    """Parse the environment (default: os.environ). Raises ConfigError naming the variable."""
+    env = _Env(os.environ if environ is None else environ)
+    notes: list[str] = []
+    issuers = _load_issuers(env, notes)
+
+    sources = env.csv("JWT_TOKEN_SOURCES")
+    cookie_name = env.raw("JWT_COOKIE_NAME")
+    if not env.is_set("JWT_TOKEN_SOURCES") and cookie_name:
+        sources = (*sources, "cookie")
+    for source in sources:
+        if source not in TOKEN_SOURCES:
+            raise ConfigError("JWT_TOKEN_SOURCES", f"unknown source {source!r}; use any of {', '.join(TOKEN_SOURCES)}")
+    if not sources:
+        raise ConfigError("JWT_TOKEN_SOURCES", "name at least one of " + ", ".join(TOKEN_SOURCES))
+    if len(set(sources)) != len(sources):
+        raise ConfigError("JWT_TOKEN_SOURCES", "a source is listed twice")
+    if "cookie" in sources and not cookie_name:
+        raise ConfigError("JWT_COOKIE_NAME", "the cookie source is enabled: set the cookie's name")
+    query_parameter = env.raw("JWT_QUERY_PARAMETER")
+    if "query" in sources and not query_parameter:
+        raise ConfigError("JWT_QUERY_PARAMETER", "the query source is enabled: name the parameter")
+
+    ttl_raw = env.raw("JWT_JWKS_TTL_SECONDS")
+    log_level = (env.raw("AWS_LAMBDA_LOG_LEVEL") or env.raw("LOG_LEVEL") or "INFO").upper()
+    log_level = {"WARNING": "WARN", "TRACE": "DEBUG", "FATAL": "ERROR", "CRITICAL": "ERROR"}.get(log_level, log_level)
+    if log_level not in ("DEBUG", "INFO", "WARN", "ERROR"):
+        variable = "AWS_LAMBDA_LOG_LEVEL" if env.raw("AWS_LAMBDA_LOG_LEVEL") else "LOG_LEVEL"
+        raise ConfigError(variable, f"expected DEBUG, INFO, WARN or ERROR, got {log_level!r}")
+
+    authorized_apis = env.csv("AUTHORIZED_APIS")
+    for api in authorized_apis:
+        if api.startswith("arn:") and ":execute-api:" not in api:
+            raise ConfigError("AUTHORIZED_APIS", f"{api!r} is not an execute-api ARN")
+        if not api.startswith("arn:") and not api.replace("*", "").isalnum():
+            raise ConfigError("AUTHORIZED_APIS", f"{api!r} is neither an API id nor an execute-api ARN")
+
+    return Settings(
+        issuers=issuers,
+        verify_expiration=env.boolean("JWT_VERIFY_EXPIRATION"),
+        leeway=int(env.number("JWT_LEEWAY_SECONDS", 0, 300)),
+        token_sources=sources,
+        query_parameter=query_parameter,
+        cookie_name=cookie_name,
+        context_claims=env.csv("JWT_CONTEXT_CLAIMS"),
+        max_token_bytes=int(env.number("JWT_MAX_TOKEN_BYTES", 256, 65536)),
+        cache_size=int(env.number("JWT_CACHE_SIZE", 0, 1_000_000)),
+        authorized_apis=authorized_apis,
+        jwks_ttl=env.number("JWT_JWKS_TTL_SECONDS", 1, 7 * 86400) if ttl_raw else None,
+        jwks_max_stale=env.number("JWT_JWKS_MAX_STALE_SECONDS", 0, 30 * 86400),
+        jwks_cooldown=env.number("JWT_JWKS_COOLDOWN_SECONDS", 0, 3600),
+        jwks_timeout=env.number("JWT_JWKS_TIMEOUT_SECONDS", 0.1, 30),
+        metrics=env.boolean("FASTAUTHZ_METRICS"),
+        metrics_namespace=env.raw("FASTAUTHZ_METRICS_NAMESPACE") or "fastauthz",
+        metrics_interval=env.number("FASTAUTHZ_METRICS_INTERVAL_SECONDS", 1, 3600),
+        log_level=log_level,
+        notes=tuple(notes),
+    )
+
+
+def _load_issuers(env: _Env, notes: list[str]) -> tuple[IssuerConfig, ...]:
+    defaults: dict[str, Any] = {
+        "audiences": env.raw("JWT_AUTHORIZED_AUDIENCES"),
+        "verify_audience": env.raw("JWT_VERIFY_AUDIENCE"),
+        "algorithms": env.raw("JWT_ALGORITHMS"),
+        "token_use": env.raw("JWT_TOKEN_USE"),
+        "required_scopes": env.raw("JWT_REQUIRED_SCOPES"),
+        "hmac_secret": env.raw("JWT_HMAC_SECRET"),
+    }
+    if env.is_set("JWT_ISSUERS"):
+        for single in ("JWT_ISSUER_JWKS_URI", "JWT_ISSUER"):
+            if env.is_set(single):
+                raise ConfigError(single, "unset it when JWT_ISSUERS is used (put that issuer in the list)")
+        entries = _read_issuer_list(env.raw("JWT_ISSUERS"))
+        origin = "JWT_ISSUERS"
+    else:
+        if not env.is_set("JWT_ISSUER_JWKS_URI") and not env.is_set("JWT_HMAC_SECRET"):
+            raise ConfigError("JWT_ISSUER_JWKS_URI", "set it to the issuer's JWKS URL (or file://), or configure JWT_ISSUERS")
+        entries = [{"issuer": env.raw("JWT_ISSUER"), "jwks_uri": env.raw("JWT_ISSUER_JWKS_URI")}]
+        origin = ""
+    issuers = tuple(_issuer_config(entry, defaults, origin, index, notes) for index, entry in enumerate(entries))
+    seen: set[str] = set()
+    for issuer in issuers:
+        if issuer.issuer in seen:
+            raise ConfigError("JWT_ISSUERS", f"issuer {issuer.issuer!r} is listed twice")
+        seen.add(issuer.issuer)
+    return issuers
+
+
+def _read_issuer_list(raw: str) -> list[dict[str, Any]]:
+    text = raw
+    if not raw.lstrip().startswith(("[", "{")):
+        path = raw[len("file://"):] if raw.startswith("file://") else raw
+        try:
+            with open(path, "rb") as handle:
+                text = handle.read().decode()
+        except OSError as error:
+            raise ConfigError("JWT_ISSUERS", f"cannot read {path!r} ({error.strerror}); give inline JSON or a readable file") from None
+    try:
+        document = orjson.loads(text)
+    except orjson.JSONDecodeError as error:
+        raise ConfigError("JWT_ISSUERS", f"not valid JSON ({error})") from None
+    if isinstance(document, dict) and isinstance(document.get("issuers"), list):
+        document = document["issuers"]
+    if not isinstance(document, list) or not document or not all(isinstance(e, dict) for e in document):
+        raise ConfigError("JWT_ISSUERS", "expected a non-empty JSON list of issuer objects")
+    return document
+
+
+def _issuer_config(entry: dict[str, Any], defaults: dict[str, Any], origin: str, index: int, notes: list[str]) -> IssuerConfig:
+    def name(field_name: str, flat: str) -> str:
+        # Errors name the variable the user actually wrote.
+        return f"{origin}[{index}].{field_name}" if origin and field_name in entry else flat
+
+    unknown = set(entry) - ISSUER_FIELDS
+    if unknown:
+        raise ConfigError(f"{origin}[{index}]", f"unknown field(s) {sorted(unknown)}; allowed: {sorted(ISSUER_FIELDS)}")
+    merged = {**defaults, **entry}
+
+    jwks_uri = str(merged.get("jwks_uri") or "").strip()
+    uri_var = name("jwks_uri", "JWT_ISSUER_JWKS_URI")
+    if jwks_uri and not jwks_uri.startswith(("https://", "http://", "file://")):
+        raise ConfigError(uri_var, f"expected an https://, http:// or file:// URL, got {jwks_uri!r}")
+
+    verify_audience = parse_bool(name("verify_audience", "JWT_VERIFY_AUDIENCE"), merged["verify_audience"])
+    audiences = frozenset(split_csv(merged["audiences"]))
+    if verify_audience and not audiences:
+        raise ConfigError(name("audiences", "JWT_AUTHORIZED_AUDIENCES"), "set the accepted audience(s) (or client ids), or JWT_VERIFY_AUDIENCE=false to switch the check off")
+
+    secret_raw = merged.get("hmac_secret") or ""
+    secret = str(secret_raw).encode() if secret_raw else None
+    secret_var = name("hmac_secret", "JWT_HMAC_SECRET")
+    if secret is not None and len(secret) < MIN_HMAC_SECRET_BYTES:
+        raise ConfigError(secret_var, f"an HMAC secret must be at least {MIN_HMAC_SECRET_BYTES} bytes")
+
+    algorithms_var = name("algorithms", "JWT_ALGORITHMS")
+    listed = split_csv(merged["algorithms"])
+    if not listed:
+        listed = ASYMMETRIC_ALGORITHMS + (HMAC_ALGORITHMS if secret else ())
+    for alg in listed:
+        if alg.lower() == "none":
+            raise ConfigError(algorithms_var, "'none' is never accepted (RFC 8725 §3.1)")
+        if alg not in ASYMMETRIC_ALGORITHMS and alg not in HMAC_ALGORITHMS:
+            raise ConfigError(algorithms_var, f"unknown algorithm {alg!r}; use any of {', '.join(ASYMMETRIC_ALGORITHMS + HMAC_ALGORITHMS)}")
+        if alg in HMAC_ALGORITHMS and secret is None:
+            raise ConfigError(algorithms_var, f"{alg} needs JWT_HMAC_SECRET (HS* is only accepted with an explicit secret)")
+    if not jwks_uri and not any(alg in HMAC_ALGORITHMS for alg in listed):
+        raise ConfigError(uri_var, "set the issuer's JWKS URL (or file://)")
+
+    token_use = frozenset(split_csv(merged["token_use"])) or None
+    if token_use and not token_use <= {"access", "id"}:
+        raise ConfigError(name("token_use", "JWT_TOKEN_USE"), f"expected access and/or id, got {sorted(token_use)}")
+
+    issuer = str(merged.get("issuer") or "").strip()
+    if not issuer:
+        issuer = derive_issuer(jwks_uri, audiences) or ""
+        if not issuer:
+            raise ConfigError(name("issuer", "JWT_ISSUER"), f"cannot derive the issuer from {jwks_uri or 'the configuration'!r}; set it to the exact `iss` your tokens carry")
+        notes.append(f"derived issuer {issuer} from {jwks_uri}")
+
+    return IssuerConfig(
+        issuer=issuer,
+        jwks_uri=jwks_uri,
+        audiences=audiences,
+        verify_audience=verify_audience,
+        algorithms=frozenset(listed),
+        token_use=token_use,
+        required_scopes=frozenset(split_scopes(merged["required_scopes"])),
+        hmac_secret=secret,
+    )
+
+
+WELL_KNOWN_JWKS = "/.well-known/jwks.json"
+GOOGLE_SECURETOKEN_KEYS = (
+    "https://www.googleapis.com/robot/v1/metadata/x509/securetoken@system.gserviceaccount.com",
+    "https://www.googleapis.com/service_accounts/v1/jwk/securetoken@system.gserviceaccount.com",
+)
+
+
+def derive_issuer(jwks_uri: str, audiences: frozenset[str]) -> str | None:
+    """The `iss` a provider's JWKS URI implies, or None when that would be a guess."""
+    if jwks_uri in GOOGLE_SECURETOKEN_KEYS:
+        # Firebase: iss is https://securetoken.google.com/<project id>, and aud is the project id.
+        return f"https://securetoken.google.com/{next(iter(audiences))}" if len(audiences) == 1 else None
+    if not jwks_uri.startswith("https://"):
+        return None
+    host = jwks_uri[len("https://"):].split("/", 1)[0]
+    if jwks_uri.endswith(WELL_KNOWN_JWKS):
+        base = jwks_uri[: -len(WELL_KNOWN_JWKS)]
+        # Auth0 tenants issue with a trailing slash: iss = https://<tenant>.auth0.com/
+        return base + "/" if host.endswith(".auth0.com") and base.count("/") == 2 else base
+    if host.endswith((".okta.com", ".oktapreview.com")) and jwks_uri.endswith("/v1/keys"):
+        # Okta authorization servers: https://<org>/oauth2/<server>/v1/keys -> .../oauth2/<server>
+        return jwks_uri[: -len("/v1/keys")]
+    return None
+
+
+def settings_markdown() -> str:
+    """The README configuration table, generated from SETTINGS."""
+    rows = ["| Variable | Default | Meaning |", "| --- | --- | --- |"]
+    for s in SETTINGS:
+        default = f"`{s.default}`" if s.default else "—"
+        rows.append(f"| `{s.name}` | {default} | {s.doc} |")
+    return "\n".join(rows)
+
+
+if __name__ == "__main__":  # python -m fastauthz.config: the README table
+    print(settings_markdown())

@@ -1,0 +1,122 @@
+"""Where the token lives in a `$connect` REQUEST-authorizer event. Hot path.
+
+Sources, tried in the configured order, the first present one wins (a present but bad token is
+never replaced by another source's):
+  header    Authorization (any case, `Bearer ` optional, any case), in headers or multiValueHeaders
+  query     a query-string parameter (browsers cannot set WebSocket headers)
+  protocol  an entry of Sec-WebSocket-Protocol that is a compact JWS, e.g. `bearer, <jwt>`
+  cookie    a named cookie
+Every map may be null or absent (API Gateway omits or nulls them depending on the request).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from .errors import Rejected
+
+Event = Mapping[str, Any]
+Source = Callable[[Event], "str | None"]
+
+
+def _strip_bearer(value: str) -> str | None:
+    value = value.strip()
+    if value[:6].lower() == "bearer" and (len(value) == 6 or value[6] in " \t"):
+        value = value[6:].lstrip()
+    return value or None
+
+
+def _lookup(event: Event, single_key: str, multi_key: str, name: str, lower_name: str) -> str | None:
+    """A value by name: exact, then lower case, then any case; single map before multi-value map."""
+    single = event.get(single_key)
+    if single:
+        value = single.get(name)
+        if value is None:
+            value = single.get(lower_name)
+            if value is None:
+                for key, candidate in single.items():
+                    if key.lower() == lower_name:
+                        value = candidate
+                        break
+        if value is not None:
+            return value if isinstance(value, str) else None
+    multi = event.get(multi_key)
+    if multi:
+        for key, values in multi.items():
+            if key.lower() == lower_name and isinstance(values, list) and values:
+                if len(values) != 1:
+                    raise Rejected("malformed", f"{len(values)} values for {name}")
+                return values[0] if isinstance(values[0], str) else None
+    return None
+
+
+def header_source(event: Event) -> str | None:
+    value = _lookup(event, "headers", "multiValueHeaders", "Authorization", "authorization")
+    return _strip_bearer(value) if value else None
+
+
+def query_source(parameter: str) -> Source:
+    lower = parameter.lower()
+
+    def source(event: Event) -> str | None:
+        value = _lookup(event, "queryStringParameters", "multiValueQueryStringParameters", parameter, lower)
+        return _strip_bearer(value) if value else None
+
+    return source
+
+
+def protocol_source(event: Event) -> str | None:
+    value = _lookup(event, "headers", "multiValueHeaders", "Sec-WebSocket-Protocol", "sec-websocket-protocol")
+    if not value:
+        return None
+    candidates = [entry.strip() for entry in value.split(",") if entry.count(".") == 2]
+    if len(candidates) > 1:
+        raise Rejected("malformed", "several tokens in Sec-WebSocket-Protocol")
+    return candidates[0] if candidates else None
+
+
+def cookie_source(cookie_name: str) -> Source:
+    def source(event: Event) -> str | None:
+        headers = event.get("multiValueHeaders") or {}
+        cookie_lines = next((v for k, v in headers.items() if k.lower() == "cookie" and isinstance(v, list)), None)
+        if cookie_lines is None:
+            line = _lookup(event, "headers", "multiValueHeaders", "Cookie", "cookie")
+            cookie_lines = [line] if line else []
+        for line in cookie_lines:
+            if not isinstance(line, str):
+                continue
+            for pair in line.split(";"):
+                name, sep, value = pair.strip().partition("=")
+                if sep and name == cookie_name:
+                    value = value.strip()
+                    if len(value) >= 2 and value[0] == value[-1] == '"':
+                        value = value[1:-1]
+                    return value or None
+        return None
+
+    return source
+
+
+def build_extractor(sources: tuple[str, ...], query_parameter: str, cookie_name: str) -> Callable[[Event], str]:
+    """An `extract(event) -> token` for the configured sources. Raises Rejected('missing_token')."""
+    chain: list[Source] = []
+    for name in sources:
+        if name == "header":
+            chain.append(header_source)
+        elif name == "query":
+            chain.append(query_source(query_parameter))
+        elif name == "protocol":
+            chain.append(protocol_source)
+        elif name == "cookie":
+            chain.append(cookie_source(cookie_name))
+    ordered = tuple(chain)
+
+    def extract(event: Event) -> str:
+        for source in ordered:
+            token = source(event)
+            if token is not None:
+                return token
+        raise Rejected("missing_token")
+
+    return extract

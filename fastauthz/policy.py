@@ -1,0 +1,117 @@
+"""IAM policy documents and the authorizer `context`. Hot path via cached documents.
+
+Documents are built once per methodArn and reused (API Gateway serialises the result; nothing
+mutates it). ARNs are built from the partition, region and account of the event's own methodArn,
+so the same code works in aws, aws-cn and aws-us-gov.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from orjson import dumps
+
+from .errors import Rejected, truncate
+
+MAX_RESULT_BYTES = 8192  # API Gateway's limit on an authorizer response
+RESULT_OVERHEAD_BYTES = 256  # keys and punctuation of the response around document and context
+MAX_CACHED_DOCUMENTS = 256
+# Integers beyond 2^53 lose precision as JSON numbers in many backends (JavaScript): pass them as strings.
+MAX_SAFE_INTEGER = 2**53 - 1
+
+
+def parse_method_arn(method_arn: Any) -> tuple[str, str, str, str, str, str]:
+    """arn:<partition>:execute-api:<region>:<account>:<api>/<stage>/<route> -> its six parts."""
+    if type(method_arn) is not str:
+        raise Rejected("bad_method_arn", "missing")
+    parts = method_arn.split(":", 5)
+    if len(parts) != 6 or parts[0] != "arn" or parts[2] != "execute-api":
+        raise Rejected("bad_method_arn", truncate(method_arn))
+    api, _, rest = parts[5].partition("/")
+    stage, _, route = rest.partition("/")
+    if not api or not stage or not route:
+        raise Rejected("bad_method_arn", truncate(method_arn))
+    return parts[1], parts[3], parts[4], api, stage, route
+
+
+class Policies:
+    """Allow and Deny documents per methodArn, with their serialised sizes."""
+
+    __slots__ = ("_allow", "_deny", "authorized_apis")
+
+    def __init__(self, authorized_apis: tuple[str, ...] = ()) -> None:
+        self.authorized_apis = authorized_apis
+        self._allow: dict[str, tuple[dict[str, Any], int]] = {}
+        self._deny: dict[str, tuple[dict[str, Any], int]] = {}
+
+    def allow(self, method_arn: str) -> tuple[dict[str, Any], int]:
+        cached = self._allow.get(method_arn)
+        return cached if cached is not None else self._build(self._allow, method_arn, "Allow")
+
+    def deny(self, method_arn: str) -> tuple[dict[str, Any], int]:
+        cached = self._deny.get(method_arn)
+        return cached if cached is not None else self._build(self._deny, method_arn, "Deny")
+
+    def allow_resources(self, method_arn: str) -> list[str]:
+        partition, region, account, api, stage, _ = parse_method_arn(method_arn)
+        prefix = f"arn:{partition}:execute-api:{region}:{account}:"
+        if not self.authorized_apis:
+            return [f"{prefix}{api}/{stage}/*"]
+        return [entry if entry.startswith("arn:") else f"{prefix}{entry}/*" for entry in self.authorized_apis]
+
+    def _build(self, table: dict[str, tuple[dict[str, Any], int]], method_arn: str, effect: str) -> tuple[dict[str, Any], int]:
+        resources = self.allow_resources(method_arn) if effect == "Allow" else [method_arn]
+        if effect == "Deny":
+            parse_method_arn(method_arn)
+        document = {
+            "Version": "2012-10-17",
+            "Statement": [{"Action": "execute-api:Invoke", "Effect": effect, "Resource": resources}],
+        }
+        if len(table) >= MAX_CACHED_DOCUMENTS:
+            table.clear()
+        built = (document, len(dumps(document)))
+        table[method_arn] = built
+        return built
+
+
+def flatten(value: Any) -> str | int | float | bool | None:
+    """A claim as an authorizer context value: string, number or boolean only."""
+    kind = type(value)
+    if kind is str or kind is bool or kind is float:
+        return value  # type: ignore[no-any-return]
+    if kind is int:
+        return value if -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER else str(value)
+    if kind is list:
+        return ",".join(item if type(item) is str else dumps(item).decode() for item in value)
+    if value is None:
+        return None
+    return dumps(value).decode()
+
+
+def build_context(payload: dict[str, Any], claims: tuple[str, ...], exp: float | None) -> dict[str, Any]:
+    """The configured claims, flattened, plus `exp` (so the backend can close expired connections)."""
+    context: dict[str, Any] = {}
+    for name in payload.keys() if claims == ("*",) else claims:
+        value = payload.get(name)
+        if value is not None:
+            context[name] = value if type(value) is str else flatten(value)
+    if exp is not None:
+        context["exp"] = exp
+    return context
+
+
+def fit_context(context: dict[str, Any], principal: str, document_size: int) -> list[str]:
+    """Drop the largest claims (never `exp`) until the response fits 8 KB; returns what was dropped."""
+    budget = MAX_RESULT_BYTES - RESULT_OVERHEAD_BYTES - document_size - len(principal.encode())
+    if budget < 0:
+        raise Rejected("result_too_large", "principal and policy exceed 8 KB")
+    dropped: list[str] = []
+    size = len(dumps(context))
+    while size > budget:
+        name = max((k for k in context if k != "exp"), key=lambda k: len(dumps(context[k])), default=None)
+        if name is None:
+            raise Rejected("result_too_large", "context exceeds 8 KB")
+        del context[name]
+        dropped.append(name)
+        size = len(dumps(context))
+    return dropped

@@ -1,0 +1,43 @@
+"""Importing the handler with a file:// key set loads nothing the hot path does not use.
+
+Deterministic where a timing is not: a fresh interpreter, the module list after import.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.support import AUDIENCE, ISSUER, write_jwks
+
+FORBIDDEN = ("urllib3", "ssl", "_ssl", "socket", "http", "email", "joserfc", "fastauthz.dev", "logging", "threading",
+             "hashlib", "hmac", "cryptography.x509", "locust", "websockets", "pytest", "hypothesis")
+
+PROBE = """
+import json, sys
+import fastauthz.handler
+print(json.dumps(sorted(sys.modules)))
+"""
+
+
+def modules_after_import(env: dict[str, str]) -> list[str]:
+    completed = subprocess.run([sys.executable, "-c", PROBE], env={**os.environ, **env}, capture_output=True, text=True, check=True)
+    return json.loads(completed.stdout.strip().splitlines()[-1])
+
+
+def test_importing_the_handler_with_file_keys_loads_no_network_tls_tooling_or_logging_modules(tmp_path: Path):
+    env = {"JWT_ISSUER_JWKS_URI": write_jwks(tmp_path, "rsa-1", "es256-1", "ed25519-1"), "JWT_ISSUER": ISSUER,
+           "JWT_AUTHORIZED_AUDIENCES": AUDIENCE}
+    loaded = modules_after_import(env)
+    offending = [m for m in loaded if any(m == f or m.startswith(f + ".") for f in FORBIDDEN)]
+    assert offending == []
+    assert "fastauthz.authorizer" in loaded and "orjson" in loaded
+
+
+def test_hmac_support_is_loaded_only_when_a_secret_is_configured(tmp_path: Path):
+    env = {"JWT_ISSUER_JWKS_URI": write_jwks(tmp_path, "rsa-1"), "JWT_ISSUER": ISSUER, "JWT_AUTHORIZED_AUDIENCES": AUDIENCE,
+           "JWT_HMAC_SECRET": "s" * 32}
+    assert "hmac" in modules_after_import(env)

@@ -1,0 +1,83 @@
+"""Properties of the parser and of the handler on arbitrary input."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from fastauthz.errors import Rejected
+from fastauthz.token import parse_token
+from tests.support import Logs, claims, connect_event, make_authorizer, mint, outcome, write_jwks
+
+B64URL = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+VALID = mint("rsa-1", claims(exp=4_000_000_000))
+
+
+@pytest.fixture(scope="module")
+def authorizer(tmp_path_factory):
+    directory = tmp_path_factory.mktemp("keys")
+    return make_authorizer(write_jwks(Path(directory), "rsa-1"), logs=Logs(), JWT_CACHE_SIZE="0")
+
+
+@given(st.text(max_size=400))
+def test_any_text_into_the_parser_yields_a_token_or_our_rejection_only(text):
+    try:
+        parse_token(text, 8192)
+    except Rejected:
+        pass
+
+
+@given(st.binary(max_size=300))
+def test_any_bytes_as_latin1_text_into_the_parser_yields_only_our_rejection(data):
+    try:
+        parse_token(data.decode("latin-1"), 8192)
+    except Rejected:
+        pass
+
+
+@given(st.lists(st.text(alphabet=B64URL, max_size=60), min_size=1, max_size=5).map(".".join))
+def test_base64url_shaped_garbage_yields_only_our_rejection(text):
+    try:
+        parse_token(text, 8192)
+    except Rejected:
+        pass
+
+
+@settings(suppress_health_check=[HealthCheck.function_scoped_fixture], max_examples=200)
+@given(st.text(max_size=200), st.sampled_from(["header", "query", "protocol", "cookie"]))
+def test_any_text_as_a_token_through_the_handler_is_a_clean_unauthorized(authorizer, text, where):
+    event = connect_event("x", where)
+    # put the raw text exactly where the token would be
+    if where == "header":
+        event["headers"]["Authorization"] = text
+    elif where == "query":
+        event["queryStringParameters"]["authorization"] = text
+    verdict, _ = outcome(authorizer, event)
+    assert verdict == "unauthorized"
+
+
+def test_the_valid_token_used_below_is_accepted(authorizer):
+    assert outcome(authorizer, connect_event(VALID))[0] == "allow"
+
+
+@settings(suppress_health_check=[HealthCheck.function_scoped_fixture], max_examples=300)
+@given(st.integers(min_value=0, max_value=len(VALID) - 1), st.sampled_from(B64URL + ".=+/ \x00é"))
+def test_any_single_character_change_to_a_valid_token_is_rejected(authorizer, position, replacement):
+    if VALID[position] == replacement:
+        replacement = "A" if replacement != "A" else "B"
+    tampered = VALID[:position] + replacement + VALID[position + 1:]
+    assert outcome(authorizer, connect_event(tampered))[0] == "unauthorized"
+
+
+@settings(suppress_health_check=[HealthCheck.function_scoped_fixture], max_examples=100)
+@given(st.dictionaries(st.sampled_from(["headers", "multiValueHeaders", "queryStringParameters",
+                                        "multiValueQueryStringParameters", "methodArn", "requestContext"]),
+                       st.one_of(st.none(), st.integers(), st.text(max_size=5), st.lists(st.text(max_size=5), max_size=2),
+                                 st.dictionaries(st.text(max_size=15), st.one_of(st.text(max_size=20), st.none(), st.lists(st.text(max_size=5))),
+                                                 max_size=3))))
+def test_malformed_events_never_crash_or_allow(authorizer, event):
+    verdict, _ = outcome(authorizer, event)
+    assert verdict == "unauthorized"

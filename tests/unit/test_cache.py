@@ -1,0 +1,38 @@
+from __future__ import annotations
+
+from fastauthz.cache import RejectedCache, VerifiedCache, VerifiedEntry
+
+
+def entry(kid="k1", issuer="iss", expires=100.0):
+    return VerifiedEntry("sub", {}, expires, issuer, kid, True)
+
+
+def test_verified_cache_is_bounded_and_evicts_the_oldest_first():
+    cache = VerifiedCache(2)
+    for token in ("a", "b", "c"):
+        cache.put(token, entry())
+    assert list(cache.entries) == ["b", "c"]
+
+
+def test_size_zero_disables_the_cache():
+    cache = VerifiedCache(0)
+    cache.put("a", entry())
+    assert not cache.entries
+
+
+def test_purge_drops_only_entries_of_removed_keys_of_that_issuer():
+    cache = VerifiedCache(10)
+    cache.put("a", entry("k1", "iss"))
+    cache.put("b", entry("k2", "iss"))
+    cache.put("c", entry("k1", "other"))
+    assert cache.purge_keys("iss", {"k1"}) == 1
+    assert set(cache.entries) == {"b", "c"}
+
+
+def test_rejected_cache_remembers_for_its_ttl_only_and_is_bounded():
+    cache = RejectedCache(size=2, ttl=10)
+    cache.add("a", now=0)
+    assert cache.seen("a", 5) and not cache.seen("a", 10) and not cache.seen("b", 5)
+    cache.add("b", 0)
+    cache.add("c", 0)
+    assert not cache.seen("a", 1) and cache.seen("c", 1)

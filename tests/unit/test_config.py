@@ -1,0 +1,138 @@
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from fastauthz.config import ASYMMETRIC_ALGORITHMS, HMAC_ALGORITHMS, SETTING_NAMES, derive_issuer, load_settings, settings_markdown
+from fastauthz.errors import ConfigError
+from tests.support import AUDIENCE, ISSUER
+
+BASE = {"JWT_ISSUER_JWKS_URI": "file:///keys.json", "JWT_ISSUER": ISSUER, "JWT_AUTHORIZED_AUDIENCES": AUDIENCE}
+SECRET = "s" * 32
+
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def variable_of(env: dict[str, str | None]) -> str:
+    with pytest.raises(ConfigError) as caught:
+        load_settings({k: v for k, v in env.items() if v is not None})
+    assert caught.value.variable in str(caught.value)
+    return caught.value.variable
+
+
+def test_minimal_configuration_and_its_defaults():
+    settings = load_settings(BASE)
+    issuer = settings.issuers[0]
+    assert issuer.issuer == ISSUER and issuer.audiences == {AUDIENCE}
+    assert issuer.algorithms == set(ASYMMETRIC_ALGORITHMS)
+    assert settings.verify_expiration and settings.token_sources == ("header", "query", "protocol")
+    assert settings.leeway == 5 and settings.cache_size == 4096 and settings.log_level == "INFO"
+
+
+@pytest.mark.parametrize(("env", "variable"), [
+    ({"JWT_ISSUER_JWKS_URI": None}, "JWT_ISSUER_JWKS_URI"),
+    ({"JWT_ISSUER_JWKS_URI": "ftp://x"}, "JWT_ISSUER_JWKS_URI"),
+    ({"JWT_AUTHORIZED_AUDIENCES": ""}, "JWT_AUTHORIZED_AUDIENCES"),
+    ({"JWT_ISSUER": "", "JWT_ISSUER_JWKS_URI": "https://example.com/keys"}, "JWT_ISSUER"),
+    ({"JWT_ALGORITHMS": "none"}, "JWT_ALGORITHMS"),
+    ({"JWT_ALGORITHMS": "RS256,XX1"}, "JWT_ALGORITHMS"),
+    ({"JWT_ALGORITHMS": "HS256"}, "JWT_ALGORITHMS"),
+    ({"JWT_HMAC_SECRET": "short"}, "JWT_HMAC_SECRET"),
+    ({"JWT_VERIFY_EXPIRATION": "maybe"}, "JWT_VERIFY_EXPIRATION"),
+    ({"JWT_LEEWAY_SECONDS": "-1"}, "JWT_LEEWAY_SECONDS"),
+    ({"JWT_LEEWAY_SECONDS": "ten"}, "JWT_LEEWAY_SECONDS"),
+    ({"JWT_TOKEN_SOURCES": "header,smoke"}, "JWT_TOKEN_SOURCES"),
+    ({"JWT_TOKEN_SOURCES": "cookie"}, "JWT_COOKIE_NAME"),
+    ({"JWT_TOKEN_USE": "refresh"}, "JWT_TOKEN_USE"),
+    ({"AUTHORIZED_APIS": "arn:aws:lambda:x"}, "AUTHORIZED_APIS"),
+    ({"AUTHORIZED_APIS": "a/b"}, "AUTHORIZED_APIS"),
+    ({"LOG_LEVEL": "LOUD"}, "LOG_LEVEL"),
+    ({"JWT_ISSUERS": "[]", "JWT_ISSUER_JWKS_URI": None, "JWT_ISSUER": None}, "JWT_ISSUERS"),
+    ({"JWT_ISSUERS": "{not json", "JWT_ISSUER_JWKS_URI": None, "JWT_ISSUER": None}, "JWT_ISSUERS"),
+    ({"JWT_ISSUERS": "/no/such/file.json", "JWT_ISSUER_JWKS_URI": None, "JWT_ISSUER": None}, "JWT_ISSUERS"),
+])
+def test_bad_configuration_names_the_variable(env, variable):
+    assert variable_of({**BASE, **env}) == variable
+
+
+def test_hmac_algorithms_are_enabled_only_by_an_explicit_secret():
+    settings = load_settings({**BASE, "JWT_HMAC_SECRET": SECRET})
+    assert set(HMAC_ALGORITHMS) <= settings.issuers[0].algorithms
+    assert settings.issuers[0].hmac_secret == SECRET.encode()
+
+
+def test_audience_check_off_must_be_explicit():
+    settings = load_settings({**BASE, "JWT_AUTHORIZED_AUDIENCES": "", "JWT_VERIFY_AUDIENCE": "false"})
+    assert not settings.issuers[0].verify_audience
+
+
+def test_cookie_source_is_appended_by_default_when_a_cookie_name_is_set():
+    assert load_settings({**BASE, "JWT_COOKIE_NAME": "session"}).token_sources[-1] == "cookie"
+
+
+def test_lambda_log_level_wins_over_log_level():
+    assert load_settings({**BASE, "LOG_LEVEL": "DEBUG", "AWS_LAMBDA_LOG_LEVEL": "ERROR"}).log_level == "ERROR"
+
+
+@pytest.mark.parametrize(("uri", "audiences", "issuer"), [
+    ("https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_AbC123/.well-known/jwks.json", {"x"}, "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_AbC123"),
+    ("https://login.example.com/realms/main/.well-known/jwks.json", {"x"}, "https://login.example.com/realms/main"),
+    ("https://tenant.eu.auth0.com/.well-known/jwks.json", {"x"}, "https://tenant.eu.auth0.com/"),
+    ("https://dev-1.okta.com/oauth2/default/v1/keys", {"x"}, "https://dev-1.okta.com/oauth2/default"),
+    ("https://www.googleapis.com/robot/v1/metadata/x509/securetoken@system.gserviceaccount.com", {"my-proj"}, "https://securetoken.google.com/my-proj"),
+    ("https://www.googleapis.com/robot/v1/metadata/x509/securetoken@system.gserviceaccount.com", {"a", "b"}, None),
+    ("https://example.com/keys", {"x"}, None),
+    ("file:///var/task/jwks.json", {"x"}, None),
+    ("http://insecure.example/.well-known/jwks.json", {"x"}, None),
+])
+def test_issuer_is_derived_only_where_the_provider_makes_it_unambiguous(uri, audiences, issuer):
+    assert derive_issuer(uri, frozenset(audiences)) == issuer
+
+
+def test_derived_issuer_is_reported_for_the_cold_start_log():
+    settings = load_settings({**BASE, "JWT_ISSUER": "", "JWT_ISSUER_JWKS_URI": "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_X/.well-known/jwks.json"})
+    assert settings.issuers[0].issuer == "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_X"
+    assert "derived issuer" in settings.notes[0]
+
+
+def test_several_issuers_inline_with_single_issuer_variables_as_defaults():
+    issuers = [{"issuer": "https://a.test", "jwks_uri": "file:///a.json"},
+               {"issuer": "https://b.test", "jwks_uri": "https://b.test/keys", "audiences": ["b1", "b2"], "token_use": "access"}]
+    settings = load_settings({"JWT_ISSUERS": json.dumps(issuers), "JWT_AUTHORIZED_AUDIENCES": "shared"})
+    a, b = settings.issuers
+    assert a.audiences == {"shared"} and b.audiences == {"b1", "b2"} and b.token_use == {"access"}
+
+
+def test_several_issuers_from_a_file(tmp_path: Path):
+    path = tmp_path / "issuers.json"
+    path.write_text(json.dumps({"issuers": [{"issuer": "https://a.test", "jwks_uri": "file:///a.json", "audiences": "x"}]}))
+    assert load_settings({"JWT_ISSUERS": f"file://{path}"}).issuers[0].issuer == "https://a.test"
+
+
+def test_issuer_list_errors_name_the_entry_and_field():
+    entries = json.dumps([{"issuer": "https://a.test", "jwks_uri": "file:///a", "audiences": "x", "algorithms": ["none"]}])
+    assert variable_of({"JWT_ISSUERS": entries}) == "JWT_ISSUERS[0].algorithms"
+    typo = json.dumps([{"issuer": "https://a.test", "jwks_url": "file:///a"}])
+    assert variable_of({"JWT_ISSUERS": typo}) == "JWT_ISSUERS[0]"
+    twice = json.dumps([{"issuer": "https://a.test", "jwks_uri": "file:///a", "audiences": "x"}] * 2)
+    assert variable_of({"JWT_ISSUERS": twice}) == "JWT_ISSUERS"
+
+
+def test_issuer_list_and_single_issuer_variables_are_exclusive():
+    assert variable_of({**BASE, "JWT_ISSUERS": "[]"}) == "JWT_ISSUER_JWKS_URI"
+
+
+def test_every_variable_read_by_the_package_is_declared_in_config():
+    source = "\n".join(p.read_text() for p in (ROOT / "fastauthz").rglob("*.py"))
+    read = set(re.findall(r'\.(?:raw|boolean|number|csv|is_set)\("([A-Z_]+)"', source))
+    assert read <= SETTING_NAMES
+    assert "os.environ[" not in source and "getenv(" not in source
+
+
+def test_readme_table_matches_the_settings_declared_in_config():
+    readme = (ROOT / "README.md").read_text()
+    assert settings_markdown() in readme, "regenerate: python -m fastauthz.config > table, paste into README.md"

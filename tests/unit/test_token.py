@@ -1,0 +1,90 @@
+from __future__ import annotations
+
+import pytest
+
+from fastauthz.errors import Rejected
+from fastauthz.token import b64url_decode, parse_token
+from tests.support import b64url, forge, mint, parts
+
+
+def reason_of(token: str, max_bytes: int = 8192) -> str:
+    with pytest.raises(Rejected) as caught:
+        parse_token(token, max_bytes)
+    return caught.value.reason
+
+
+def test_a_minted_token_parses_into_header_payload_signing_input_and_signature():
+    token = mint("rsa-1")
+    parsed = parse_token(token, 8192)
+    header, payload, signature = parts(token)
+    assert parsed.header == header and parsed.payload == payload and parsed.signature == signature
+    assert parsed.signing_input == token.rsplit(".", 1)[0].encode()
+    assert parsed.alg == "RS256" and parsed.kid == "rsa-1"
+
+
+def test_size_cap_is_checked_before_any_decoding():
+    assert reason_of("x" * 9000) == "token_too_large"
+    assert reason_of(mint("rsa-1"), max_bytes=300) == "token_too_large"
+
+
+@pytest.mark.parametrize("token", ["", "abc", "a.b", "a.b.c.d", "a.b.c.d.e", "..", "é.b.c"])
+def test_anything_but_three_base64url_segments_is_malformed(token):
+    assert reason_of(token) == "malformed"
+
+
+def test_padding_and_standard_base64_characters_are_refused():
+    token = mint("rsa-1")
+    h, p, s = token.split(".")
+    assert reason_of(f"{h}=.{p}.{s}") == "malformed"
+    assert reason_of(f"{h}.{p}+.{s}") == "malformed"
+    assert reason_of(f"{h}.{p}.{s[:-4]}/{s[-3:]}") == "malformed"
+
+
+def test_non_canonical_last_character_is_refused_so_a_flipped_bit_cannot_hide():
+    header = b64url(b'{"alg":"RS256"}')  # 15 bytes -> 20 chars, canonical
+    payload = b64url(b'{"a":1}')  # 7 bytes -> 10 chars: last char carries 4 unused bits
+    assert len(payload) % 4 == 2
+    parse_token(f"{header}.{payload}.", 8192)
+    tweaked = payload[:-1] + chr(ord(payload[-1]) + 1)
+    assert b64url_decode(payload.encode()) == b'{"a":1}'
+    assert reason_of(f"{header}.{tweaked}.") == "malformed"
+
+
+@pytest.mark.parametrize("header", [b"[1]", b'"alg"', b"null", b"{", b'{"alg":"RS256",}'])
+def test_header_that_is_not_a_json_object_is_malformed(header):
+    assert reason_of(f"{b64url(header)}.{b64url(b'{}')}.") == "malformed"
+
+
+def test_payload_that_is_not_a_json_object_is_malformed():
+    assert reason_of(forge({"alg": "RS256"}, [1, 2])) == "malformed"
+
+
+@pytest.mark.parametrize("alg", [None, 1, ["RS256"], {"x": 1}])
+def test_alg_must_be_a_string(alg):
+    assert reason_of(forge({"alg": alg}, {})) == "malformed"
+
+
+@pytest.mark.parametrize("kid", [1, ["a"], {"a": 1}, "k" * 257])
+def test_kid_must_be_a_short_string(kid):
+    assert reason_of(forge({"alg": "RS256", "kid": kid}, {})) == "malformed"
+
+
+def test_any_crit_header_is_refused_because_none_is_understood():
+    assert reason_of(forge({"alg": "RS256", "crit": ["exp"], "exp": 1}, {})) == "unsupported_crit"
+    assert reason_of(forge({"alg": "RS256", "crit": []}, {})) == "unsupported_crit"
+
+
+def test_unencoded_payload_option_b64_is_refused():
+    assert reason_of(forge({"alg": "RS256", "b64": False}, {})) == "unsupported_crit"
+
+
+def test_nan_and_infinite_numbers_are_not_json():
+    header = b64url(b'{"alg":"RS256"}')
+    for payload in (b'{"exp":NaN}', b'{"exp":1e400}', b'{"exp":Infinity}'):
+        assert reason_of(header + "." + b64url(payload) + ".") == "malformed"
+
+
+def test_deeply_nested_payload_is_malformed_not_a_crash():
+    header = b64url(b'{"alg":"RS256"}')
+    nested = b'{"a":' * 2000 + b"1" + b"}" * 2000
+    assert reason_of(f"{header}.{b64url(nested)}.", max_bytes=65536) == "malformed"

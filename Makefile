@@ -1,0 +1,28 @@
+# fastauthz — everything runs from a local virtualenv created on first use.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-dev
+
+.PHONY: test demo lint typecheck clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+## make test: the whole suite (unit, property, attacks, integration) — under 10 minutes
+test: $(STAMP) lint
+	$(BIN)/python -m pytest -q
+
+## make demo: issuer + authorizer on 127.0.0.1, scripted cases through handler(event, context)
+demo: $(STAMP)
+	$(BIN)/python -m fastauthz.dev.demo
+
+lint: $(STAMP)
+	$(BIN)/ruff check fastauthz tests
+	$(BIN)/mypy
+
+clean:
+	rm -rf $(VENV) build dist *.egg-info .hypothesis

@@ -1,0 +1,1 @@
+"""Developer tooling (dev issuer, demo, local stage). Never imported by the Lambda handler."""

@@ -21,7 +21,7 @@ demo: $(STAMP)
 	$(BIN)/python -m fastauthz.dev.demo
 
 lint: $(STAMP)
-	$(BIN)/ruff check fastauthz tests
+	$(BIN)/ruff check fastauthz tests bench
 	$(BIN)/mypy
 
 clean:

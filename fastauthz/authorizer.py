@@ -18,13 +18,21 @@ from .errors import KeysUnavailable, Rejected, truncate
 from .extract import build_extractor
 from .keys import PreparedKey, hmac_key
 from .keystore import KeyStore
-from .logs import Log, fingerprint
+from .logs import INFO, Log, fingerprint
 from .metrics import Metrics
 from .policy import MAX_RESULT_BYTES, Policies, build_context, fit_context
-from .token import parse_token
+from .token import decode_signature, parse_token
 
 # A token verified without `exp` (JWT_VERIFY_EXPIRATION=false) is cached this long at most.
 NO_EXP_CACHE_SECONDS = 300.0
+# Refusals that the same token will get again for the next minute whatever happens; others depend on
+# the key set (unknown_kid) or on time moving forward (not_yet_valid). The key store clears the
+# cache when keys change, so bad_signature and alg_key_mismatch may be remembered too.
+LASTING_REASONS = frozenset({
+    "token_too_large", "malformed", "unsupported_crit", "bad_issuer", "alg_not_allowed", "alg_key_mismatch",
+    "missing_exp", "expired", "bad_claim_type", "bad_audience", "bad_token_use", "missing_sub", "bad_auth_time",
+    "bad_signature",
+})
 # Room for the policy document, principal and response keys when the context is small.
 SMALL_RESULT_MARGIN = 2048
 
@@ -64,6 +72,7 @@ class Authorizer:
         load_keys: bool = True,
     ) -> None:
         self.settings = settings
+        self.max_token_bytes = settings.max_token_bytes
         self.clock = clock
         self.log = Log(settings.log_level, write)
         now = clock()
@@ -108,6 +117,7 @@ class Authorizer:
         """Allow/Deny result, or raise Exception('Unauthorized') (401) / KeysUnavailable (500)."""
         now = self.clock()
         token = None
+        self._parsed: tuple[dict[str, Any], dict[str, Any]] | None = None  # for the refusal log line
         try:
             token = self.extract(event)
             method_arn = event.get("methodArn")
@@ -118,6 +128,8 @@ class Authorizer:
             else:
                 result = self._verify(token, method_arn, now)
         except Rejected as rejection:
+            if token is not None and rejection.reason in LASTING_REASONS:
+                self.rejected.add(token, now, rejection.reason)
             self._log_rejection(rejection, event, token)
             self.metrics.maybe_flush(now)
             raise Exception("Unauthorized") from None
@@ -133,90 +145,97 @@ class Authorizer:
         return result
 
     def _verify(self, token: str, method_arn: Any, now: float) -> dict[str, Any]:
-        if self.rejected.seen(token, now):
-            raise Rejected("bad_signature", "replayed")
-        unverified = parse_token(token, self.settings.max_token_bytes)
-        try:
-            header, payload, signing_input, signature = unverified
-            iss = payload.get("iss")
-            issuer = self.issuers.get(iss) if type(iss) is str else None
-            if issuer is None:
-                raise Rejected("bad_issuer", truncate(iss))
-            alg = header["alg"]
-            if alg not in issuer.algorithms:
-                raise Rejected("alg_not_allowed", truncate(alg))
-            kid = header.get("kid")
+        replayed = self.rejected.reason_for(token, now)
+        if replayed is not None:
+            raise Rejected(replayed, "replayed")
+        header, payload, signing_input, signature_segment = parse_token(token, self.max_token_bytes)
+        # Handed to the refusal log through the instance rather than by catching and re-raising
+        # here (a second raise costs ~1 µs per refusal). One invocation at a time per execution
+        # environment, as in Lambda, makes this safe.
+        self._parsed = (header, payload)
+        iss = payload.get("iss")
+        issuer = self.issuers.get(iss) if type(iss) is str else None
+        if issuer is None:
+            raise Rejected("bad_issuer", truncate(iss))
+        alg = header["alg"]
+        if alg not in issuer.algorithms:
+            raise Rejected("alg_not_allowed", truncate(alg))
+        kid = header.get("kid")
+        # Fast path inlined (fresh keys, known kid): the general case is Issuer.key_for.
+        keystore = issuer.keystore
+        key = None
+        if keystore is not None and alg[0] != "H" and now < keystore.fresh_until and keystore.keys is not None:
+            key = keystore.keys.by_kid.get(kid) if kid is not None else None
+        if key is None:
             key = issuer.key_for(alg, kid, now)
-            verify = key.verifiers.get(alg)
-            if verify is None:
-                raise Rejected("alg_key_mismatch", f"{alg} with a {key.kty} key")
-            exp = check_claims(payload, issuer.rules, now)
-            timed = self.metrics.should_time_verify()
-            started = time.perf_counter() if timed else 0.0
-            try:
-                verify(signature, signing_input)
-            except Exception:  # InvalidSignature, or a malformed signature for this key
-                self.rejected.add(token, now)
-                raise Rejected("bad_signature") from None
-            if timed:
-                self.metrics.timed_verify(time.perf_counter() - started)
-            allowed = not issuer.required_scopes or issuer.required_scopes <= granted_scopes(payload)
-            entry = self._entry(token, payload, issuer, kid, exp, allowed, method_arn, now)
-        except Rejected as rejection:
-            rejection.unverified = unverified  # type: ignore[attr-defined]
-            raise
-        self.cache.put(token, entry)
-        return self._result(entry, method_arn)
-
-    def _entry(self, token: str, payload: dict[str, Any], issuer: Issuer, kid: str | None, exp: float | None,
-               allowed: bool, method_arn: Any, now: float) -> VerifiedEntry:
+        verify = key.verifiers.get(alg)
+        if verify is None:
+            raise Rejected("alg_key_mismatch", f"{alg} with a {key.kty} key")
+        exp = check_claims(payload, issuer.rules, now)
+        signature = decode_signature(signature_segment)
+        timed = self.metrics.should_time_verify()
+        started = time.perf_counter() if timed else 0.0
+        try:
+            verify(signature, signing_input)
+        except Exception:  # InvalidSignature, or a malformed signature for this key
+            raise Rejected("bad_signature") from None
+        if timed:
+            self.metrics.timed_verify(time.perf_counter() - started)
+        allowed = not issuer.required_scopes or issuer.required_scopes <= granted_scopes(payload)
         principal: str = payload["sub"]
+        document, document_size = self.policies.allow(method_arn) if allowed else self.policies.deny(method_arn)
+        context = self._context(token, payload, principal, exp, document_size)
+        result = {"principalId": principal, "policyDocument": document, "context": context}
+        expires = exp if exp is not None else now + NO_EXP_CACHE_SECONDS
+        self.cache.put(token, VerifiedEntry(principal, context, expires, issuer.name, kid, allowed, method_arn, result))
+        self._count_decision(allowed, principal, issuer.name)
+        return result
+
+    def _context(self, token: str, payload: dict[str, Any], principal: str, exp: float | None, document_size: int) -> dict[str, Any]:
         context = build_context(payload, self.settings.context_claims, exp)
         # The context is a subset of the payload, so it cannot outgrow ~2x the token: only large
         # tokens need the exact 8 KB check (which serialises the context).
         if 2 * len(token) + SMALL_RESULT_MARGIN > MAX_RESULT_BYTES:
-            document_size = (self.policies.allow(method_arn) if allowed else self.policies.deny(method_arn))[1]
             dropped = fit_context(context, principal, document_size)
             if dropped:
                 self.log.warn("context claims dropped to fit 8 KB", claims=dropped, sub=truncate(principal))
-        expires = exp if exp is not None else now + NO_EXP_CACHE_SECONDS
-        return VerifiedEntry(principal, context, expires, issuer.name, kid, allowed)
+        return context
 
-    def _result(self, entry: VerifiedEntry, method_arn: Any) -> dict[str, Any]:
-        if entry.method_arn == method_arn:
-            result = entry.result
-        else:
-            document = (self.policies.allow(method_arn) if entry.allowed else self.policies.deny(method_arn))[0]
-            result = {"principalId": entry.principal, "policyDocument": document, "context": entry.context}
-            entry.method_arn = method_arn
-            entry.result = result
-        if entry.allowed:
+    def _count_decision(self, allowed: bool, principal: str, issuer: str) -> None:
+        if allowed:
             self.metrics.count("Allow")
             if self.log.debug_enabled:
-                self.log.debug("allowed", sub=truncate(entry.principal), issuer=entry.issuer)
+                self.log.debug("allowed", sub=truncate(principal), issuer=issuer)
         else:
             self.metrics.count("Deny")
-            self.log.info("denied", reason="insufficient_scope", sub=truncate(entry.principal), issuer=entry.issuer)
-        return result
+            self.log.info("denied", reason="insufficient_scope", sub=truncate(principal), issuer=issuer)
+
+    def _result(self, entry: VerifiedEntry, method_arn: Any) -> dict[str, Any]:
+        """The response for a cache hit: reused while the methodArn is the same."""
+        if entry.method_arn != method_arn:
+            document = (self.policies.allow(method_arn) if entry.allowed else self.policies.deny(method_arn))[0]
+            entry.result = {"principalId": entry.principal, "policyDocument": document, "context": entry.context}
+            entry.method_arn = method_arn
+        self._count_decision(entry.allowed, entry.principal, entry.issuer)
+        return entry.result
 
     def _log_rejection(self, rejection: Rejected, event: Mapping[str, Any], token: str | None) -> None:
         self.metrics.count("Unauthorized")
         self.metrics.count("Rejected." + rejection.reason)
-        if self.log.threshold > 20:
+        if self.log.threshold > INFO:
             return
-        fields: dict[str, Any] = {"reason": rejection.reason}
+        record: dict[str, Any] = {"reason": rejection.reason}
         if rejection.detail:
-            fields["detail"] = rejection.detail
+            record["detail"] = rejection.detail
         if token is not None:
-            fields["token"] = fingerprint(token)
-        unverified = getattr(rejection, "unverified", None)
-        if unverified is not None:
-            payload = unverified.payload
-            fields["issuer"] = truncate(payload.get("iss"))
-            fields["kid"] = truncate(unverified.kid)
+            record["token"] = fingerprint(token)
+        if self._parsed is not None:
+            header, payload = self._parsed
+            record["issuer"] = truncate(payload.get("iss"))
+            record["kid"] = truncate(header.get("kid"))
             if "sub" in payload:
-                fields["sub_unverified"] = truncate(payload.get("sub"))
-        context = event.get("requestContext") if isinstance(event, Mapping) else None
-        if isinstance(context, Mapping):
-            fields["connection_id"] = truncate(context.get("connectionId"))
-        self.log.info("unauthorized", **fields)
+                record["sub_unverified"] = truncate(payload["sub"])
+        context = event.get("requestContext") if type(event) is dict else None
+        if type(context) is dict:
+            record["connection_id"] = truncate(context.get("connectionId"))
+        self.log.record(INFO, "unauthorized", record)

@@ -1,8 +1,9 @@
 """Bounded caches keyed by the exact token. Hot path.
 
 A hit in `VerifiedCache` skips all crypto; an entry never outlives the token's `exp` and is purged
-when its key leaves the key set. `RejectedCache` remembers tokens whose signature failed so that a
-replayed forgery costs a dict lookup; it stores only a hash, and a collision can only refuse.
+when its key leaves the key set. `RejectedCache` remembers tokens refused for a reason that will not
+change (a bad signature, an expired or malformed token...) so that a client reconnecting in a loop
+with the same bad token costs a dict lookup; it stores only a hash, and a collision can only refuse.
 Eviction is first-in-first-out: O(1) and no bookkeeping on hits.
 """
 
@@ -14,7 +15,8 @@ from typing import Any
 class VerifiedEntry:
     __slots__ = ("allowed", "context", "expires", "issuer", "kid", "method_arn", "principal", "result")
 
-    def __init__(self, principal: str, context: dict[str, Any], expires: float, issuer: str, kid: str | None, allowed: bool) -> None:
+    def __init__(self, principal: str, context: dict[str, Any], expires: float, issuer: str, kid: str | None, allowed: bool,
+                 method_arn: object = None, result: dict[str, Any] | None = None) -> None:
         self.principal = principal
         self.context = context
         self.expires = expires
@@ -22,8 +24,8 @@ class VerifiedEntry:
         self.kid = kid
         self.allowed = allowed
         # The last response built from this entry, reused while methodArn stays the same.
-        self.method_arn: object = None
-        self.result: dict[str, Any] = {}
+        self.method_arn = method_arn
+        self.result = result if result is not None else {}
 
 
 class VerifiedCache:
@@ -56,22 +58,24 @@ class VerifiedCache:
 
 
 class RejectedCache:
+    """Tokens refused for a reason the token itself carries, by hash, with that reason."""
+
     __slots__ = ("entries", "size", "ttl")
 
     def __init__(self, size: int = 1024, ttl: float = 60.0) -> None:
         self.size = size
         self.ttl = ttl
-        self.entries: dict[int, float] = {}
+        self.entries: dict[int, tuple[float, str]] = {}
 
-    def add(self, token: str, now: float) -> None:
+    def add(self, token: str, now: float, reason: str) -> None:
         entries = self.entries
         if len(entries) >= self.size:
             del entries[next(iter(entries))]
-        entries[hash(token)] = now + self.ttl
+        entries[hash(token)] = (now + self.ttl, reason)
 
-    def seen(self, token: str, now: float) -> bool:
-        expires = self.entries.get(hash(token))
-        return expires is not None and now < expires
+    def reason_for(self, token: str, now: float) -> str | None:
+        found = self.entries.get(hash(token))
+        return found[1] if found is not None and now < found[0] else None
 
     def clear(self) -> None:
         self.entries.clear()

@@ -28,31 +28,34 @@ class ClaimRules:
         self.firebase = config.is_firebase
 
 
-def _number(payload: dict[str, Any], name: str) -> float | None:
-    value = payload.get(name)
-    if value is None:
-        return None
+def _not_a_number(value: object) -> bool:
     kind = type(value)
-    if kind is not int and kind is not float:
-        raise Rejected("bad_claim_type", f"{name} must be a number")
-    return value  # type: ignore[no-any-return]
+    return kind is not int and kind is not float
 
 
 def check_claims(payload: dict[str, Any], rules: ClaimRules, now: float) -> float | None:
     """Raise Rejected unless the claims hold at `now`. Returns `exp` (None if absent and allowed)."""
     leeway = rules.leeway
-    exp = _number(payload, "exp")
-    if rules.verify_expiration:
-        if exp is None:
+    exp = payload.get("exp")
+    if exp is None:
+        if rules.verify_expiration:
             raise Rejected("missing_exp")
-        if now >= exp + leeway:  # RFC 7519 §4.1.4: now must be before exp
-            raise Rejected("expired")
-    nbf = _number(payload, "nbf")
-    if nbf is not None and nbf > now + leeway:
-        raise Rejected("not_yet_valid")
-    iat = _number(payload, "iat")
-    if iat is not None and iat > now + leeway:
-        raise Rejected("issued_in_future")
+    elif _not_a_number(exp):
+        raise Rejected("bad_claim_type", "exp must be a number")
+    elif rules.verify_expiration and now >= exp + leeway:  # RFC 7519 §4.1.4: now must be before exp
+        raise Rejected("expired")
+    nbf = payload.get("nbf")
+    if nbf is not None:
+        if _not_a_number(nbf):
+            raise Rejected("bad_claim_type", "nbf must be a number")
+        if nbf > now + leeway:
+            raise Rejected("not_yet_valid")
+    iat = payload.get("iat")
+    if iat is not None:
+        if _not_a_number(iat):
+            raise Rejected("bad_claim_type", "iat must be a number")
+        if iat > now + leeway:
+            raise Rejected("issued_in_future")
 
     if payload.get("iss") != rules.issuer:
         raise Rejected("bad_issuer", truncate(payload.get("iss")))
@@ -84,8 +87,8 @@ def check_claims(payload: dict[str, Any], rules: ClaimRules, now: float) -> floa
         # Firebase ID token rules: sub at most 128 characters, auth_time in the past.
         if len(sub) > FIREBASE_MAX_SUB_LENGTH:
             raise Rejected("bad_claim_type", "sub longer than 128 characters")
-        auth_time = _number(payload, "auth_time")
-        if auth_time is None or auth_time > now + leeway:
+        auth_time = payload.get("auth_time")
+        if auth_time is None or _not_a_number(auth_time) or auth_time > now + leeway:
             raise Rejected("bad_auth_time")
     return exp
 

@@ -15,6 +15,8 @@ DETAIL_LIMIT = 80
 
 def truncate(value: object) -> str:
     """Attacker-supplied values go into messages only truncated (and never a token)."""
+    if type(value) is str and len(value) <= DETAIL_LIMIT:
+        return value
     text = value if isinstance(value, str) else repr(value)
     return text if len(text) <= DETAIL_LIMIT else text[:DETAIL_LIMIT] + "..."
 

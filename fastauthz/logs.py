@@ -13,14 +13,20 @@ from typing import Any
 
 from orjson import dumps
 
-LEVELS = {"DEBUG": 10, "INFO": 20, "WARN": 30, "ERROR": 40}
+DEBUG, INFO, WARN, ERROR = 10, 20, 30, 40
+LEVELS = {"DEBUG": DEBUG, "INFO": INFO, "WARN": WARN, "ERROR": ERROR}
+LEVEL_NAMES = {number: name for name, number in LEVELS.items()}
+_blake2b: Any = None
 
 
 def fingerprint(token: str) -> str:
     """A short, non-reversible id of a token, to correlate log lines without logging the token."""
-    from hashlib import blake2b  # first denial pays the import, the Allow path never does
+    global _blake2b
+    if _blake2b is None:  # the first refusal pays the hashlib import; the Allow path never does
+        from hashlib import blake2b
 
-    return blake2b(token.encode(), digest_size=6).hexdigest()
+        _blake2b = blake2b
+    return _blake2b(token.encode(), digest_size=6).hexdigest()  # type: ignore[no-any-return]
 
 
 class Log:
@@ -31,12 +37,17 @@ class Log:
         self.debug_enabled = self.threshold <= 10
         self._write = write if write is not None else sys.stdout.write
 
-    def _emit(self, level: str, message: str, fields: dict[str, Any]) -> None:
-        if LEVELS[level] < self.threshold:
+    def record(self, level: int, message: str, fields: dict[str, Any]) -> None:
+        """Write one line; `fields` becomes part of the record (and is modified)."""
+        if level < self.threshold:
             return
-        record = {"timestamp": int(time.time() * 1000), "level": level, "message": message}
-        record.update(fields)
-        self._write(dumps(record, default=str).decode() + "\n")
+        fields["timestamp"] = int(time.time() * 1000)
+        fields["level"] = LEVEL_NAMES[level]
+        fields["message"] = message
+        self._write(dumps(fields, default=str).decode() + "\n")
+
+    def _emit(self, level: str, message: str, fields: dict[str, Any]) -> None:
+        self.record(LEVELS[level], message, fields)
 
     def debug(self, message: str, **fields: Any) -> None:
         self._emit("DEBUG", message, fields)

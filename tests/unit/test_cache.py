@@ -31,8 +31,8 @@ def test_purge_drops_only_entries_of_removed_keys_of_that_issuer():
 
 def test_rejected_cache_remembers_for_its_ttl_only_and_is_bounded():
     cache = RejectedCache(size=2, ttl=10)
-    cache.add("a", now=0)
-    assert cache.seen("a", 5) and not cache.seen("a", 10) and not cache.seen("b", 5)
-    cache.add("b", 0)
-    cache.add("c", 0)
-    assert not cache.seen("a", 1) and cache.seen("c", 1)
+    cache.add("a", 0, "expired")
+    assert cache.reason_for("a", 5) == "expired" and cache.reason_for("a", 10) is None and cache.reason_for("b", 5) is None
+    cache.add("b", 0, "malformed")
+    cache.add("c", 0, "bad_signature")
+    assert cache.reason_for("a", 1) is None and cache.reason_for("c", 1) == "bad_signature"

@@ -1,0 +1,111 @@
+"""Shared benchmark material: keys, tokens, AWS-shaped events, an authorizer on file:// keys, and
+the floor (raw `cryptography` verify of the same tokens, signature and signing input pre-decoded)."""
+
+from __future__ import annotations
+
+import base64
+import copy
+import io
+import json
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from joserfc import jwt
+from joserfc.jwk import ECKey, KeySet, OKPKey, RSAKey
+
+from fastauthz.authorizer import Authorizer
+from fastauthz.config import load_settings
+
+ISSUER = "https://issuer.bench"
+AUDIENCE = "bench-client"
+EVENT_FILE = Path(__file__).resolve().parents[1] / "tests" / "events" / "connect_authorizer_request.json"
+ALGORITHMS = {
+    # name: (alg, key factory)
+    "RS256-2048": ("RS256", lambda kid: RSAKey.generate_key(2048, parameters={"kid": kid, "use": "sig"})),
+    "RS256-4096": ("RS256", lambda kid: RSAKey.generate_key(4096, parameters={"kid": kid, "use": "sig"})),
+    "PS256": ("PS256", lambda kid: RSAKey.generate_key(2048, parameters={"kid": kid, "use": "sig"})),
+    "ES256": ("ES256", lambda kid: ECKey.generate_key("P-256", parameters={"kid": kid, "use": "sig"})),
+    "ES384": ("ES384", lambda kid: ECKey.generate_key("P-384", parameters={"kid": kid, "use": "sig"})),
+    "EdDSA": ("EdDSA", lambda kid: OKPKey.generate_key("Ed25519", parameters={"kid": kid, "use": "sig"})),
+}
+
+
+def b64decode(segment: str) -> bytes:
+    return base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
+
+
+class Case:
+    """One algorithm: a key, `count` distinct valid tokens, their events, and the floor verifier."""
+
+    def __init__(self, name: str, count: int = 500, now: float | None = None) -> None:
+        self.name = name
+        self.alg, factory = ALGORITHMS[name]
+        self.key = factory(f"bench-{name.lower()}")
+        self.now = int(time.time() if now is None else now)
+        self.tokens = [self.mint(sub=f"user-{i}") for i in range(count)]
+        template = json.loads(EVENT_FILE.read_text())
+        self.events = [self.event(token, template) for token in self.tokens]
+        self.public = self.key.get_op_key("verify")
+        self._prepared = [self._prepare(token) for token in self.tokens]
+
+    def mint(self, **claims: Any) -> str:
+        payload = {"iss": ISSUER, "aud": AUDIENCE, "sub": "user", "iat": self.now, "exp": self.now + 3600,
+                   "scope": "chat:read chat:write", "email": "user@example.com", **claims}
+        return jwt.encode({"alg": self.alg, "kid": self.key.kid, "typ": "JWT"}, payload, self.key, algorithms=[self.alg])
+
+    @staticmethod
+    def event(token: str | None, template: dict[str, Any] | None = None) -> dict[str, Any]:
+        event = copy.deepcopy(template or json.loads(EVENT_FILE.read_text()))
+        if token is not None:
+            event["headers"]["Authorization"] = f"Bearer {token}"
+            event["multiValueHeaders"]["Authorization"] = [f"Bearer {token}"]
+        return event
+
+    def jwks(self) -> dict[str, Any]:
+        return dict(KeySet([self.key]).as_dict(private=False))
+
+    def authorizer(self, **env: str) -> Authorizer:
+        directory = Path(tempfile.mkdtemp(prefix="fastauthz-bench-"))
+        path = directory / "jwks.json"
+        path.write_text(json.dumps(self.jwks()))
+        settings = load_settings({"JWT_ISSUER_JWKS_URI": f"file://{path}", "JWT_ISSUER": ISSUER,
+                                  "JWT_AUTHORIZED_AUDIENCES": AUDIENCE, "FASTAUTHZ_METRICS": "false", **env})
+        return Authorizer(settings, write=io.StringIO().write)
+
+    # -- the floor ----------------------------------------------------------------------------------
+    def _prepare(self, token: str) -> tuple[bytes, bytes]:
+        from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
+
+        header, payload, signature = token.split(".")
+        raw = b64decode(signature)
+        if self.alg.startswith("ES"):
+            size = len(raw) // 2
+            raw = encode_dss_signature(int.from_bytes(raw[:size], "big"), int.from_bytes(raw[size:], "big"))
+        return raw, f"{header}.{payload}".encode()
+
+    def floor(self) -> Callable[[int], None]:
+        """verify(sig, data) straight on a cryptography key object: nothing else."""
+        from cryptography.hazmat.primitives import hashes
+        from cryptography.hazmat.primitives.asymmetric import ec, padding
+
+        public, prepared = self.public, self._prepared
+        if self.alg.startswith("RS"):
+            pad, digest = padding.PKCS1v15(), hashes.SHA256()
+            call = lambda s, d: public.verify(s, d, pad, digest)  # noqa: E731
+        elif self.alg.startswith("PS"):
+            pad, digest = padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=32), hashes.SHA256()
+            call = lambda s, d: public.verify(s, d, pad, digest)  # noqa: E731
+        elif self.alg.startswith("ES"):
+            ecdsa = ec.ECDSA(hashes.SHA256() if self.alg == "ES256" else hashes.SHA384())
+            call = lambda s, d: public.verify(s, d, ecdsa)  # noqa: E731
+        else:
+            call = public.verify
+
+        def run(index: int) -> None:
+            signature, data = prepared[index]
+            call(signature, data)
+
+        return run

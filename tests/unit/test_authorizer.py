@@ -1,0 +1,78 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.support import NOW, Clock, Logs, claims, connect_event, make_authorizer, mint, outcome, write_jwks
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def logs() -> Logs:
+    return Logs()
+
+
+@pytest.fixture
+def authorizer(tmp_path: Path, clock: Clock, logs: Logs):
+    return make_authorizer(write_jwks(tmp_path, "rsa-1"), clock=clock, logs=logs, JWT_LEEWAY_SECONDS="0")
+
+
+def test_a_repeated_token_is_served_from_the_cache_with_the_same_response(authorizer):
+    event = connect_event(mint("rsa-1"))
+    first = authorizer.handle(event)
+    assert authorizer.handle(connect_event(mint("rsa-1"))) == first
+    assert authorizer.metrics.counts["CacheHit"] >= 1
+
+
+def test_a_cached_token_on_another_api_gets_a_policy_for_that_api(authorizer):
+    token = mint("rsa-1")
+    authorizer.handle(connect_event(token))
+    other = connect_event(token)
+    other["methodArn"] = other["methodArn"].replace("abcdef1234", "zzz999")
+    resource = authorizer.handle(other)["policyDocument"]["Statement"][0]["Resource"][0]
+    assert "zzz999/production/*" in resource
+
+
+def test_an_expired_token_replayed_is_refused_from_the_negative_cache(authorizer, logs):
+    event = connect_event(mint("rsa-1", claims(exp=NOW - 100)))
+    assert outcome(authorizer, event) == ("unauthorized", "expired")
+    assert outcome(authorizer, event) == ("unauthorized", "expired")
+    assert logs[-1]["detail"] == "replayed"
+
+
+def test_a_token_not_yet_valid_is_not_remembered_and_is_accepted_once_valid(authorizer, clock):
+    event = connect_event(mint("rsa-1", claims(nbf=NOW + 30)))
+    assert outcome(authorizer, event) == ("unauthorized", "not_yet_valid")
+    clock.advance(31)
+    assert outcome(authorizer, event)[0] == "allow"
+
+
+def test_an_unexpected_error_on_odd_input_is_still_a_clean_unauthorized_logged_as_internal_error(authorizer, logs):
+    event = connect_event()
+    event["headers"] = ["Authorization", "Bearer x"]
+    assert outcome(authorizer, event)[0] == "unauthorized"
+    assert logs[-1]["level"] == "ERROR" and logs[-1]["reason"] == "internal_error"
+
+
+def test_refusal_log_line_names_reason_issuer_kid_unverified_sub_fingerprint_and_connection(authorizer, logs):
+    token = mint("rsa-1", claims(aud="elsewhere", sub="mallory"))
+    outcome(authorizer, connect_event(token))
+    line = logs[-1]
+    assert line["reason"] == "bad_audience" and line["message"] == "unauthorized" and line["level"] == "INFO"
+    assert line["issuer"] == "https://issuer.test" and line["kid"] == "rsa-1" and line["sub_unverified"] == "mallory"
+    assert len(line["token"]) == 12 and line["connection_id"] == "FDmBIeapIAMCIQg="
+
+
+def test_allows_are_logged_only_at_debug(tmp_path: Path, logs):
+    quiet = make_authorizer(write_jwks(tmp_path, "rsa-1"), logs=logs)
+    quiet.handle(connect_event(mint("rsa-1")))
+    assert not [line for line in logs if line["message"] == "allowed"]
+    verbose_logs = Logs()
+    verbose = make_authorizer(write_jwks(tmp_path, "rsa-1"), logs=verbose_logs, LOG_LEVEL="DEBUG")
+    verbose.handle(connect_event(mint("rsa-1")))
+    assert verbose_logs[-1]["message"] == "allowed"

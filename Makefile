@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-dev
 
-.PHONY: test demo lint typecheck clean
+.PHONY: test demo lint readme bench bench-ratios coldstart clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,6 +19,10 @@ test: $(STAMP) lint
 ## make demo: issuer + authorizer on 127.0.0.1, scripted cases through handler(event, context)
 demo: $(STAMP)
 	$(BIN)/python -m fastauthz.dev.demo
+
+## make readme: regenerate README.md's configuration table from fastauthz/config.py
+readme: $(STAMP)
+	$(BIN)/python -m fastauthz.dev.readme
 
 lint: $(STAMP)
 	$(BIN)/ruff check fastauthz tests bench

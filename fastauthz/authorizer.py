@@ -70,6 +70,7 @@ class Authorizer:
         clock: Callable[[], float] = time.time,
         write: Callable[[str], Any] | None = None,
         load_keys: bool = True,
+        spawn: Callable[[Callable[[], None]], None] | None = None,
     ) -> None:
         self.settings = settings
         self.max_token_bytes = settings.max_token_bytes
@@ -86,9 +87,9 @@ class Authorizer:
             keystore = None
             if config.jwks_uri:
                 keystore = KeyStore(
-                    config.jwks_uri, log=self.log, ttl=settings.jwks_ttl, max_stale=settings.jwks_max_stale,
-                    cooldown=settings.jwks_cooldown, timeout=settings.jwks_timeout, clock=clock,
-                    on_keys_removed=self._purger(config.issuer),
+                    config.jwks_uri, log=self.log, metrics=self.metrics, ttl=settings.jwks_ttl,
+                    max_stale=settings.jwks_max_stale, cooldown=settings.jwks_cooldown, timeout=settings.jwks_timeout,
+                    clock=clock, on_keys_removed=self._purger(config.issuer), snapshot=config.jwks_snapshot, spawn=spawn,
                 )
             rules = ClaimRules(config, settings.verify_expiration, settings.leeway)
             self.issuers[config.issuer] = Issuer(config, rules, keystore)
@@ -106,11 +107,25 @@ class Authorizer:
         return purge
 
     def load_keys(self) -> None:
-        """Cold start: load every issuer's keys. A failure is logged; tokens then get KeysUnavailable."""
+        """Cold start: file and snapshot keys load now; URL fetches start in the background."""
         now = self.clock()
         for issuer in self.issuers.values():
             if issuer.keystore is not None:
-                issuer.keystore.refresh(now)
+                issuer.keystore.start(now)
+        register_snapstart_hooks(self)
+
+    def after_restore(self) -> None:
+        """SnapStart restore: revalidate keys, drop pooled connections, reseed randomness."""
+        import random
+
+        from .fetch import reset_connections
+
+        for issuer in self.issuers.values():
+            if issuer.keystore is not None:
+                issuer.keystore.after_restore()
+        reset_connections()
+        random.seed()
+        self.log.info("restored from snapshot: keys will be revalidated")
 
     # -- the Lambda contract -------------------------------------------------------------------
     def handle(self, event: Mapping[str, Any]) -> dict[str, Any]:
@@ -164,7 +179,7 @@ class Authorizer:
         # Fast path inlined (fresh keys, known kid): the general case is Issuer.key_for.
         keystore = issuer.keystore
         key = None
-        if keystore is not None and alg[0] != "H" and now < keystore.fresh_until and keystore.keys is not None:
+        if keystore is not None and alg[0] != "H" and now < keystore.refresh_after and keystore.keys is not None:
             key = keystore.keys.by_kid.get(kid) if kid is not None else None
         if key is None:
             key = issuer.key_for(alg, kid, now)
@@ -239,3 +254,13 @@ class Authorizer:
         if type(context) is dict:
             record["connection_id"] = truncate(context.get("connectionId"))
         self.log.record(INFO, "unauthorized", record)
+
+
+def register_snapstart_hooks(authorizer: Authorizer) -> bool:
+    """Register `after_restore` with Lambda SnapStart when its runtime hooks module is present."""
+    try:
+        from snapshot_restore_py import register_after_restore  # type: ignore[import-not-found]
+    except ImportError:
+        return False
+    register_after_restore(authorizer.after_restore)
+    return True

@@ -38,6 +38,7 @@ class Setting(NamedTuple):
 SETTINGS: tuple[Setting, ...] = (
     Setting("JWT_ISSUER_JWKS_URI", "", "Where the issuer's keys are: `https://…` or `file://…` (a key set shipped with the function). The content decides the format: RFC 7517 JWKS or Google's x509 certificate map."),
     Setting("JWT_ISSUER", "", "Exact `iss` to accept. When unset it is derived from a Cognito, Okta, Auth0 or `<issuer>/.well-known/jwks.json` URI, or Firebase's audience, and logged; otherwise the cold start fails."),
+    Setting("JWT_JWKS_SNAPSHOT", "", "A key set shipped with the function (path or `file://`) for a URL source: served from the first call, revalidated against `JWT_ISSUER_JWKS_URI` in the background."),
     Setting("JWT_AUTHORIZED_AUDIENCES", "", "Comma list; a token is accepted if its `aud` (string or array) holds any of them. Cognito access tokens (no `aud`) are matched on `client_id`. Required unless `JWT_VERIFY_AUDIENCE=false`."),
     Setting("JWT_VERIFY_AUDIENCE", "true", "`false` switches the audience check off (explicitly; never by omission)."),
     Setting("JWT_VERIFY_EXPIRATION", "true", "`false` stops requiring and checking `exp` (not recommended)."),
@@ -46,7 +47,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("JWT_HMAC_SECRET", "", "Shared secret for HS* tokens (at least 32 bytes). Without it HS* is refused."),
     Setting("JWT_TOKEN_USE", "", "Comma list of accepted Cognito `token_use` values (`access`, `id`); unset: not checked."),
     Setting("JWT_REQUIRED_SCOPES", "", "Scopes that must all be in `scope` (space separated) or `scp`; a valid token without them gets a Deny (403)."),
-    Setting("JWT_ISSUERS", "", "Several issuers: a JSON list (inline, or a path / `file://` to a JSON file) of objects with `issuer`, `jwks_uri` and optionally `audiences`, `verify_audience`, `algorithms`, `token_use`, `required_scopes`, `hmac_secret`. The single-issuer variables above are the defaults for omitted fields; `JWT_ISSUER_JWKS_URI` / `JWT_ISSUER` must then be unset."),
+    Setting("JWT_ISSUERS", "", "Several issuers: a JSON list (inline, or a path / `file://` to a JSON file) of objects with `issuer`, `jwks_uri` and optionally `jwks_snapshot`, `audiences`, `verify_audience`, `algorithms`, `token_use`, `required_scopes`, `hmac_secret`. The single-issuer variables above are the defaults for omitted fields; `JWT_ISSUER_JWKS_URI` / `JWT_ISSUER` must then be unset."),
     Setting("JWT_TOKEN_SOURCES", "header,query,protocol", "Where to look for the token, in order: `header` (Authorization, `Bearer` optional), `query`, `protocol` (a JWT entry in Sec-WebSocket-Protocol), `cookie`. The first present source is used. `cookie` is appended by default when `JWT_COOKIE_NAME` is set."),
     Setting("JWT_QUERY_PARAMETER", "authorization", "Query-string parameter holding the token (matched exactly, then case-insensitively)."),
     Setting("JWT_COOKIE_NAME", "", "Cookie holding the token; enables the `cookie` source."),
@@ -66,7 +67,7 @@ SETTINGS: tuple[Setting, ...] = (
 )
 SETTING_NAMES = frozenset(s.name for s in SETTINGS)
 ISSUER_FIELDS = frozenset(
-    {"issuer", "jwks_uri", "audiences", "verify_audience", "algorithms", "token_use",
+    {"issuer", "jwks_uri", "jwks_snapshot", "audiences", "verify_audience", "algorithms", "token_use",
      "required_scopes", "hmac_secret"}
 )
 
@@ -80,6 +81,7 @@ class IssuerConfig(NamedTuple):
     token_use: frozenset[str] | None
     required_scopes: frozenset[str]
     hmac_secret: bytes | None = None
+    jwks_snapshot: str = ""
 
     def __repr__(self) -> str:  # never print the secret
         secret = "'***'" if self.hmac_secret else "None"
@@ -238,6 +240,7 @@ def _load_issuers(env: _Env, notes: list[str]) -> tuple[IssuerConfig, ...]:
         "token_use": env.raw("JWT_TOKEN_USE"),
         "required_scopes": env.raw("JWT_REQUIRED_SCOPES"),
         "hmac_secret": env.raw("JWT_HMAC_SECRET"),
+        "jwks_snapshot": env.raw("JWT_JWKS_SNAPSHOT"),
     }
     if env.is_set("JWT_ISSUERS"):
         for single in ("JWT_ISSUER_JWKS_URI", "JWT_ISSUER"):
@@ -339,7 +342,19 @@ def _issuer_config(entry: dict[str, Any], defaults: dict[str, Any], origin: str,
         token_use=token_use,
         required_scopes=frozenset(split_scopes(merged["required_scopes"])),
         hmac_secret=secret,
+        jwks_snapshot=_snapshot_uri(str(merged.get("jwks_snapshot") or "").strip(), name("jwks_snapshot", "JWT_JWKS_SNAPSHOT"), jwks_uri),
     )
+
+
+def _snapshot_uri(raw: str, variable: str, jwks_uri: str) -> str:
+    if not raw:
+        return ""
+    if jwks_uri.startswith("file://"):
+        raise ConfigError(variable, "the keys already ship as a file: a snapshot is only for an https:// source")
+    uri = raw if raw.startswith("file://") else "file://" + raw
+    if not os.path.isfile(uri[len("file://"):]):
+        raise ConfigError(variable, f"{raw!r} is not a readable file")
+    return uri
 
 
 WELL_KNOWN_JWKS = "/.well-known/jwks.json"

@@ -135,6 +135,7 @@ def test_key_source_down_at_cold_start_fails_closed_with_a_distinct_loud_error(l
 
 def test_a_new_kid_triggers_one_refetch_and_is_then_accepted(load_handler, served):
     module = load_handler(**env_for(served.url))
+    assert module.handler(connect_event(mint("rsa-1", live_claims())), None)  # waits for the cold-start fetch
     assert served.requests == 1
     served.serve(jwks("rsa-1", "rsa-2"))
     assert module.handler(connect_event(mint("rsa-2", live_claims())), None)["principalId"] == "user-1"

@@ -76,3 +76,29 @@ def test_allows_are_logged_only_at_debug(tmp_path: Path, logs):
     verbose = make_authorizer(write_jwks(tmp_path, "rsa-1"), logs=verbose_logs, LOG_LEVEL="DEBUG")
     verbose.handle(connect_event(mint("rsa-1")))
     assert verbose_logs[-1]["message"] == "allowed"
+
+
+def test_rotation_mid_traffic_drops_cached_tokens_signed_by_the_removed_key(key_server):
+    from tests.support import jwks
+
+    key_server.serve(jwks("rsa-1"))
+    clock = Clock()
+    rotating = make_authorizer(key_server.url, clock=clock, logs=Logs())
+    old_token = mint("rsa-1")
+    assert outcome(rotating, connect_event(old_token))[0] == "allow"
+    assert outcome(rotating, connect_event(old_token))[0] == "allow"  # cached
+    key_server.serve(jwks("rsa-2"))
+    assert outcome(rotating, connect_event(mint("rsa-2")))[0] == "allow"  # new kid: refetch, rsa-1 leaves
+    assert outcome(rotating, connect_event(old_token)) == ("unauthorized", "unknown_kid")
+    assert key_server.requests == 2
+
+
+def test_keys_unavailable_is_a_distinct_error_and_counted(key_server):
+    from fastauthz.errors import KeysUnavailable
+
+    key_server.serve(b"down", status=503)
+    logs = Logs()
+    broken = make_authorizer(key_server.url, logs=logs, JWT_JWKS_TIMEOUT_SECONDS="0.5")
+    with pytest.raises(KeysUnavailable):
+        broken.handle(connect_event(mint("rsa-1")))
+    assert any(line.get("reason") == "keys_unavailable" for line in logs)

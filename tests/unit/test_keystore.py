@@ -1,0 +1,384 @@
+"""Key lifecycle against a real HTTP server on 127.0.0.1, with an injectable clock instead of sleeps."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
+
+from fastauthz.errors import KeysUnavailable, Rejected
+from fastauthz.keystore import DEFAULT_TTL, KeyStore
+from fastauthz.logs import Log
+from tests.support import NOW, Clock, KeyServer, Logs, jwks
+
+
+class Manual:
+    """A spawner that holds background tasks until the test runs them."""
+
+    def __init__(self) -> None:
+        self.tasks: list = []
+
+    def __call__(self, task) -> None:
+        self.tasks.append(task)
+
+    def run(self) -> int:
+        tasks, self.tasks = self.tasks, []
+        for task in tasks:
+            task()
+        return len(tasks)
+
+
+def store(server: KeyServer, clock: Clock, logs: Logs | None = None, spawn=None, **options) -> KeyStore:
+    removed: list[set] = []
+    options.setdefault("cooldown", 30.0)
+    options.setdefault("timeout", 1.0)
+    keystore = KeyStore(server.url, log=Log("DEBUG", (logs if logs is not None else Logs()).write), clock=clock,
+                        spawn=spawn if spawn is not None else Manual(), on_keys_removed=removed.append, **options)
+    keystore.removed = removed  # type: ignore[attr-defined]
+    return keystore
+
+
+def started(server: KeyServer, clock: Clock, **options) -> KeyStore:
+    """A store whose cold-start fetch has completed."""
+    keystore = store(server, clock, **options)
+    keystore.start(clock())
+    keystore._spawn.run()  # type: ignore[union-attr]
+    assert keystore.key_for("rsa-1", clock()) is not None
+    return keystore
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def served(key_server: KeyServer) -> KeyServer:
+    key_server.serve(jwks("rsa-1", "es256-1"), **{"Cache-Control": "max-age=600"})
+    return key_server
+
+
+def reason(callable_) -> str:
+    with pytest.raises(Rejected) as caught:
+        callable_()
+    return caught.value.reason
+
+
+# -- cold start ------------------------------------------------------------------------------------
+def test_cold_start_fetch_runs_in_the_background_and_the_first_token_waits_for_it(served, clock):
+    served.delay = 0.2
+    keystore = store(served, clock, spawn=_real_spawn)
+    began = time.perf_counter()
+    keystore.start(clock())
+    assert time.perf_counter() - began < 0.1  # initialisation goes on while the keys are fetched
+    assert keystore.key_for("rsa-1", clock()).kid == "rsa-1"
+    assert served.requests == 1
+
+
+def _real_spawn(task) -> None:
+    threading.Thread(target=task, daemon=True).start()
+
+
+def test_cold_start_with_the_source_down_fails_closed_fast_then_recovers_when_it_is_up(served, clock):
+    served.serve(b"down", status=503)
+    keystore = store(served, clock, cooldown=10)
+    keystore.start(clock())
+    keystore._spawn.run()
+    with pytest.raises(KeysUnavailable):
+        keystore.key_for("rsa-1", clock())
+    requests = served.requests
+    began = time.perf_counter()
+    with pytest.raises(KeysUnavailable):  # within the retry window: no wait, no fetch
+        keystore.key_for("rsa-1", clock())
+    assert served.requests == requests and time.perf_counter() - began < 0.05
+    served.serve(jwks("rsa-1"))
+    clock.advance(11)
+    assert keystore.key_for("rsa-1", clock()).kid == "rsa-1"
+
+
+def test_a_snapshot_is_served_at_once_and_revalidated_in_the_background(served, clock, tmp_path: Path):
+    snapshot = tmp_path / "snapshot.json"
+    snapshot.write_text(json.dumps(jwks("rsa-1")))
+    served.serve(jwks("rsa-1", "rsa-2"))
+    keystore = store(served, clock, snapshot=f"file://{snapshot}")
+    keystore.start(clock())
+    assert served.requests == 0
+    assert keystore.key_for("rsa-1", clock()).kid == "rsa-1"  # no network on the cold path
+    assert keystore._spawn.run() == 1  # the revalidation was scheduled at start
+    assert keystore.key_for("rsa-2", clock()).kid == "rsa-2"
+    assert served.requests == 1
+
+
+def test_a_file_source_is_pinned_never_refetched_and_unknown_kids_fail_at_once(tmp_path: Path, clock):
+    path = tmp_path / "jwks.json"
+    path.write_text(json.dumps(jwks("rsa-1")))
+    keystore = KeyStore(f"file://{path}", log=Log("INFO", Logs().write), clock=clock)
+    keystore.start(clock())
+    clock.advance(10 * 86400)
+    assert keystore.key_for("rsa-1", clock()).kid == "rsa-1"
+    assert reason(lambda: keystore.key_for("other", clock())) == "unknown_kid"
+    assert keystore.fetch_count == 1
+
+
+# -- freshness ---------------------------------------------------------------------------------------
+def test_ttl_comes_from_cache_control_clamped_else_the_default_else_the_setting(served, clock):
+    assert started(served, clock).expires == NOW + 600
+    served.serve(jwks("rsa-1"), **{"Cache-Control": "public, max-age=5"})
+    assert started(served, clock).expires == NOW + 60  # clamped up
+    served.serve(jwks("rsa-1"), **{"Cache-Control": "max-age=31536000"})
+    assert started(served, clock).expires == NOW + 86400  # clamped down
+    served.serve(jwks("rsa-1"))
+    assert started(served, clock).expires == NOW + DEFAULT_TTL
+    assert started(served, clock, ttl=120).expires == NOW + 120
+
+
+def test_refresh_ahead_answers_from_cache_and_schedules_exactly_one_background_refresh(served, clock):
+    keystore = started(served, clock)
+    clock.advance(550)  # past 90% of 600 s
+    served.serve(jwks("rsa-1", "rsa-2"), **{"Cache-Control": "max-age=600"})
+    for _ in range(5):
+        assert keystore.key_for("rsa-1", clock()).kid == "rsa-1"
+    assert len(keystore._spawn.tasks) == 1 and served.requests == 1  # nothing waited, one refresh queued
+    keystore._spawn.run()
+    assert keystore.key_for("rsa-2", clock()).kid == "rsa-2"
+    assert keystore.expires == clock() + 600
+
+
+def test_the_invocation_that_triggers_a_refresh_does_not_wait_for_a_slow_source(served, clock):
+    keystore = started(served, clock, spawn=Manual())
+    keystore._spawn = _real_spawn
+    served.delay = 0.5
+    clock.advance(599)
+    began = time.perf_counter()
+    keystore.key_for("rsa-1", clock())
+    assert time.perf_counter() - began < 0.05
+
+
+# -- rotation and unknown kids ------------------------------------------------------------------------
+def test_rotation_a_removed_key_stops_validating_at_the_fetch_that_removed_it(served, clock):
+    keystore = started(served, clock)
+    served.serve(jwks("rsa-2", "es256-1"))
+    assert keystore.key_for("rsa-2", clock()).kid == "rsa-2"  # unknown kid: one refetch
+    assert reason(lambda: keystore.key_for("rsa-1", clock())) == "unknown_kid"
+    assert keystore.removed == [{"rsa-1"}]
+
+
+def test_a_key_replaced_under_the_same_kid_counts_as_removed(served, clock):
+    keystore = started(served, clock)
+    replacement = jwks("rsa-2")["keys"][0] | {"kid": "rsa-1"}
+    served.serve({"keys": [replacement, jwks("es256-1")["keys"][0], jwks("es384-1")["keys"][0]]})
+    keystore.key_for("es384-1", clock())
+    assert keystore.removed == [{"rsa-1"}]
+
+
+def test_unknown_kid_refetches_once_then_cools_down(served, clock):
+    keystore = started(served, clock, cooldown=30)
+    for i in range(50):
+        assert reason(lambda i=i: keystore.key_for(f"random-{i}", clock())) == "unknown_kid"
+    assert served.requests == 2
+    clock.advance(31)
+    assert reason(lambda: keystore.key_for("random-0", clock())) == "unknown_kid"  # remembered: no fetch
+    assert reason(lambda: keystore.key_for("fresh-kid", clock())) == "unknown_kid"
+    assert served.requests == 3
+
+
+def test_a_flood_of_random_kids_costs_at_most_one_fetch_per_cooldown(served, clock):
+    keystore = started(served, clock, cooldown=30)
+    for i in range(3000):
+        clock.advance(0.1)  # 300 s of flood
+        with pytest.raises(Rejected):
+            keystore.key_for(f"flood-{i}", clock())
+    assert served.requests - 1 <= 300 / 30 + 1
+
+
+def test_concurrent_callers_with_a_new_kid_share_one_fetch(served, clock):
+    keystore = started(served, clock)
+    served.serve(jwks("rsa-1", "rsa-2"))
+    served.delay = 0.3
+    results, barrier = [], threading.Barrier(8)
+
+    def call() -> None:
+        barrier.wait()
+        try:
+            results.append(keystore.key_for("rsa-2", clock()).kid)
+        except Rejected as rejection:
+            results.append(rejection.reason)
+
+    threads = [threading.Thread(target=call) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert served.requests == 2  # the cold-start fetch and one shared refetch
+    assert results.count("rsa-2") >= 1 and set(results) <= {"rsa-2", "unknown_kid"}
+
+
+# -- failures ---------------------------------------------------------------------------------------
+@pytest.mark.parametrize(("body", "status", "headers"), [
+    (b"internal error", 500, {}),
+    (b"<html>not json</html>", 200, {"Content-Type": "text/html"}),
+    (b'{"keys": {"kid": "x"}}', 200, {}),
+    (b'{"keys": []}', 200, {}),
+    (b"x" * (20 * 1024 * 1024), 200, {}),
+    (b"null", 200, {}),
+])
+def test_a_bad_answer_never_replaces_a_good_key_set(served, clock, body, status, headers):
+    keystore = started(served, clock, cooldown=0)
+    served.serve(body, status=status, **headers)
+    assert reason(lambda: keystore.key_for("new-kid", clock())) == "unknown_kid"
+    assert keystore.key_for("rsa-1", clock()).kid == "rsa-1"
+    assert keystore.key_for("es256-1", clock()).kid == "es256-1"
+
+
+def test_5xx_is_retried_a_bounded_number_of_times(served, clock):
+    keystore = started(served, clock, cooldown=0)
+    served.serve(b"busy", status=503)
+    before = served.requests
+    keystore.refresh(clock())
+    assert served.requests - before == 3  # one attempt and two retries
+
+
+def test_connection_refused_keeps_serving_the_last_good_set(served, clock):
+    keystore = started(served, clock, cooldown=0)
+    served.close()
+    clock.advance(700)  # expired, inside the stale window
+    assert keystore.key_for("rsa-1", clock()).kid == "rsa-1"
+
+
+def test_a_source_slower_than_the_timeout_fails_within_the_timeout(served, clock):
+    keystore = started(served, clock, cooldown=0, timeout=0.3)
+    served.delay = 2.0
+    began = time.perf_counter()
+    assert not keystore.refresh(clock())
+    assert time.perf_counter() - began < 0.8
+    assert keystore.key_for("rsa-1", clock()).kid == "rsa-1"
+
+
+def test_an_outage_longer_than_the_stale_window_fails_closed_loudly_then_recovers(served, clock):
+    logs = Logs()
+    keystore = store(served, clock, logs=logs, cooldown=5, max_stale=3600)
+    keystore.start(clock())
+    keystore._spawn.run()
+    keystore.key_for("rsa-1", clock())
+    served.serve(b"down", status=503)
+    clock.advance(600 + 3599)  # expired, one second left in the stale window
+    assert keystore.key_for("rsa-1", clock()).kid == "rsa-1"
+    keystore._spawn.run()  # the background revalidation fails
+    clock.advance(2)
+    with pytest.raises(KeysUnavailable):
+        keystore.key_for("rsa-1", clock())
+    assert any(line.get("reason") == "keys_unavailable" and line["level"] == "ERROR" for line in logs)
+    served.serve(jwks("rsa-1"))
+    clock.advance(6)
+    assert keystore.key_for("rsa-1", clock()).kid == "rsa-1"
+
+
+def test_each_fetch_is_logged_with_outcome_duration_and_key_count(served, clock):
+    logs = Logs()
+    keystore = store(served, clock, logs=logs)
+    keystore.start(clock())
+    keystore._spawn.run()
+    keystore.key_for("rsa-1", clock())
+    line = next(line for line in logs if line["message"] == "keys fetched")
+    assert line["outcome"] == "ok" and line["keys"] == 2 and "duration_ms" in line
+
+
+def test_after_a_snapstart_restore_keys_are_revalidated(served, clock):
+    keystore = started(served, clock)
+    keystore.after_restore()
+    keystore.key_for("rsa-1", clock())
+    assert len(keystore._spawn.tasks) == 1
+
+
+# -- the state machine ---------------------------------------------------------------------------------
+TTL, STALE, COOLDOWN = 100.0, 300.0, 20.0
+
+
+class KeyStoreMachine(RuleBasedStateMachine):
+    """rotate / fail / recover / advance the clock / look up known and unknown kids."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.server = KeyServer()
+        self.generation = 0
+        self.serving = ["rsa-1"]
+        self.server.serve(self._document(), **{"Cache-Control": f"max-age={int(TTL)}"})
+        self.clock = Clock()
+        self.store = KeyStore(self.server.url, log=Log("ERROR", Logs().write), clock=self.clock, ttl=TTL, max_stale=STALE,
+                              cooldown=COOLDOWN, timeout=1.0, spawn=lambda task: task(), retries=0)
+        self.store.start(self.clock())
+        self.last_good_fetch = None
+        self.removed_after_fetch: dict[str, int] = {}  # kid -> fetch count when the server dropped it
+        self.unknown_fetch_times: list[float] = []
+        self._observe()
+
+    def _document(self):
+        keys = []
+        for name in self.serving:
+            jwk = dict(jwks("rsa-1")["keys"][0]) if name.startswith("rsa") else dict(jwks("es256-1")["keys"][0])
+            jwk["kid"] = name
+            keys.append(jwk)
+        return {"keys": keys}
+
+    def _observe(self) -> None:
+        if self.store.keys is not None:
+            self.last_good_fetch = self.store.fetched_at
+
+    def teardown(self) -> None:
+        self.server.close()
+
+    @rule()
+    def rotate(self):
+        self.generation += 1
+        removed = self.serving.pop(0) if len(self.serving) > 1 or self.generation % 2 else None
+        self.serving.append(f"rsa-gen{self.generation}")
+        if removed:
+            self.removed_after_fetch[removed] = self.store.fetch_count
+        self.server.serve(self._document(), **{"Cache-Control": f"max-age={int(TTL)}"})
+
+    @rule()
+    def fail(self):
+        self.server.serve(b"down", status=503)
+
+    @rule()
+    def recover(self):
+        self.server.serve(self._document(), **{"Cache-Control": f"max-age={int(TTL)}"})
+
+    @rule(seconds=st.sampled_from([1.0, 10.0, TTL * 0.95, TTL * 1.5, STALE * 0.8, TTL + STALE + 1]))
+    def advance(self, seconds):
+        self.clock.advance(seconds)
+
+    @rule(pick=st.integers(min_value=0, max_value=10))
+    def look_up_a_kid(self, pick):
+        names = [*self.serving, *self.removed_after_fetch, "never-seen"]
+        kid = names[pick % len(names)]
+        cooldown_mark = self.store._next_unknown_kid_fetch
+        try:
+            key = self.store.key_for(kid, self.clock())
+        except (Rejected, KeysUnavailable):
+            key = None
+        self._observe()
+        if self.store._next_unknown_kid_fetch != cooldown_mark:  # this lookup made an unknown-kid refetch
+            self.unknown_fetch_times.append(self.clock())
+        if key is not None:
+            now = self.clock()
+            assert self.last_good_fetch is not None and now < self.last_good_fetch + TTL + STALE, "served past the stale bound"
+            if kid in self.removed_after_fetch:
+                assert self.store.installed_fetch <= self.removed_after_fetch[kid], "a removed key validated after the fetch that removed it"
+
+    @invariant()
+    def at_most_one_unknown_kid_refetch_per_cooldown(self):
+        times = self.unknown_fetch_times
+        assert all(later - earlier >= COOLDOWN for earlier, later in itertools.pairwise(times))
+
+
+TestKeyStoreMachine = KeyStoreMachine.TestCase
+TestKeyStoreMachine.settings = settings(max_examples=100, stateful_step_count=30, deadline=None,
+                                        suppress_health_check=[HealthCheck.too_slow])

@@ -1,0 +1,226 @@
+"""Lambda-like execution for the local stage: each worker process holds one execution environment.
+
+Importing the handler module in a fresh interpreter is the cold start (timed and reported); an
+environment serves one invocation at a time and is reused while idle; a concurrency cap bounds the
+environments; an invocation over the timeout destroys its environment (as Lambda does); optional
+recycling after N invocations. The handler's stdout (its logs) goes to the worker's stderr, which
+the stage forwards or drops; the worker's real stdout carries the protocol (one JSON line each way).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import orjson
+
+WORKER = "fastauthz.dev.runtime"
+
+
+class FunctionSpec:
+    """A function to run: `module:attribute`, its environment, and Lambda-ish limits."""
+
+    def __init__(self, handler: str, env: dict[str, str] | None = None, name: str = "", timeout: float = 10.0,
+                 memory_mb: int = 128) -> None:
+        module, _, attribute = handler.partition(":")
+        if not module or not attribute:
+            raise ValueError(f"handler must be module:function, got {handler!r}")
+        self.handler = handler
+        self.env = dict(env or {})
+        self.name = name or attribute
+        self.timeout = timeout
+        self.memory_mb = memory_mb
+
+
+class Outcome:
+    """What one invocation produced."""
+
+    __slots__ = ("cold", "duration_ms", "error_message", "error_type", "init_ms", "result", "timed_out")
+
+    def __init__(self) -> None:
+        self.result: Any = None
+        self.error_type: str | None = None
+        self.error_message: str | None = None
+        self.cold = False
+        self.init_ms = 0.0
+        self.duration_ms = 0.0
+        self.timed_out = False
+
+    @property
+    def failed(self) -> bool:
+        return self.error_type is not None or self.timed_out
+
+
+class _Environment:
+    def __init__(self, process: asyncio.subprocess.Process) -> None:
+        self.process = process
+        self.invocations = 0
+        self.init_ms = 0.0
+        self.initialised = False
+
+
+class LambdaFunction:
+    """A pool of execution environments for one function."""
+
+    def __init__(self, spec: FunctionSpec, concurrency: int = 4, recycle_after: int = 0,
+                 log: Callable[[str], Any] | None = None) -> None:
+        self.spec = spec
+        self.concurrency = concurrency
+        self.recycle_after = recycle_after
+        self._log = log
+        self._idle: list[_Environment] = []
+        self._all: set[_Environment] = set()
+        self._slots: asyncio.Semaphore | None = None
+        self.cold_starts = 0
+        self.init_ms: list[float] = []
+        self.invocations = 0
+
+    async def invoke(self, event: dict[str, Any]) -> Outcome:
+        if self._slots is None:
+            self._slots = asyncio.Semaphore(self.concurrency)
+        async with self._slots:
+            outcome = Outcome()
+            environment = self._idle.pop() if self._idle else None
+            if environment is None or environment.process.returncode is not None:
+                environment = await self._start(outcome)
+                if environment is None:
+                    return outcome
+            self.invocations += 1
+            environment.invocations += 1
+            started = time.perf_counter()
+            try:
+                line = orjson.dumps({"event": event, "request_id": str(uuid.uuid4()), "deadline_ms": self.spec.timeout * 1000})
+                assert environment.process.stdin is not None and environment.process.stdout is not None
+                environment.process.stdin.write(line + b"\n")
+                await environment.process.stdin.drain()
+                reply = await asyncio.wait_for(environment.process.stdout.readline(), self.spec.timeout)
+            except TimeoutError:
+                outcome.timed_out = True
+                outcome.error_type, outcome.error_message = "Timeout", f"Task timed out after {self.spec.timeout:.2f} seconds"
+                await self._destroy(environment)
+                return outcome
+            except (ConnectionError, BrokenPipeError) as error:
+                outcome.error_type, outcome.error_message = "Runtime.ExitError", str(error)
+                await self._destroy(environment)
+                return outcome
+            outcome.duration_ms = (time.perf_counter() - started) * 1000
+            if not reply:
+                outcome.error_type, outcome.error_message = "Runtime.ExitError", "the execution environment exited"
+                await self._destroy(environment)
+                return outcome
+            answer = orjson.loads(reply)
+            if "error" in answer:
+                outcome.error_type = answer["error"]["errorType"]
+                outcome.error_message = answer["error"]["errorMessage"]
+            else:
+                outcome.result = answer["result"]
+            if self.recycle_after and environment.invocations >= self.recycle_after:
+                await self._destroy(environment)
+            else:
+                self._idle.append(environment)
+            return outcome
+
+    async def _start(self, outcome: Outcome) -> _Environment | None:
+        """A cold start: a fresh interpreter imports the handler module."""
+        env = {**os.environ, **self.spec.env, "AWS_LAMBDA_FUNCTION_NAME": self.spec.name,
+               "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(self.spec.memory_mb), "FASTAUTHZ_HANDLER": self.spec.handler,
+               "PYTHONUNBUFFERED": "1"}
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", WORKER, env=env, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE, limit=1 << 24,
+        )
+        environment = _Environment(process)
+        self._all.add(environment)
+        asyncio.get_running_loop().create_task(self._forward_logs(process))
+        assert process.stdout is not None
+        try:
+            ready = orjson.loads(await asyncio.wait_for(process.stdout.readline(), max(self.spec.timeout, 10.0)) or b"{}")
+        except (TimeoutError, orjson.JSONDecodeError):
+            ready = {"init_error": {"errorType": "Runtime.InitTimeout", "errorMessage": "init did not finish"}}
+        outcome.cold = True
+        self.cold_starts += 1
+        if "init_error" in ready or "init_ms" not in ready:
+            error = ready.get("init_error") or {"errorType": "Runtime.ExitError", "errorMessage": "init failed"}
+            outcome.error_type, outcome.error_message = f"Init:{error['errorType']}", error["errorMessage"]
+            await self._destroy(environment)
+            return None
+        environment.init_ms = outcome.init_ms = float(ready["init_ms"])
+        self.init_ms.append(outcome.init_ms)
+        return environment
+
+    async def _forward_logs(self, process: asyncio.subprocess.Process) -> None:
+        assert process.stderr is not None
+        while line := await process.stderr.readline():
+            if self._log is not None:
+                self._log(f"[{self.spec.name}] {line.decode(errors='replace').rstrip()}")
+
+    async def _destroy(self, environment: _Environment) -> None:
+        self._all.discard(environment)
+        with contextlib.suppress(ProcessLookupError):
+            environment.process.kill()
+        with contextlib.suppress(Exception):
+            await environment.process.wait()
+
+    async def close(self) -> None:
+        for environment in list(self._all):
+            await self._destroy(environment)
+        self._idle.clear()
+
+    def stats(self) -> dict[str, Any]:
+        inits = sorted(self.init_ms)
+        return {"function": self.spec.name, "cold_starts": self.cold_starts, "invocations": self.invocations,
+                "environments": len(self._all), "init_ms_median": inits[len(inits) // 2] if inits else None}
+
+
+# -- the worker side ------------------------------------------------------------------------------
+class LambdaContext:
+    """The parts of Lambda's context object handlers commonly read."""
+
+    def __init__(self, request_id: str, deadline: float) -> None:
+        self.aws_request_id = request_id
+        self.function_name = os.environ.get("AWS_LAMBDA_FUNCTION_NAME", "local")
+        self.function_version = "$LATEST"
+        self.memory_limit_in_mb = int(os.environ.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128"))
+        self.invoked_function_arn = f"arn:aws:lambda:us-east-1:123456789012:function:{self.function_name}"
+        self.log_group_name = f"/aws/lambda/{self.function_name}"
+        self.log_stream_name = "local"
+        self._deadline = deadline
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self._deadline - time.monotonic()) * 1000))
+
+
+def _worker() -> int:
+    protocol = os.fdopen(os.dup(1), "wb", buffering=0)
+    os.dup2(2, 1)  # the handler's stdout (its log lines) now goes to stderr
+    sys.stdout = sys.stderr
+    started = time.perf_counter()
+    module_name, _, attribute = os.environ["FASTAUTHZ_HANDLER"].partition(":")
+    try:
+        import importlib
+
+        handler = getattr(importlib.import_module(module_name), attribute)
+    except Exception as error:  # the init phase failed: report it like Lambda's Runtime.* errors
+        protocol.write(orjson.dumps({"init_error": {"errorType": type(error).__name__, "errorMessage": str(error)}}) + b"\n")
+        return 1
+    protocol.write(orjson.dumps({"init_ms": (time.perf_counter() - started) * 1000}) + b"\n")
+    for line in sys.stdin.buffer:
+        request = orjson.loads(line)
+        context = LambdaContext(request["request_id"], time.monotonic() + request["deadline_ms"] / 1000)
+        try:
+            reply = {"result": handler(request["event"], context)}
+            encoded = orjson.dumps(reply, default=str)
+        except Exception as error:
+            encoded = orjson.dumps({"error": {"errorType": type(error).__name__, "errorMessage": str(error)}})
+        protocol.write(encoded + b"\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(_worker())

@@ -1,0 +1,193 @@
+"""The local stage through real WebSocket connections on 127.0.0.1."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import urllib.request
+from pathlib import Path
+
+import pytest
+from websockets.asyncio.client import connect
+from websockets.exceptions import InvalidStatus
+
+from fastauthz.dev.issuer import DevIssuer
+from fastauthz.dev.runtime import FunctionSpec
+from fastauthz.dev.stage import Stage, StageConfig
+
+ROOT = Path(__file__).resolve().parents[2]
+EVENTS = ROOT / "tests" / "events"
+
+
+def spec(handler: str, **env: str) -> FunctionSpec:
+    return FunctionSpec(handler, env={"PYTHONPATH": str(ROOT), **env}, timeout=5.0)
+
+
+async def status_of(stage: Stage, headers: dict[str, str] | None = None, subprotocols=None, path: str = "") -> tuple[int, str | None]:
+    try:
+        async with connect(stage.url + path, additional_headers=headers or {}, subprotocols=subprotocols, open_timeout=15) as websocket:
+            return 101, websocket.subprotocol
+    except InvalidStatus as refused:
+        return refused.response.status_code, None
+
+
+def run_stage(config: StageConfig, scenario):
+    async def main():
+        stage = await Stage(config).start()
+        try:
+            return await scenario(stage)
+        finally:
+            await stage.close()
+
+    return asyncio.run(main())
+
+
+@pytest.mark.parametrize(("handler", "status"), [
+    ("tests.stage_functions:allow", 101),
+    ("tests.stage_functions:unauthorized", 401),
+    ("tests.stage_functions:deny", 403),
+    ("tests.stage_functions:allow_other_api", 403),
+    ("tests.stage_functions:crash", 500),
+    ("tests.stage_functions:malformed", 500),
+    ("tests.stage_functions:nested_context", 500),
+    ("tests.stage_functions:oversized", 500),
+])
+def test_authorizer_outcomes_map_to_api_gateway_statuses(handler, status):
+    config = StageConfig(authorizer=spec(handler))
+    assert run_stage(config, lambda stage: status_of(stage))[0] == status
+
+
+def test_an_authorizer_over_its_timeout_is_a_500_and_its_environment_is_destroyed():
+    config = StageConfig(authorizer=FunctionSpec("tests.stage_functions:slow", env={"PYTHONPATH": str(ROOT)}, timeout=1.0))
+
+    async def scenario(stage):
+        status = await status_of(stage)
+        return status[0], stage.functions["authorizer"].stats()["environments"]
+
+    assert run_stage(config, scenario) == (500, 0)
+
+
+def test_missing_identity_source_is_401_without_invoking_the_authorizer():
+    config = StageConfig(authorizer=spec("tests.stage_functions:allow"), identity_sources=["route.request.header.Authorization",
+                                                                                        "route.request.querystring.tenant"])
+
+    async def scenario(stage):
+        missing = await status_of(stage, {"Authorization": "x"})
+        empty = await status_of(stage, {"Authorization": "  "}, path="?tenant=a")
+        invoked_before = stage.functions["authorizer"].invocations
+        present = await status_of(stage, {"authorization": "x"}, path="?tenant=a")
+        return missing[0], empty[0], invoked_before, present[0]
+
+    assert run_stage(config, scenario) == (401, 401, 0, 101)
+
+
+def test_the_subprotocol_is_echoed_only_when_the_connect_integration_chooses_it():
+    async def offer(stage):
+        return await status_of(stage, subprotocols=["bearer", "a.b.c"])
+
+    without = StageConfig(authorizer=spec("tests.stage_functions:allow"))
+    assert run_stage(without, offer) == (101, None)
+    echoing = StageConfig(authorizer=spec("tests.stage_functions:allow"), connect=spec("fastauthz.dev.functions:connect_echo_subprotocol"))
+    assert run_stage(echoing, offer) == (101, "bearer")
+
+
+def test_the_integration_sees_stringified_context_principal_and_numeric_latency(tmp_path: Path):
+    record = tmp_path / "connect.jsonl"
+    config = StageConfig(authorizer=spec("tests.stage_functions:allow"), connect=spec("tests.stage_functions:connect_record", RECORD_TO=str(record)))
+    assert run_stage(config, lambda stage: status_of(stage))[0] == 101
+    authorizer = json.loads(record.read_text().splitlines()[0])["requestContext"]["authorizer"]
+    assert authorizer == {"tier": "gold", "n": "3", "admin": "false", "exp": "1800000000", "principalId": "user-1",
+                          "integrationLatency": authorizer["integrationLatency"]}
+    assert isinstance(authorizer["integrationLatency"], int)
+
+
+def test_cold_start_then_warm_reuse_and_recycling():
+    async def three(stage):
+        statuses = [await status_of(stage) for _ in range(3)]
+        return statuses, [r.cold for r in stage.records], stage.stats()["authorizer"]
+
+    statuses, colds, stats = run_stage(StageConfig(authorizer=spec("tests.stage_functions:allow")), three)
+    assert statuses == [(101, None)] * 3
+    assert colds == [True, False, False] and stats["cold_starts"] == 1 and stats["init_ms_median"] > 0
+    _, colds, stats = run_stage(StageConfig(authorizer=spec("tests.stage_functions:allow"), recycle_after=1), three)
+    assert colds == [True, True, True] and stats["cold_starts"] == 3
+
+
+def _shape(value):
+    if isinstance(value, dict):
+        return {key: _shape(item) for key, item in value.items()}
+    return type(value).__name__
+
+
+def test_the_stage_authorizer_event_has_the_held_shape_of_api_gateways(tmp_path: Path):
+    record = tmp_path / "authorizer.jsonl"
+    config = StageConfig(authorizer=spec("tests.stage_functions:allow", RECORD_TO=str(record)))
+    run_stage(config, lambda stage: status_of(stage, {"Authorization": "Bearer x"}))
+    event = json.loads(record.read_text().splitlines()[0])
+    held = json.loads((EVENTS / "connect_authorizer_request.json").read_text())
+    assert set(event) == set(held)
+    assert set(event["requestContext"]) == set(held["requestContext"])
+    assert _shape(event["requestContext"]) == _shape(held["requestContext"])
+    context = event["requestContext"]
+    assert re.fullmatch(r"[A-Za-z0-9+/]{15}=", context["connectionId"]) and len(context["requestId"]) == 16
+    assert re.fullmatch(r"\d{2}/[A-Z][a-z]{2}/\d{4}:\d{2}:\d{2}:\d{2} \+0000", context["requestTime"])
+    assert context["connectedAt"] > 1_600_000_000_000 and event["queryStringParameters"] == {} and event["stageVariables"] == {}
+    assert re.fullmatch(r"arn:aws:execute-api:us-east-1:\d{12}:[a-z0-9]{10}/local/\$connect", event["methodArn"])
+    assert event["headers"]["Authorization"] == "Bearer x" and event["multiValueHeaders"]["Authorization"] == ["Bearer x"]
+    assert event["headers"]["Host"].endswith(".execute-api.us-east-1.amazonaws.com")
+
+
+def test_the_real_authorizer_behind_the_stage_agrees_with_its_own_handler_decisions():
+    with DevIssuer(audience="stage-test") as issuer:
+        config = StageConfig(authorizer=FunctionSpec("fastauthz.handler:handler", env=issuer.environment()))
+
+        async def scenario(stage):
+            return [
+                (await status_of(stage, {"Authorization": f"Bearer {issuer.mint()}"}))[0],
+                (await status_of(stage, path=f"?authorization={issuer.mint()}"))[0],
+                (await status_of(stage, subprotocols=["bearer", issuer.mint()]))[0],
+                (await status_of(stage, {"Authorization": f"Bearer {issuer.mint(ttl=-100)}"}))[0],
+                (await status_of(stage))[0],
+            ]
+
+        assert run_stage(config, scenario) == [101, 101, 101, 401, 401]
+
+
+def test_messages_are_routed_and_connections_can_be_posted_to_and_disconnects_are_invoked(tmp_path: Path):
+    record = tmp_path / "disconnect.jsonl"
+    config = StageConfig(authorizer=spec("tests.stage_functions:allow"), routes={
+        "$default": spec("fastauthz.dev.functions:echo"), "whoami": spec("tests.stage_functions:reflect")},
+        disconnect=spec("tests.stage_functions:connect_record", RECORD_TO=str(record)))
+
+    async def scenario(stage):
+        async with connect(stage.url) as websocket:
+            await websocket.send("hello")
+            default = json.loads(await websocket.recv())
+            await websocket.send(json.dumps({"action": "whoami"}))
+            reflected = json.loads(await websocket.recv())
+            connection_id = default["connectionId"]
+            url = f"{stage.management_url}/{connection_id}"
+            answer = await asyncio.to_thread(lambda: urllib.request.urlopen(urllib.request.Request(url, data=b"pushed", method="POST"), timeout=5).status)
+            pushed = await websocket.recv()
+        gone = await asyncio.to_thread(_post_status, f"{stage.management_url}/nope")
+        for _ in range(50):
+            if record.exists():
+                break
+            await asyncio.sleep(0.05)
+        return default, reflected, answer, pushed, gone
+
+    default, reflected, answer, pushed, gone = run_stage(config, scenario)
+    assert default["route"] == "$default" and default["principalId"] == "user-1" and default["body"] == "hello"
+    assert reflected["requestContext"]["routeKey"] == "whoami" and reflected["requestContext"]["eventType"] == "MESSAGE"
+    assert answer == 200 and pushed == "pushed" and gone == 410
+    assert json.loads(record.read_text().splitlines()[0])["requestContext"]["eventType"] == "DISCONNECT"
+
+
+def _post_status(url: str) -> int:
+    import urllib.error
+
+    try:
+        return urllib.request.urlopen(urllib.request.Request(url, data=b"x", method="POST"), timeout=5).status
+    except urllib.error.HTTPError as error:
+        return error.code

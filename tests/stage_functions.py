@@ -1,0 +1,66 @@
+"""Lambda handlers the stage tests run in worker processes (each misbehaves in one way)."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from typing import Any
+
+ARN_ALLOW = {"Version": "2012-10-17", "Statement": [{"Action": "execute-api:Invoke", "Effect": "Allow", "Resource": "*"}]}
+
+
+def record(event: dict[str, Any]) -> None:
+    path = os.environ.get("RECORD_TO")
+    if path:
+        with open(path, "a") as handle:
+            handle.write(json.dumps(event) + "\n")
+
+
+def allow(event, context):
+    record(event)
+    return {"principalId": "user-1", "policyDocument": ARN_ALLOW, "context": {"tier": "gold", "n": 3, "admin": False, "exp": 1800000000}}
+
+
+def unauthorized(event, context):
+    raise Exception("Unauthorized")
+
+
+def deny(event, context):
+    return {"principalId": "user-1", "policyDocument": {"Version": "2012-10-17", "Statement": [
+        {"Action": "execute-api:Invoke", "Effect": "Deny", "Resource": event["methodArn"]}]}}
+
+
+def allow_other_api(event, context):
+    return {"principalId": "u", "policyDocument": {"Version": "2012-10-17", "Statement": [
+        {"Action": "execute-api:Invoke", "Effect": "Allow", "Resource": "arn:aws:execute-api:*:*:otherapi/*"}]}}
+
+
+def crash(event, context):
+    raise ValueError("boom")
+
+
+def malformed(event, context):
+    return {"policy": "allow"}
+
+
+def nested_context(event, context):
+    return {"principalId": "u", "policyDocument": ARN_ALLOW, "context": {"groups": ["a", "b"]}}
+
+
+def oversized(event, context):
+    return {"principalId": "u", "policyDocument": ARN_ALLOW, "context": {"big": "x" * 9000}}
+
+
+def slow(event, context):
+    time.sleep(5)
+    return allow(event, context)
+
+
+def connect_record(event, context):
+    record(event)
+    return {"statusCode": 200}
+
+
+def reflect(event, context):
+    return {"statusCode": 200, "body": json.dumps(event)}

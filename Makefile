@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-dev
 
-.PHONY: test demo lint readme bench bench-ratios coldstart clean
+.PHONY: test demo dev lint readme bench bench-ratios coldstart clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -16,9 +16,13 @@ $(STAMP): pyproject.toml
 test: $(STAMP) lint
 	$(BIN)/python -m pytest -q
 
-## make demo: issuer + authorizer on 127.0.0.1, scripted cases through handler(event, context)
+## make demo: dev issuer + local API Gateway stage on 127.0.0.1, real WebSocket clients, a table of outcomes
 demo: $(STAMP)
 	$(BIN)/python -m fastauthz.dev.demo
+
+## make dev: issuer (:8766) + stage (:8765) until Ctrl-C; see README "Local stage"
+dev: $(STAMP)
+	$(BIN)/fastauthz dev
 
 ## make readme: regenerate README.md's configuration table from fastauthz/config.py
 readme: $(STAMP)

@@ -83,6 +83,7 @@ def fetch_document(uri: str, timeout: float, retries: int = 2) -> Fetched:
         return Fetched(_read_file(uri[len("file://"):]), None, time.monotonic() - started)
     import urllib3
 
+    started = time.monotonic()  # the first fetch's urllib3 import is not the source's latency
     deadline = started + timeout
     attempt = 0
     while True:

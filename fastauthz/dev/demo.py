@@ -1,151 +1,151 @@
-"""`make demo`: a dev issuer serving JWKS on 127.0.0.1 and the authorizer configured against it,
-driven through scripted `$connect` events (the exact shape API Gateway sends), then a burst.
+"""`make demo`: the dev issuer and the local API Gateway stage on 127.0.0.1, real WebSocket clients
+through scripted `$connect` cases, then a burst of connects.
 
-Prints one row per case (decision, the HTTP status API Gateway would answer, reason, latency) and
-exits non-zero if any decision differs from the expected one.
+Prints one row per case (HTTP status of the handshake, what the stage decided, latency) and exits
+non-zero if any status differs from the expected one.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
-import copy
 import statistics
 import sys
 import time
-from collections.abc import Callable
 from typing import Any
 
 import orjson
+from websockets.asyncio.client import connect
+from websockets.exceptions import InvalidStatus
 
-from ..authorizer import Authorizer
-from ..config import load_settings
-from ..errors import KeysUnavailable
 from .issuer import DevIssuer
-
-STATUS = {"allow": 101, "deny": 403, "unauthorized": 401, "error": 500}
-
-# A $connect REQUEST-authorizer event as API Gateway sends it (fields, casing, value formats).
-EVENT: dict[str, Any] = {
-    "type": "REQUEST",
-    "methodArn": "arn:aws:execute-api:us-east-1:123456789012:demoapi123/local/$connect",
-    "headers": {"Host": "demoapi123.execute-api.us-east-1.amazonaws.com", "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==",
-                "Sec-WebSocket-Version": "13", "Connection": "upgrade", "Upgrade": "websocket",
-                "X-Forwarded-For": "127.0.0.1", "X-Forwarded-Port": "443", "X-Forwarded-Proto": "https"},
-    "multiValueHeaders": {},
-    "queryStringParameters": {},
-    "multiValueQueryStringParameters": {},
-    "stageVariables": {},
-    "requestContext": {"routeKey": "$connect", "eventType": "CONNECT", "stage": "local", "apiId": "demoapi123",
-                       "connectionId": "demoConnId0000=", "requestId": "demoRequestId00=", "messageDirection": "IN",
-                       "identity": {"sourceIp": "127.0.0.1"}, "connectedAt": 0, "requestTimeEpoch": 0,
-                       "domainName": "demoapi123.execute-api.us-east-1.amazonaws.com"},
-}
+from .runtime import FunctionSpec
+from .stage import Stage, StageConfig
 
 
-def event_with(token: str | None, where: str = "header") -> dict[str, Any]:
-    event = copy.deepcopy(EVENT)
-    now_ms = int(time.time() * 1000)
-    event["requestContext"]["connectedAt"] = event["requestContext"]["requestTimeEpoch"] = now_ms
-    if token is None:
-        return event
-    if where == "header":
-        event["headers"]["Authorization"] = f"Bearer {token}"
-        event["multiValueHeaders"]["Authorization"] = [f"Bearer {token}"]
-    elif where == "query":
-        event["queryStringParameters"]["authorization"] = token
-        event["multiValueQueryStringParameters"]["authorization"] = [token]
-    elif where == "protocol":
-        event["headers"]["Sec-WebSocket-Protocol"] = f"bearer, {token}"
-    return event
+def stage_config(issuer: DevIssuer, log: Any = None, **authorizer_env: str) -> StageConfig:
+    env = {**issuer.environment(), "JWT_REQUIRED_SCOPES": "chat", **authorizer_env}
+    return StageConfig(
+        authorizer=FunctionSpec("fastauthz.handler:handler", env=env, name="authorizer"),
+        connect=FunctionSpec("fastauthz.dev.functions:connect_echo_subprotocol", name="connect"),
+        routes={"$default": FunctionSpec("fastauthz.dev.functions:echo", name="default")},
+        log=log,
+    )
 
 
-class Runner:
-    def __init__(self, authorizer: Authorizer, logs: list[dict[str, Any]]) -> None:
-        self.authorizer = authorizer
-        self.logs = logs
-        self.failures = 0
-
-    def decide(self, event: dict[str, Any]) -> tuple[str, str, float]:
-        """(decision, reason, seconds)."""
-        mark = len(self.logs)
-        started = time.perf_counter()
-        try:
-            result = self.authorizer.handle(event)
-            decision = result["policyDocument"]["Statement"][0]["Effect"].lower()
-        except KeysUnavailable:
-            decision = "error"
-        except Exception:
-            decision = "unauthorized"
-        elapsed = time.perf_counter() - started
-        reasons = [line.get("reason", "") for line in self.logs[mark:] if "reason" in line]
-        return decision, (reasons[-1] if reasons else ""), elapsed
-
-    def case(self, name: str, event: dict[str, Any], expected: str) -> None:
-        decision, reason, elapsed = self.decide(event)
-        ok = decision == expected
-        self.failures += not ok
-        mark = "ok " if ok else "BAD"
-        print(f"  {mark} {name:<48} {decision:<13} {STATUS[decision]:>4}  {reason:<17} {elapsed * 1e6:9.0f} µs")
-
-
-def burst(runner: Runner, issuer: DevIssuer, count: int) -> None:
-    fresh = [issuer.mint(sub=f"user-{i}", scope="chat") for i in range(count // 2)]
-    repeated = issuer.mint(sub="reconnecting-user", scope="chat")
-    events = [event_with(token) for token in fresh] + [event_with(repeated) for _ in range(count - len(fresh))]
-    events = [e for pair in zip(events[: len(fresh)], events[len(fresh):], strict=True) for e in pair]
-    hits_before = runner.authorizer.metrics.counts.get("CacheHit", 0)
-    latencies = []
+async def open_connection(url: str, token: str | None, where: str, message: str | None = None) -> tuple[int, float, str]:
+    """(HTTP status, handshake ms, what came back)."""
+    headers: dict[str, str] = {}
+    subprotocols: list[Any] | None = None
+    if token is not None and where == "header":
+        headers["Authorization"] = f"Bearer {token}"
+    elif token is not None and where == "query":
+        url = f"{url}?authorization={token}"
+    elif token is not None and where == "protocol":
+        subprotocols = ["bearer", token]
     started = time.perf_counter()
-    for event in events:
-        decision, _, elapsed = runner.decide(event)
-        latencies.append(elapsed)
-        runner.failures += decision != "allow"
+    try:
+        async with connect(url, additional_headers=headers, subprotocols=subprotocols, open_timeout=10,
+                           max_size=2**16, compression=None) as websocket:
+            elapsed = (time.perf_counter() - started) * 1000
+            note = f"subprotocol={websocket.subprotocol}" if websocket.subprotocol else ""
+            if message is not None:
+                await websocket.send(message)
+                reply = orjson.loads(await asyncio.wait_for(websocket.recv(), 5))
+                note = f"{note} echo from {reply.get('principalId')}".strip()
+            return 101, elapsed, note
+    except InvalidStatus as refused:
+        return refused.response.status_code, (time.perf_counter() - started) * 1000, ""
+
+
+async def run(burst: int = 300, concurrency: int = 16) -> int:
+    function_logs: list[str] = []
+    failures = 0
+    with DevIssuer(audience="demo-app") as issuer:
+        stage = await Stage(stage_config(issuer, log=function_logs.append, FASTAUTHZ_METRICS_INTERVAL_SECONDS="1")).start()
+        try:
+            print(f"dev issuer {issuer.issuer}  ·  stage {stage.url}  ·  audience demo-app, required scope 'chat'\n")
+            print(f"  {'':3} {'case':<44} {'HTTP':>4} {'expect':>6} {'ms':>8}  {'stage says':<44}")
+
+            async def case(name: str, token: str | None, expected: int, where: str = "header", message: str | None = None) -> None:
+                nonlocal failures
+                status, elapsed, note = await open_connection(stage.url, token, where, message)
+                record = stage.records[-1]
+                ok = status == expected
+                failures += not ok
+                reason = reason_for(function_logs, record.connection_id)
+                said = f"{record.why}{' ' + reason if reason else ''}{' (cold start)' if record.cold else ''}" + (f"; {note}" if note else "")
+                print(f"  {'ok ' if ok else 'BAD'} {name:<44} {status:>4} {expected:>6} {elapsed:8.1f}  {said[:70]}")
+
+            valid = issuer.mint(sub="ada", scope="chat")
+            await case("valid token in Authorization header", valid, 101, message='{"hello":"world"}')
+            await case("same token again (verified-token cache)", valid, 101)
+            await case("valid token in ?authorization= (browsers)", issuer.mint(sub="bob", scope="chat"), 101, "query")
+            await case("valid token in Sec-WebSocket-Protocol", issuer.mint(sub="eve", scope="chat"), 101, "protocol")
+            await case("valid token without scope 'chat'", issuer.mint(sub="mallory", scope="read"), 403)
+            await case("expired token", issuer.mint(scope="chat", ttl=-60), 401)
+            await case("wrong audience", issuer.mint(scope="chat", aud="another-app"), 401)
+            header, _, signature = valid.split(".")
+            forged_payload = issuer.mint(sub="admin", scope="chat").split(".")[1]
+            await case("tampered payload (sub=admin)", f"{header}.{forged_payload}.{signature}", 401)
+            alg_none = base64.urlsafe_b64encode(orjson.dumps({"alg": "none", "typ": "JWT"})).rstrip(b"=").decode()
+            await case("alg none", f"{alg_none}.{forged_payload}.", 401)
+            await case("no token", None, 401)
+            old_key = issuer.current
+            issuer.rotate()
+            await case("rotation: token from the new key", issuer.mint(sub="ada", scope="chat"), 101)
+            await case("rotation: token from the removed key", issuer.mint(sub="old", scope="chat", key=old_key), 401)
+            await case("rotation: cached token of the removed key", valid, 401)
+
+            failures += await run_burst(stage, issuer, burst, concurrency, function_logs)
+            for role, stats in stage.stats().items():
+                print(f"  {role:<11} cold starts {stats['cold_starts']}, invocations {stats['invocations']}, "
+                      f"init median {stats['init_ms_median'] or 0:.1f} ms")
+        finally:
+            await stage.close()
+    print("\n" + (f"{failures} unexpected outcome(s)" if failures else "all outcomes as expected"))
+    return 1 if failures else 0
+
+
+def reason_for(function_logs: list[str], connection_id: str) -> str:
+    """The authorizer's reason code for a refused connection, from its log line (matched by connection id)."""
+    for line in reversed(function_logs):
+        if connection_id in line and '"reason"' in line:
+            return f"[{orjson.loads(line.split('] ', 1)[1])['reason']}]"
+    return ""
+
+
+async def run_burst(stage: Stage, issuer: DevIssuer, count: int, concurrency: int, function_logs: list[str]) -> int:
+    """`count` connects, `concurrency` at a time: half distinct tokens, half one token reconnecting."""
+    repeated = issuer.mint(sub="reconnecting-user", scope="chat")
+    tokens = [issuer.mint(sub=f"user-{i}", scope="chat") if i % 2 else repeated for i in range(count)]
+    latencies: list[float] = []
+    statuses: list[int] = []
+    gate = asyncio.Semaphore(concurrency)
+
+    async def one(token: str) -> None:
+        async with gate:
+            status, elapsed, _ = await open_connection(stage.url, token, "header")
+            statuses.append(status)
+            latencies.append(elapsed)
+
+    started = time.perf_counter()
+    await asyncio.gather(*(one(token) for token in tokens))
     wall = time.perf_counter() - started
+    await asyncio.sleep(1.1)  # let the authorizer's metrics interval end, then one more call flushes it
+    await open_connection(stage.url, repeated, "header")
+    hits = sum(orjson.loads(line.split("] ", 1)[1]).get("CacheHit", 0) for line in function_logs if '"_aws"' in line)
     latencies.sort()
-    hits = runner.authorizer.metrics.counts.get("CacheHit", 0) - hits_before
-    p99 = latencies[int(len(latencies) * 0.99) - 1]
-    print(f"\nburst: {len(events)} connects ({len(fresh)} distinct tokens, {len(events) - len(fresh)} repeats of one) in one "
-          f"execution environment\n  {len(events) / wall:,.0f} connects/s   p50 {statistics.median(latencies) * 1e6:.0f} µs   "
-          f"p99 {p99 * 1e6:.0f} µs   cache hits {hits}")
+    refused = sum(status != 101 for status in statuses)
+    print(f"\nburst: {count} connects, {concurrency} at a time ({count // 2} distinct tokens, {count - count // 2} "
+          f"reconnects of one)\n  {count / wall:,.0f} connects/s   handshake p50 {statistics.median(latencies):.1f} ms   "
+          f"p99 {latencies[int(len(latencies) * 0.99) - 1]:.1f} ms   refused {refused}   authorizer cache hits {hits}\n")
+    return refused
 
 
 def main(argv: list[str] | None = None) -> int:
-    logs: list[dict[str, Any]] = []
-    write: Callable[[str], Any] = lambda line: logs.append(orjson.loads(line))  # noqa: E731
-    with DevIssuer(audience="demo-app") as issuer:
-        env = {**issuer.environment(), "JWT_REQUIRED_SCOPES": "chat", "FASTAUTHZ_METRICS": "false", "JWT_JWKS_COOLDOWN_SECONDS": "0"}
-        print(f"dev issuer {issuer.issuer} (JWKS {issuer.jwks_uri}), audience demo-app, required scope 'chat'\n")
-        started = time.perf_counter()
-        authorizer = Authorizer(load_settings(env), write=write)
-        print(f"authorizer cold start (config + key fetch): {(time.perf_counter() - started) * 1000:.1f} ms\n")
-        runner = Runner(authorizer, logs)
-        print(f"  {'':3} {'case':<48} {'decision':<13} {'HTTP':>4}  {'reason':<17} {'latency':>12}")
-        valid = issuer.mint(sub="ada", scope="chat")
-        runner.case("valid token in Authorization header", event_with(valid, "header"), "allow")
-        runner.case("same token again (verified-token cache)", event_with(valid, "header"), "allow")
-        runner.case("valid token in ?authorization= query", event_with(issuer.mint(sub="bob", scope="chat"), "query"), "allow")
-        runner.case("valid token in Sec-WebSocket-Protocol", event_with(issuer.mint(sub="eve", scope="chat"), "protocol"), "allow")
-        runner.case("valid token without scope 'chat'", event_with(issuer.mint(sub="mallory", scope="read")), "deny")
-        runner.case("expired token", event_with(issuer.mint(scope="chat", ttl=-60)), "unauthorized")
-        runner.case("wrong audience", event_with(issuer.mint(scope="chat", aud="another-app")), "unauthorized")
-        h, _, s = valid.split(".")
-        forged_payload = issuer.mint(sub="admin", scope="chat").split(".")[1]
-        runner.case("tampered payload (sub=admin)", event_with(f"{h}.{forged_payload}.{s}"), "unauthorized")
-        alg_none = base64.urlsafe_b64encode(orjson.dumps({"alg": "none", "typ": "JWT"})).rstrip(b"=").decode()
-        runner.case("alg none", event_with(f"{alg_none}.{forged_payload}."), "unauthorized")
-        runner.case("no token", event_with(None), "unauthorized")
-        old_key = issuer.current
-        new_kid = issuer.rotate()
-        runner.case(f"rotation: token from new key {new_kid[:16]}", event_with(issuer.mint(sub="ada", scope="chat")), "allow")
-        runner.case("rotation: token from the removed key", event_with(issuer.mint(sub="old", scope="chat", key=old_key)), "unauthorized")
-        runner.case("rotation: cached token of the removed key", event_with(valid), "unauthorized")
-        burst(runner, issuer, count=int(argv[0]) if argv else 2000)
-        print(f"\nkey fetches served by the dev issuer: {issuer.fetches}")
-    if runner.failures:
-        print(f"\n{runner.failures} unexpected decision(s)")
-        return 1
-    print("\nall decisions as expected")
-    return 0
+    burst = int(argv[0]) if argv else 300
+    return asyncio.run(run(burst))
 
 
 if __name__ == "__main__":

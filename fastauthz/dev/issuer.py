@@ -1,13 +1,27 @@
-"""A development identity provider on 127.0.0.1: signing keys, a JWKS endpoint, token minting,
-key rotation on command. Built on joserfc (tooling only; the handler never imports it)."""
+"""A development identity provider on 127.0.0.1: signing keys, a JWKS endpoint (and Google's x509
+certificate map), token minting, key rotation and outages on command. Built on joserfc (tooling
+only; the handler never imports it).
+
+Endpoints:  GET  /.well-known/jwks.json          RFC 7517 key set (Cache-Control: max-age)
+            GET  /.well-known/openid-configuration
+            GET  /x509                            {kid: PEM certificate} for the RSA keys
+            POST /control/rotate                  publish a new key, retire the old one
+            POST /control/outage?down=1|0         answer 503 to key requests (an IdP outage)
+With a state directory, keys persist in <dir>/issuer.json so `fastauthz token` in another process
+mints with the keys the running issuer serves.
+"""
 
 from __future__ import annotations
 
+import datetime
 import http.server
+import json
 import threading
 import time
 import uuid
+from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlparse
 
 import orjson
 from joserfc import jwt
@@ -19,6 +33,8 @@ ALGORITHM_KEYS: dict[str, tuple[str, Any]] = {
     "ES256": ("EC", "P-256"), "ES384": ("EC", "P-384"), "ES512": ("EC", "P-521"),
     "EdDSA": ("OKP", "Ed25519"), "Ed25519": ("OKP", "Ed25519"), "Ed448": ("OKP", "Ed448"),
 }
+DEFAULT_PORT = 8766
+STATE_FILE = "issuer.json"
 
 
 def generate_key(alg: str, kid: str | None = None) -> Any:
@@ -27,25 +43,42 @@ def generate_key(alg: str, kid: str | None = None) -> Any:
     if kind == "RSA":
         return RSAKey.generate_key(int(size), parameters=parameters)
     if kind == "EC":
-        return ECKey.generate_key(str(size), parameters=parameters)
+        return ECKey.generate_key(size, parameters=parameters)
     return OKPKey.generate_key(size, parameters=parameters)
 
 
-class DevIssuer:
-    """Keys and a JWKS endpoint. `current` signs; `rotate()` publishes a new key and retires the old."""
+def certificate_pem(key: Any) -> str:
+    """A self-signed certificate for an RSA key, as in Google's securetoken x509 map."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.x509.oid import NameOID
 
-    def __init__(self, audience: str = "fastauthz-demo", alg: str = "RS256", host: str = "127.0.0.1", port: int = 0,
-                 max_age: int = 300) -> None:
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "fastauthz-dev-issuer")])
+    now = datetime.datetime.now(datetime.UTC)
+    certificate = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key)
+                   .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=5))
+                   .not_valid_after(now + datetime.timedelta(days=1)).sign(key.private_key, hashes.SHA256()))
+    return certificate.public_bytes(serialization.Encoding.PEM).decode()
+
+
+class DevIssuer:
+    """Keys and their endpoints. The newest key signs; `rotate()` publishes a new one and retires the old."""
+
+    def __init__(self, audience: str = "fastauthz-local", alg: str = "RS256", host: str = "127.0.0.1", port: int = 0,
+                 max_age: int = 300, state_dir: str | Path | None = None) -> None:
         self.audience = audience
         self.alg = alg
         self.max_age = max_age
-        self.keys: list[Any] = [generate_key(alg)]
+        self.state_path = Path(state_dir) / STATE_FILE if state_dir else None
         self.fetches = 0
-        self.available = True  # False: the JWKS endpoint answers 503 (an IdP outage)
+        self.available = True
         self._lock = threading.Lock()
+        self._certificates: dict[str, str] = {}
         self._server = http.server.ThreadingHTTPServer((host, port), self._handler_class())
         self._server.daemon_threads = True
         self._thread: threading.Thread | None = None
+        self.keys: list[Any] = self._load_keys() or [generate_key(alg)]
+        self._save()
 
     # -- identity --------------------------------------------------------------------------------
     @property
@@ -62,6 +95,10 @@ class DevIssuer:
         return self.base_url + "/.well-known/jwks.json"
 
     @property
+    def x509_uri(self) -> str:
+        return self.base_url + "/x509"
+
+    @property
     def current(self) -> Any:
         return self.keys[-1]
 
@@ -69,16 +106,26 @@ class DevIssuer:
         with self._lock:
             return dict(KeySet(list(self.keys)).as_dict(private=False))
 
+    def x509_map(self) -> dict[str, str]:
+        with self._lock:
+            keys = [k for k in self.keys if isinstance(k, RSAKey)]
+        for key in keys:
+            kid = str(key.kid)
+            if kid not in self._certificates:
+                self._certificates[kid] = certificate_pem(key)
+        return {str(key.kid): self._certificates[str(key.kid)] for key in keys}
+
     def rotate(self, alg: str | None = None, keep_old: bool = False) -> str:
         """Publish a new signing key; unless keep_old, the previous one leaves the key set. Returns the new kid."""
         new = generate_key(alg or self.alg)
         with self._lock:
             self.keys = ([*self.keys] if keep_old else []) + [new]
+        self._save()
         return str(new.kid)
 
     def mint(self, sub: str = "dev-user", aud: str | list[str] | None = None, ttl: float = 300, alg: str | None = None,
              key: Any = None, now: float | None = None, **extra: Any) -> str:
-        """A signed token. ttl may be negative (already expired)."""
+        """A signed token. `ttl` may be negative (already expired)."""
         signing_key = key or self.current
         algorithm = alg or signing_key.get("alg") or self.alg
         issued = int(time.time() if now is None else now)
@@ -88,14 +135,42 @@ class DevIssuer:
         return jwt.encode(header, payload, signing_key, algorithms=[algorithm])
 
     def environment(self) -> dict[str, str]:
-        """The handler's environment for this issuer."""
+        """The authorizer's environment for this issuer."""
         return {"JWT_ISSUER_JWKS_URI": self.jwks_uri, "JWT_ISSUER": self.issuer, "JWT_AUTHORIZED_AUDIENCES": self.audience}
+
+    # -- state shared with other processes -------------------------------------------------------
+    def _load_keys(self) -> list[Any]:
+        if self.state_path is None or not self.state_path.exists():
+            return []
+        state = json.loads(self.state_path.read_text())
+        return list(KeySet.import_key_set(state["keys"]).keys)
+
+    def _save(self) -> None:
+        if self.state_path is None:
+            return
+        self.state_path.parent.mkdir(parents=True, exist_ok=True)
+        state = {"issuer": self.issuer, "audience": self.audience, "jwks_uri": self.jwks_uri,
+                 "keys": KeySet(list(self.keys)).as_dict(private=True)}
+        self.state_path.write_text(json.dumps(state, indent=1))
+        self.state_path.chmod(0o600)
+
+    def _reload(self) -> None:
+        """Pick up a rotation made by another process (`fastauthz rotate`)."""
+        if self.state_path is not None and self.state_path.exists():
+            keys = self._load_keys()
+            if keys and [k.kid for k in keys] != [k.kid for k in self.keys]:
+                with self._lock:
+                    self.keys = keys
 
     # -- server ----------------------------------------------------------------------------------
     def start(self) -> DevIssuer:
-        self._thread = threading.Thread(target=self._server.serve_forever, name="dev-issuer", daemon=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.1},
+                                        name="dev-issuer", daemon=True)
         self._thread.start()
         return self
+
+    def serve_forever(self) -> None:
+        self._server.serve_forever(poll_interval=0.2)
 
     def stop(self) -> None:
         self._server.shutdown()
@@ -117,14 +192,30 @@ class DevIssuer:
             disable_nagle_algorithm = True
 
             def do_GET(self) -> None:
-                if self.path.split("?")[0] != "/.well-known/jwks.json":
+                path = urlparse(self.path).path
+                if path == "/.well-known/openid-configuration":
+                    self._send(200, orjson.dumps({"issuer": issuer.issuer, "jwks_uri": issuer.jwks_uri}))
+                    return
+                if path not in ("/.well-known/jwks.json", "/x509"):
                     self._send(404, b'{"error":"not found"}')
                     return
                 issuer.fetches += 1
                 if not issuer.available:
                     self._send(503, b'{"error":"unavailable"}')
                     return
-                self._send(200, orjson.dumps(issuer.jwks()), {"Cache-Control": f"public, max-age={issuer.max_age}"})
+                issuer._reload()
+                document = issuer.jwks() if path == "/.well-known/jwks.json" else issuer.x509_map()
+                self._send(200, orjson.dumps(document), {"Cache-Control": f"public, max-age={issuer.max_age}"})
+
+            def do_POST(self) -> None:
+                url = urlparse(self.path)
+                if url.path == "/control/rotate":
+                    self._send(200, orjson.dumps({"kid": issuer.rotate()}))
+                elif url.path == "/control/outage":
+                    issuer.available = parse_qs(url.query).get("down", ["1"])[0] not in ("1", "true")
+                    self._send(200, orjson.dumps({"available": issuer.available}))
+                else:
+                    self._send(404, b'{"error":"not found"}')
 
             def _send(self, status: int, body: bytes, headers: dict[str, str] | None = None) -> None:
                 self.send_response(status)
@@ -139,3 +230,25 @@ class DevIssuer:
                 pass
 
         return Handler
+
+
+def load_state(state_dir: str | Path) -> dict[str, Any]:
+    """What a running `fastauthz issuer` saved: issuer URL, audience and private keys."""
+    path = Path(state_dir) / STATE_FILE
+    if not path.exists():
+        raise FileNotFoundError(f"{path} not found: start `fastauthz issuer --state {state_dir}` first")
+    state: dict[str, Any] = json.loads(path.read_text())
+    return state
+
+
+def mint_from_state(state_dir: str | Path, **options: Any) -> str:
+    """Mint with the keys of a running issuer (another process), as `fastauthz token` does."""
+    state = load_state(state_dir)
+    key_set = KeySet.import_key_set(state["keys"])
+    signing_key = key_set.keys[-1]
+    issued = int(time.time())
+    ttl = float(options.pop("ttl", 300))
+    alg = str(options.pop("alg", None) or signing_key.get("alg") or "RS256")
+    payload = {"iss": state["issuer"], "sub": options.pop("sub", "dev-user"), "aud": options.pop("aud", None) or state["audience"],
+               "iat": issued, "exp": int(issued + ttl), "jti": uuid.uuid4().hex, **options}
+    return jwt.encode({"alg": alg, "kid": signing_key.kid, "typ": "JWT"}, payload, signing_key, algorithms=[alg])

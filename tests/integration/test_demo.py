@@ -3,8 +3,8 @@ from __future__ import annotations
 from fastauthz.dev.demo import main
 
 
-def test_demo_runs_every_scripted_case_as_expected(capsys):
-    assert main(["200"]) == 0
+def test_demo_runs_every_scripted_case_through_the_local_stage_as_expected(capsys):
+    assert main(["40"]) == 0
     out = capsys.readouterr().out
-    assert "all decisions as expected" in out and "BAD" not in out
-    assert "connects/s" in out
+    assert "all outcomes as expected" in out and "BAD" not in out
+    assert "connects/s" in out and "cold starts" in out

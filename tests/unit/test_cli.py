@@ -1,0 +1,53 @@
+from __future__ import annotations
+
+import json
+
+from fastauthz.dev.cli import main
+from fastauthz.dev.issuer import DevIssuer
+from tests.support import mint
+
+
+def test_inspect_decodes_without_trusting(capsys):
+    assert main(["inspect", "Bearer " + mint("rsa-1")]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("UNVERIFIED") and '"kid": "rsa-1"' in out
+
+
+def test_inspect_refuses_what_is_not_a_jws(capsys):
+    assert main(["inspect", "abc"]) == 2
+
+
+def test_token_mints_with_the_running_issuers_persisted_keys(tmp_path, capsys):
+    with DevIssuer(audience="cli", state_dir=tmp_path) as issuer:
+        assert main(["token", "--state", str(tmp_path), "--sub", "ada", "--ttl", "60", "--claim", "tier=\"gold\"", "--scope", "chat"]) == 0
+        token = capsys.readouterr().out.strip()
+        from fastauthz.authorizer import Authorizer
+        from fastauthz.config import load_settings
+        from tests.support import connect_event
+
+        authorizer = Authorizer(load_settings(issuer.environment()), write=lambda line: None)
+        result = authorizer.handle(connect_event(token))
+        assert result["principalId"] == "ada"
+
+
+def test_check_config_reports_keys_and_fails_on_bad_configuration(monkeypatch, capsys):
+    with DevIssuer(audience="cli") as issuer:
+        for name, value in issuer.environment().items():
+            monkeypatch.setenv(name, value)
+        assert main(["check-config"]) == 0
+        assert issuer.current.kid in capsys.readouterr().out
+        monkeypatch.setenv("JWT_ALGORITHMS", "none")
+        assert main(["check-config"]) == 2
+        assert "JWT_ALGORITHMS" in capsys.readouterr().err
+
+
+def test_the_issuer_serves_jwks_x509_and_rotates_on_command(tmp_path):
+    import urllib.request
+
+    with DevIssuer(state_dir=tmp_path) as issuer:
+        first = issuer.current.kid
+        x509 = json.loads(urllib.request.urlopen(issuer.x509_uri, timeout=5).read())
+        assert list(x509) == [first] and "BEGIN CERTIFICATE" in x509[first]
+        assert main(["rotate", "--state", str(tmp_path)]) == 0
+        kids = [k["kid"] for k in json.loads(urllib.request.urlopen(issuer.jwks_uri, timeout=5).read())["keys"]]
+        assert kids != [first] and len(kids) == 1

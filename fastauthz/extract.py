@@ -17,6 +17,7 @@ from typing import Any
 from .errors import Rejected
 
 Event = Mapping[str, Any]
+_SPACES = frozenset(("", " ", "\t"))
 Source = Callable[[Event], "str | None"]
 
 
@@ -119,4 +120,17 @@ def build_extractor(sources: tuple[str, ...], query_parameter: str, cookie_name:
                 return token
         raise Rejected("missing_token")
 
-    return extract
+    if sources[0] != "header":
+        return extract
+
+    def extract_header_first(event: Event) -> str:
+        # The common request, inlined: `Authorization: Bearer <token>` in `headers`. Anything else
+        # (other casing, spacing, multi-value headers, other sources) takes the general path.
+        headers = event.get("headers")
+        if type(headers) is dict:
+            value = headers.get("Authorization")
+            if type(value) is str and value[:7] == "Bearer " and value[7:8] not in _SPACES and not value[-1:].isspace():
+                return value[7:]
+        return extract(event)
+
+    return extract_header_first

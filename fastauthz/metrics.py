@@ -34,7 +34,7 @@ class Metrics:
         self.counts: dict[str, int] = {}
         self.verify_seconds = 0.0
         self.verify_count = 0
-        self.verify_ticket = -1  # the first verify is timed
+        self.verify_ticket = -1  # counts signature checks; one in VERIFY_SAMPLE is timed, the first included
         self.next_flush = now + interval
         self._write = write
 
@@ -45,10 +45,6 @@ class Metrics:
         self.verify_seconds += seconds
         self.verify_count += 1
 
-    def should_time_verify(self) -> bool:
-        """Time one signature check in VERIFY_SAMPLE: the clock calls cost ~1% of a verify each."""
-        self.verify_ticket += 1
-        return not self.verify_ticket % VERIFY_SAMPLE
 
     def maybe_flush(self, now: float) -> None:
         if now >= self.next_flush:

@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-dev
 
-.PHONY: test demo dev lint readme bench bench-ratios coldstart clean
+.PHONY: test demo dev package deploy-check lint readme bench bench-ratios coldstart clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,15 @@ dev: $(STAMP)
 ## make readme: regenerate README.md's configuration table from fastauthz/config.py
 readme: $(STAMP)
 	$(BIN)/python -m fastauthz.dev.readme
+
+## make package: Lambda zips for x86_64 and arm64 in dist/ (PYTHON_VERSION=3.12 for another runtime; SNAPSHOT=<url> to ship keys)
+package: $(STAMP)
+	$(BIN)/python -m fastauthz.dev.package $(if $(PYTHON_VERSION),--python $(PYTHON_VERSION)) $(if $(SNAPSHOT),--snapshot $(SNAPSHOT))
+
+## make deploy-check: cfn-lint on the SAM template and the WebSocket-authorizer rules on every template
+deploy-check: $(STAMP)
+	$(BIN)/cfn-lint deploy/sam/template.yaml
+	$(BIN)/python -m fastauthz.dev.deploycheck deploy/sam/template.yaml deploy/terraform/main.tf deploy/serverless.yml
 
 lint: $(STAMP)
 	$(BIN)/ruff check fastauthz tests bench

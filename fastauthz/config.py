@@ -14,6 +14,7 @@ from typing import Any, NamedTuple
 import orjson
 
 from .errors import ConfigError
+from .policy import connect_pattern_problem
 
 ASYMMETRIC_ALGORITHMS = (
     "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA",
@@ -208,6 +209,9 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             raise ConfigError("AUTHORIZED_APIS", f"{api!r} is not an execute-api ARN")
         if not api.startswith("arn:") and not api.replace("*", "").isalnum():
             raise ConfigError("AUTHORIZED_APIS", f"{api!r} is neither an API id nor an execute-api ARN")
+        problem = connect_pattern_problem(api)
+        if problem:
+            raise ConfigError("AUTHORIZED_APIS", problem + "; use arn:…:<api>/<stage>/* or the API id")
 
     return Settings(
         issuers=issuers,

@@ -115,3 +115,23 @@ def fit_context(context: dict[str, Any], principal: str, document_size: int) -> 
         dropped.append(name)
         size = len(dumps(context))
     return dropped
+
+
+def _iam_match(pattern: str, resource: str) -> bool:
+    import re
+
+    regex = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
+    return re.fullmatch(regex, resource) is not None
+
+
+def connect_pattern_problem(pattern: str) -> str | None:
+    """Why an AUTHORIZED_APIS entry cannot cover a `$connect` methodArn, or None (cold path)."""
+    if not pattern.startswith("arn:"):
+        return None  # an API id: the Allow is built as <id>/*
+    resource = pattern.split(":", 5)[5] if pattern.count(":") >= 5 else ""
+    segments = resource.split("/")
+    api = segments[0] if segments[0] and "*" not in segments[0] else "someapi"
+    stage = segments[1] if len(segments) > 1 and segments[1] and "*" not in segments[1] else "somestage"
+    if not _iam_match(resource, f"{api}/{stage}/$connect"):
+        return f"{pattern!r} does not match a WebSocket methodArn <api>/<stage>/$connect (a REST-style stage/*/* never does)"
+    return None

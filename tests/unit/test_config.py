@@ -50,6 +50,7 @@ def test_minimal_configuration_and_its_defaults():
     ({"JWT_TOKEN_USE": "refresh"}, "JWT_TOKEN_USE"),
     ({"AUTHORIZED_APIS": "arn:aws:lambda:x"}, "AUTHORIZED_APIS"),
     ({"AUTHORIZED_APIS": "a/b"}, "AUTHORIZED_APIS"),
+    ({"AUTHORIZED_APIS": "arn:aws:execute-api:us-east-1:123456789012:abc/prod/*/*"}, "AUTHORIZED_APIS"),
     ({"LOG_LEVEL": "LOUD"}, "LOG_LEVEL"),
     ({"JWT_ISSUERS": "[]", "JWT_ISSUER_JWKS_URI": None, "JWT_ISSUER": None}, "JWT_ISSUERS"),
     ({"JWT_ISSUERS": "{not json", "JWT_ISSUER_JWKS_URI": None, "JWT_ISSUER": None}, "JWT_ISSUERS"),

@@ -1,0 +1,216 @@
+"""Offline checks of deployment templates for the WebSocket authorizer traps.
+
+    python -m fastauthz.dev.deploycheck deploy/sam/template.yaml deploy/terraform/main.tf deploy/serverless.yml
+
+Reads SAM/CloudFormation (YAML or JSON), Terraform (HCL) and Serverless Framework files into one
+model (authorizers, routes, permissions, authorizer environments) and checks:
+  - the authorizer is a REQUEST authorizer (the only type WebSocket APIs take);
+  - no authorizer result TTL (WebSocket APIs refuse it);
+  - the authorizer is attached to `$connect` only;
+  - AUTHORIZED_APIS patterns match a `<api>/<stage>/$connect` methodArn (a REST-style
+    `stage/*/*` never does: everyone gets 403);
+  - API Gateway may invoke the authorizer function (a permission whose source ARN covers
+    `<api>/authorizers/<id>`, not a route ARN);
+and warns when identity sources are set (a missing one is a 401 before the authorizer runs, and a
+header source shuts out browsers, which cannot set WebSocket headers).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from ..policy import connect_pattern_problem
+
+
+class Finding:
+    def __init__(self, level: str, where: str, message: str) -> None:
+        self.level, self.where, self.message = level, where, message
+
+    def __str__(self) -> str:
+        return f"{self.level}: {self.where}: {self.message}"
+
+
+class Model:
+    def __init__(self) -> None:
+        self.authorizers: list[dict[str, Any]] = []  # name, type, ttl, identity_sources
+        self.routes: list[dict[str, Any]] = []  # key, authorized (bool)
+        self.authorizer_permissions: list[str] = []  # source ARNs of permissions on the authorizer function
+        self.authorized_apis: list[str] = []  # AUTHORIZED_APIS values found in the authorizer's environment
+
+
+# -- readers ---------------------------------------------------------------------------------------
+def _cfn_yaml(text: str) -> Any:
+    import yaml  # type: ignore[import-untyped]
+
+    class Loader(yaml.SafeLoader):  # type: ignore[misc]
+        pass
+
+    def tagged(loader: Any, tag: str, node: Any) -> Any:
+        if isinstance(node, yaml.ScalarNode):
+            value: Any = loader.construct_scalar(node)
+        elif isinstance(node, yaml.SequenceNode):
+            value = loader.construct_sequence(node, deep=True)
+        else:
+            value = loader.construct_mapping(node, deep=True)
+        name = tag.lstrip("!")
+        return {"Ref" if name == "Ref" else f"Fn::{name}": value}
+
+    Loader.add_multi_constructor("!", tagged)
+    return yaml.load(text, Loader=Loader)  # noqa: S506 (SafeLoader subclass)
+
+
+def _literal(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def read_cloudformation(document: dict[str, Any], model: Model) -> None:
+    resources = document.get("Resources") or {}
+    authorizer_functions: set[str] = set()
+    for resource in resources.values():
+        kind, properties = resource.get("Type"), resource.get("Properties") or {}
+        if kind == "AWS::Serverless::WebSocketApi":
+            auth = properties.get("Auth") or {}
+            if auth:
+                model.authorizers.append({"name": auth.get("Name", "Auth"), "type": "REQUEST",
+                                          "ttl": auth.get("AuthorizerResultTtlInSeconds"), "identity_sources": auth.get("IdentitySource") or []})
+                arn = auth.get("AuthArn")
+                if isinstance(arn, dict) and "Fn::GetAtt" in arn:
+                    target = arn["Fn::GetAtt"]
+                    authorizer_functions.add(target.split(".")[0] if isinstance(target, str) else target[0])
+                # SAM attaches Auth to $connect only and creates the invoke permission itself.
+                model.authorizer_permissions.append("arn:aws:execute-api:*:*:*/authorizers/*")
+            for key in properties.get("Routes") or {}:
+                model.routes.append({"key": key, "authorized": bool(auth) and key == "$connect"})
+        elif kind == "AWS::ApiGatewayV2::Authorizer":
+            model.authorizers.append({"name": properties.get("Name"), "type": properties.get("AuthorizerType"),
+                                      "ttl": properties.get("AuthorizerResultTtlInSeconds"),
+                                      "identity_sources": properties.get("IdentitySource") or []})
+        elif kind == "AWS::ApiGatewayV2::Route":
+            model.routes.append({"key": properties.get("RouteKey"), "authorized": properties.get("AuthorizationType") == "CUSTOM"})
+        elif kind == "AWS::Lambda::Permission":
+            source = properties.get("SourceArn")
+            text = source.get("Fn::Sub") if isinstance(source, dict) else source
+            if isinstance(text, list):
+                text = text[0]
+            if isinstance(text, str) and "authorizers" in text:
+                model.authorizer_permissions.append(text)
+    for name in authorizer_functions:
+        variables = (((resources.get(name) or {}).get("Properties") or {}).get("Environment") or {}).get("Variables") or {}
+        if _literal(variables.get("AUTHORIZED_APIS")):
+            model.authorized_apis.append(variables["AUTHORIZED_APIS"])
+
+
+def _unquote(value: Any) -> Any:
+    return value.strip('"') if isinstance(value, str) else value
+
+
+def read_terraform(document: dict[str, Any], model: Model) -> None:
+    for block in document.get("resource", []):
+        for kind, named in block.items():
+            kind = _unquote(kind)
+            for raw in named.values():
+                # python-hcl2 may keep the quotes of HCL strings; compare without them.
+                properties = {_unquote(k): _unquote(v) for k, v in raw.items()}
+                if kind == "aws_apigatewayv2_authorizer":
+                    model.authorizers.append({"name": properties.get("name"), "type": properties.get("authorizer_type"),
+                                              "ttl": properties.get("authorizer_result_ttl_in_seconds"),
+                                              "identity_sources": properties.get("identity_sources") or []})
+                elif kind == "aws_apigatewayv2_route":
+                    model.routes.append({"key": properties.get("route_key"), "authorized": properties.get("authorization_type") == "CUSTOM"})
+                elif kind == "aws_lambda_permission" and "authorizer" in str(properties.get("function_name")):
+                    model.authorizer_permissions.append(str(properties.get("source_arn")))
+                elif kind == "aws_lambda_function":
+                    for environment in properties.get("environment") or []:
+                        value = _unquote((environment.get("variables") or {}).get("AUTHORIZED_APIS"))
+                        if isinstance(value, str):
+                            model.authorized_apis.append(value)
+
+
+def read_serverless(document: dict[str, Any], model: Model) -> None:
+    functions = document.get("functions") or {}
+    for function in functions.values():
+        for event in function.get("events") or []:
+            websocket = event.get("websocket") if isinstance(event, dict) else None
+            if not isinstance(websocket, dict):
+                continue
+            authorizer = websocket.get("authorizer")
+            model.routes.append({"key": websocket.get("route"), "authorized": authorizer is not None})
+            if authorizer is not None:
+                sources = authorizer.get("identitySource") if isinstance(authorizer, dict) else None
+                # The Framework's default identity source is route.request.header.Auth.
+                model.authorizers.append({"name": authorizer if isinstance(authorizer, str) else authorizer.get("name"),
+                                          "type": "REQUEST", "ttl": None,
+                                          "identity_sources": ["route.request.header.Auth"] if sources is None else sources})
+                model.authorizer_permissions.append("arn:aws:execute-api:*:*:*/authorizers/*")  # the Framework adds it
+        value = (function.get("environment") or {}).get("AUTHORIZED_APIS")
+        if isinstance(value, str):
+            model.authorized_apis.append(value)
+
+
+def read(path: Path) -> Model:
+    model = Model()
+    text = path.read_text()
+    if path.suffix == ".tf":
+        import hcl2
+
+        read_terraform(hcl2.loads(text), model)
+    else:
+        document = json.loads(text) if path.suffix == ".json" else _cfn_yaml(text)
+        if "Resources" in document:
+            read_cloudformation(document, model)
+        elif "functions" in document:
+            read_serverless(document, model)
+        else:
+            raise ValueError(f"{path}: neither CloudFormation/SAM nor Serverless Framework")
+    return model
+
+
+# -- rules -----------------------------------------------------------------------------------------
+def check(model: Model, where: str) -> list[Finding]:
+    findings: list[Finding] = []
+    if not model.authorizers:
+        findings.append(Finding("error", where, "no authorizer found"))
+    for authorizer in model.authorizers:
+        name = authorizer.get("name") or "authorizer"
+        if authorizer.get("type") != "REQUEST":
+            findings.append(Finding("error", where, f"{name}: WebSocket APIs take only REQUEST authorizers, not {authorizer.get('type')!r}"))
+        if authorizer.get("ttl") not in (None, 0, "0"):
+            findings.append(Finding("error", where, f"{name}: a result TTL is refused for WebSocket APIs (authorizers are never cached)"))
+        sources = authorizer.get("identity_sources") or []
+        if sources:
+            headers = [s for s in sources if ".header." in str(s)]
+            findings.append(Finding("warning", where, f"{name}: identity sources {sources}: a connection missing any of them gets 401 "
+                                    "before the authorizer runs" + ("; browsers cannot send headers on a WebSocket" if headers else "")))
+    for route in model.routes:
+        if route["authorized"] and route["key"] != "$connect":
+            findings.append(Finding("error", where, f"route {route['key']}: authorizers apply to $connect only"))
+    if model.authorizers and not any(r["key"] == "$connect" and r["authorized"] for r in model.routes):
+        findings.append(Finding("error", where, "no $connect route uses the authorizer"))
+    if model.authorizers and not any("/authorizers/" in arn or arn.endswith("/*") for arn in model.authorizer_permissions):
+        findings.append(Finding("error", where, "no permission lets API Gateway invoke the authorizer (source ARN <api>/authorizers/<id>)"))
+    for value in model.authorized_apis:
+        for pattern in (p.strip() for p in value.split(",") if p.strip()):
+            problem = connect_pattern_problem(pattern)
+            if problem:
+                findings.append(Finding("error", where, f"AUTHORIZED_APIS {problem}"))
+    return findings
+
+
+def main(argv: list[str] | None = None) -> int:
+    paths = [Path(p) for p in (argv if argv is not None else sys.argv[1:])]
+    errors = 0
+    for path in paths:
+        findings = check(read(path), str(path))
+        for finding in findings:
+            print(finding)
+        errors += sum(f.level == "error" for f in findings)
+        if not any(f.level == "error" for f in findings):
+            print(f"ok: {path}")
+    return 1 if errors else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,155 @@
+"""`make package`: Lambda zips for x86_64 and arm64, from manylinux wheels, with compiled bytecode.
+
+    python -m fastauthz.dev.package [--arch x86_64 --arch arm64] [--python 3.12] [--snapshot URL|FILE] [--out dist]
+
+- Only the runtime dependencies (cryptography, orjson, urllib3 and what they need), fetched as
+  manylinux wheels for the target architecture and Python (`pip --platform --only-binary`), so a
+  zip built on a laptop carries the right binaries.
+- `.pyc` compiled by an interpreter of the target version with `--invalidation-mode
+  unchecked-hash`: zip archives keep mtimes at 2-second resolution, which would invalidate
+  timestamp-based `.pyc` and make every cold start recompile (55-95 ms per library). The target
+  Python defaults to the one running this script; another needs `pythonX.Y` on PATH (or pyenv).
+- `fastauthz/dev/` (tooling) is left out; optionally a snapshot of the key set is added as
+  `jwks-snapshot.json` (set JWT_JWKS_SNAPSHOT=/var/task/jwks-snapshot.json).
+- Reproducible: sorted entries, fixed timestamps.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import urllib.request
+import zipfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+RUNTIME_REQUIREMENTS = ("cryptography>=42", "orjson>=3.9", "urllib3>=2.0")
+PLATFORMS = {
+    "x86_64": ("manylinux_2_28_x86_64", "manylinux2014_x86_64", "manylinux_2_17_x86_64"),
+    "arm64": ("manylinux_2_28_aarch64", "manylinux2014_aarch64", "manylinux_2_17_aarch64"),
+}
+ZIP_TIME = (2020, 1, 1, 0, 0, 0)
+LEFT_OUT = ("__pycache__", "tests", "test")
+
+
+def host_arch() -> str:
+    import platform
+
+    return "arm64" if platform.machine().lower() in ("aarch64", "arm64") else "x86_64"
+
+
+def find_python(version: str) -> str:
+    """An interpreter of `version` (X.Y) to compile bytecode with."""
+    if f"{sys.version_info.major}.{sys.version_info.minor}" == version:
+        return sys.executable
+    candidates = [shutil.which(f"python{version}"), *sorted(Path(os.path.expanduser("~/.pyenv/versions")).glob(f"{version}.*/bin/python"))]
+    for candidate in candidates:
+        if candidate and Path(candidate).exists():
+            return str(candidate)
+    raise SystemExit(f"--python {version}: no python{version} found to compile bytecode with (install it, or omit --python)")
+
+
+def install_dependencies(target: Path, arch: str, version: str) -> None:
+    platforms = [argument for platform in PLATFORMS[arch] for argument in ("--platform", platform)]
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-compile", "--target", str(target),
+         "--implementation", "cp", "--python-version", version, "--only-binary=:all:", *platforms, *RUNTIME_REQUIREMENTS],
+        check=True,
+    )
+
+
+def copy_package(target: Path) -> None:
+    source = ROOT / "fastauthz"
+    for path in sorted(source.rglob("*")):
+        relative = path.relative_to(source)
+        if relative.parts[0] == "dev" or any(part in LEFT_OUT for part in relative.parts) or path.suffix == ".pyc":
+            continue
+        destination = target / "fastauthz" / relative
+        if path.is_dir():
+            destination.mkdir(parents=True, exist_ok=True)
+        else:
+            destination.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(path, destination)
+
+
+def prune(target: Path) -> None:
+    for path in list(target.rglob("*")):
+        if path.is_dir() and path.name in LEFT_OUT:
+            shutil.rmtree(path, ignore_errors=True)
+    for path in target.glob("bin"):
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def compile_bytecode(target: Path, python: str) -> None:
+    subprocess.run([python, "-m", "compileall", "-q", "-j", "0", "--invalidation-mode", "unchecked-hash", str(target)], check=True)
+
+
+def add_snapshot(target: Path, source: str) -> int:
+    from ..keys import load_key_set
+
+    if source.startswith(("http://", "https://")):
+        with urllib.request.urlopen(source, timeout=10) as answer:  # noqa: S310 (the operator's own key URL)
+            body = answer.read()
+    else:
+        body = Path(source.removeprefix("file://")).read_bytes()
+    keys = load_key_set(body)  # refuse to ship something that is not a usable key set
+    (target / "jwks-snapshot.json").write_bytes(body)
+    return len(keys)
+
+
+def write_zip(source: Path, zip_path: Path) -> None:
+    zip_path.parent.mkdir(parents=True, exist_ok=True)
+    with zipfile.ZipFile(zip_path, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=9) as archive:
+        for path in sorted(p for p in source.rglob("*") if p.is_file()):
+            info = zipfile.ZipInfo(str(path.relative_to(source)), ZIP_TIME)
+            info.external_attr = (0o755 if os.access(path, os.X_OK) else 0o644) << 16
+            info.compress_type = zipfile.ZIP_DEFLATED
+            archive.writestr(info, path.read_bytes())
+
+
+def build(arch: str, version: str, out: Path, snapshot: str | None = None, work: Path | None = None) -> tuple[Path, dict[str, int]]:
+    """Build one zip; returns its path and the uncompressed size per top-level entry."""
+    python = find_python(version)
+    staging = Path(tempfile.mkdtemp(prefix=f"fastauthz-{arch}-", dir=work))
+    install_dependencies(staging, arch, version)
+    copy_package(staging)
+    prune(staging)
+    if snapshot:
+        add_snapshot(staging, snapshot)
+    compile_bytecode(staging, python)
+    zip_path = out / f"fastauthz-lambda-{arch}-py{version}.zip"
+    write_zip(staging, zip_path)
+    sizes: dict[str, int] = {}
+    for path in staging.rglob("*"):
+        if path.is_file():
+            top = path.relative_to(staging).parts[0]
+            sizes[top] = sizes.get(top, 0) + path.stat().st_size
+    shutil.rmtree(staging, ignore_errors=True)
+    return zip_path, sizes
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--arch", action="append", choices=sorted(PLATFORMS), help="repeatable; default: both")
+    parser.add_argument("--python", default=f"{sys.version_info.major}.{sys.version_info.minor}", help="target Lambda runtime Python, X.Y")
+    parser.add_argument("--snapshot", help="URL or file of the key set to ship as jwks-snapshot.json")
+    parser.add_argument("--out", default=str(ROOT / "dist"))
+    args = parser.parse_args(argv)
+    out = Path(args.out)
+    for arch in args.arch or ["x86_64", "arm64"]:
+        zip_path, sizes = build(arch, args.python, out, args.snapshot)
+        total = sum(sizes.values())
+        print(f"{zip_path.relative_to(ROOT) if zip_path.is_relative_to(ROOT) else zip_path}: runtime python{args.python}, {arch}, "
+              f"{zip_path.stat().st_size / 1e6:.2f} MB zipped, {total / 1e6:.2f} MB unzipped (limit 250 MB)")
+        for name, size in sorted(sizes.items(), key=lambda item: -item[1])[:8]:
+            print(f"  {size / 1e6:7.2f} MB  {name}")
+    print(f"handler: fastauthz.handler.handler   runtime: python{args.python}   (.pyc compiled, unchecked-hash)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,70 @@
+"""The Lambda zip for this machine's architecture, unpacked and run in an interpreter that sees
+nothing but the zip and the standard library (as /var/task on Lambda)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from fastauthz.dev.package import build, host_arch
+from tests.support import AUDIENCE, ISSUER, jwks, mint
+
+VERSION = f"{sys.version_info.major}.{sys.version_info.minor}"
+
+PROBE = r"""
+import json, os, sys, sysconfig
+task = sys.argv[1]
+sys.path[:] = [task] + [p for p in sys.path if p.startswith(sysconfig.get_paths()["stdlib"]) or "lib-dynload" in p]
+from fastauthz.handler import handler
+result = handler(json.loads(os.environ["EVENT"]), None)
+stdlib = sysconfig.get_paths()["stdlib"]
+outside = sorted(name for name, module in list(sys.modules.items())
+                 if getattr(module, "__file__", None) and not module.__file__.startswith((task, stdlib)))
+token_pyc = sys.modules["fastauthz.token"].__spec__.cached
+with open(token_pyc, "rb") as handle:
+    flags = int.from_bytes(handle.read(8)[4:8], "little")
+print(json.dumps({"effect": result["policyDocument"]["Statement"][0]["Effect"], "outside": outside,
+                  "pyc_flags": flags, "urllib3": "urllib3" in sys.modules}))
+"""
+
+
+@pytest.fixture(scope="module")
+def lambda_zip(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("dist")
+    zip_path, _ = build(host_arch(), VERSION, out, work=out)
+    return zip_path
+
+
+def test_the_zip_holds_the_runtime_dependencies_compiled_and_no_tooling(lambda_zip: Path):
+    names = zipfile.ZipFile(lambda_zip).namelist()
+    assert "fastauthz/handler.py" in names and not any(n.startswith("fastauthz/dev/") for n in names)
+    assert any(n.startswith("cryptography/") for n in names) and any(n.startswith("orjson/") for n in names)
+    assert any(n.startswith("urllib3/") for n in names)
+    assert not any(n.startswith(("joserfc/", "websockets/", "pytest/")) for n in names)
+    assert f"fastauthz/__pycache__/handler.cpython-{VERSION.replace('.', '')}.pyc" in names
+
+
+def test_the_unpacked_zip_runs_the_handler_in_an_isolated_interpreter(lambda_zip: Path, tmp_path: Path):
+    task = tmp_path / "task"
+    zipfile.ZipFile(lambda_zip).extractall(task)
+    (task / "jwks.json").write_text(json.dumps(jwks("rsa-1")))
+    import time
+
+    from tests.support import claims, connect_event
+
+    now = int(time.time())
+    event = connect_event(mint("rsa-1", claims(iat=now - 5, exp=now + 300)))
+    env = {"JWT_ISSUER_JWKS_URI": f"file://{task / 'jwks.json'}", "JWT_ISSUER": ISSUER, "JWT_AUTHORIZED_AUDIENCES": AUDIENCE,
+           "EVENT": json.dumps(event), "PATH": "/usr/bin:/bin", "LOG_LEVEL": "WARN"}
+    completed = subprocess.run([sys.executable, "-S", "-E", "-s", "-B", "-c", PROBE, str(task)], env=env,
+                               capture_output=True, text=True, check=True)
+    report = json.loads(completed.stdout.strip().splitlines()[-1])
+    assert report["effect"] == "Allow"
+    assert report["outside"] == []  # nothing from this machine's site-packages
+    assert report["pyc_flags"] == 0b01  # hash-based, unchecked: zip mtimes cannot invalidate it
+    assert report["urllib3"] is False  # file:// keys: no HTTP client on the cold path

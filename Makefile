@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-dev
 
-.PHONY: test demo dev package deploy-check lint readme bench bench-ratios coldstart clean
+.PHONY: test demo dev loadtest-local package deploy-check lint readme bench bench-ratios coldstart clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,16 @@ dev: $(STAMP)
 readme: $(STAMP)
 	$(BIN)/python -m fastauthz.dev.readme
 
+LOADTEST_STAMP := $(VENV)/.installed-loadtest
+
+$(LOADTEST_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[dev,loadtest]'
+	touch $(LOADTEST_STAMP)
+
+## make loadtest-local: issuer + local stage + a bounded headless locust run (40 s, loopback) with a key rotation and an IdP outage
+loadtest-local: $(LOADTEST_STAMP)
+	$(BIN)/python -m loadtest.run_local
+
 ## make package: Lambda zips for x86_64 and arm64 in dist/ (PYTHON_VERSION=3.12 for another runtime; SNAPSHOT=<url> to ship keys)
 package: $(STAMP)
 	$(BIN)/python -m fastauthz.dev.package $(if $(PYTHON_VERSION),--python $(PYTHON_VERSION)) $(if $(SNAPSHOT),--snapshot $(SNAPSHOT))
@@ -38,7 +48,7 @@ deploy-check: $(STAMP)
 	$(BIN)/python -m fastauthz.dev.deploycheck deploy/sam/template.yaml deploy/terraform/main.tf deploy/serverless.yml
 
 lint: $(STAMP)
-	$(BIN)/ruff check fastauthz tests bench
+	$(BIN)/ruff check fastauthz tests bench loadtest
 	$(BIN)/mypy
 
 clean:

@@ -165,14 +165,15 @@ def cmd_stage(args: argparse.Namespace) -> int:
 def cmd_dev(args: argparse.Namespace) -> int:
     from .issuer import DevIssuer
 
-    issuer = DevIssuer(audience=args.audience, port=args.issuer_port, state_dir=args.state).start()
+    issuer = DevIssuer(audience=args.audience, alg=args.alg, port=args.issuer_port, state_dir=args.state).start()
     token = issuer.mint(sub="dev-user", ttl=3600, scope="chat")
     banner = (f"dev issuer {issuer.issuer} (state {args.state}/)\n"
               f"try:\n  python -m websockets \"ws://127.0.0.1:{args.port}/{args.stage}?authorization=$(fastauthz token --state {args.state})\"\n"
               f"  fastauthz rotate --state {args.state}\n"
               f"a token valid for an hour:\n  {token}\n")
     try:
-        asyncio.run(_serve_stage(args, {**issuer.environment(), "FASTAUTHZ_METRICS": "false"}, banner))
+        extra = dict(item.partition("=")[::2] for item in args.authorizer_env or [])
+        asyncio.run(_serve_stage(args, {**issuer.environment(), "FASTAUTHZ_METRICS": "false", **extra}, banner))
     except KeyboardInterrupt:
         pass
     finally:
@@ -205,6 +206,8 @@ def build_parser() -> argparse.ArgumentParser:
     dev = commands.add_parser("dev", help="issuer + stage for interactive use")
     stage_options(dev)
     dev.add_argument("--issuer-port", type=int, default=8766)
+    dev.add_argument("--alg", default="RS256", help="the dev issuer's signing algorithm")
+    dev.add_argument("--authorizer-env", action="append", help="KEY=VALUE for the authorizer's environment (repeatable)")
     dev.add_argument("--audience", default="fastauthz-local")
     dev.add_argument("--state", default=DEFAULT_STATE)
     dev.set_defaults(run=cmd_dev)

@@ -5,7 +5,9 @@ only; the handler never imports it).
 Endpoints:  GET  /.well-known/jwks.json          RFC 7517 key set (Cache-Control: max-age)
             GET  /.well-known/openid-configuration
             GET  /x509                            {kid: PEM certificate} for the RSA keys
-            POST /control/rotate                  publish a new key, retire the old one
+            POST /control/rotate[?step=...]       publish a new key and retire the old one at once, or
+                                                  in steps as IdPs do: publish (in the JWKS, not yet
+                                                  signing), activate (signs), retire (old ones leave)
             POST /control/outage?down=1|0         answer 503 to key requests (an IdP outage)
 With a state directory, keys persist in <dir>/issuer.json so `fastauthz token` in another process
 mints with the keys the running issuer serves.
@@ -78,6 +80,7 @@ class DevIssuer:
         self._server.daemon_threads = True
         self._thread: threading.Thread | None = None
         self.keys: list[Any] = self._load_keys() or [generate_key(alg)]
+        self.signing_kid: str = str(self.keys[-1].kid)
         self._save()
 
     # -- identity --------------------------------------------------------------------------------
@@ -100,7 +103,8 @@ class DevIssuer:
 
     @property
     def current(self) -> Any:
-        return self.keys[-1]
+        """The signing key."""
+        return next((k for k in self.keys if k.kid == self.signing_kid), self.keys[-1])
 
     def jwks(self) -> dict[str, Any]:
         with self._lock:
@@ -120,8 +124,24 @@ class DevIssuer:
         new = generate_key(alg or self.alg)
         with self._lock:
             self.keys = ([*self.keys] if keep_old else []) + [new]
+            self.signing_kid = str(new.kid)
         self._save()
         return str(new.kid)
+
+    def rotate_step(self, step: str) -> str:
+        """publish: a new key joins the JWKS (verifiers learn it before any token uses it);
+        activate: the newest key signs; retire: every key but the signing one leaves."""
+        with self._lock:
+            if step == "publish":
+                self.keys = [*self.keys, generate_key(self.alg)]
+            elif step == "activate":
+                self.signing_kid = str(self.keys[-1].kid)
+            elif step == "retire":
+                self.keys = [k for k in self.keys if k.kid == self.signing_kid]
+            else:
+                raise ValueError(f"rotation step {step!r}: publish, activate or retire")
+        self._save()
+        return str(self.keys[-1].kid)
 
     def mint(self, sub: str = "dev-user", aud: str | list[str] | None = None, ttl: float = 300, alg: str | None = None,
              key: Any = None, now: float | None = None, **extra: Any) -> str:
@@ -150,6 +170,7 @@ class DevIssuer:
             return
         self.state_path.parent.mkdir(parents=True, exist_ok=True)
         state = {"issuer": self.issuer, "audience": self.audience, "jwks_uri": self.jwks_uri,
+                 "signing_kid": getattr(self, "signing_kid", str(self.keys[-1].kid)),
                  "keys": KeySet(list(self.keys)).as_dict(private=True)}
         self.state_path.write_text(json.dumps(state, indent=1))
         self.state_path.chmod(0o600)
@@ -159,8 +180,9 @@ class DevIssuer:
         if self.state_path is not None and self.state_path.exists():
             keys = self._load_keys()
             if keys and [k.kid for k in keys] != [k.kid for k in self.keys]:
+                signing = json.loads(self.state_path.read_text()).get("signing_kid") or str(keys[-1].kid)
                 with self._lock:
-                    self.keys = keys
+                    self.keys, self.signing_kid = keys, signing
 
     # -- server ----------------------------------------------------------------------------------
     def start(self) -> DevIssuer:
@@ -210,7 +232,13 @@ class DevIssuer:
             def do_POST(self) -> None:
                 url = urlparse(self.path)
                 if url.path == "/control/rotate":
-                    self._send(200, orjson.dumps({"kid": issuer.rotate()}))
+                    step = parse_qs(url.query).get("step", ["all"])[0]
+                    try:
+                        kid = issuer.rotate() if step == "all" else issuer.rotate_step(step)
+                    except ValueError as error:
+                        self._send(400, orjson.dumps({"error": str(error)}))
+                        return
+                    self._send(200, orjson.dumps({"kid": kid, "signing_kid": issuer.signing_kid}))
                 elif url.path == "/control/outage":
                     issuer.available = parse_qs(url.query).get("down", ["1"])[0] not in ("1", "true")
                     self._send(200, orjson.dumps({"available": issuer.available}))
@@ -245,7 +273,7 @@ def mint_from_state(state_dir: str | Path, **options: Any) -> str:
     """Mint with the keys of a running issuer (another process), as `fastauthz token` does."""
     state = load_state(state_dir)
     key_set = KeySet.import_key_set(state["keys"])
-    signing_key = key_set.keys[-1]
+    signing_key = next((k for k in key_set.keys if k.kid == state.get("signing_kid")), key_set.keys[-1])
     issued = int(time.time())
     ttl = float(options.pop("ttl", 300))
     alg = str(options.pop("alg", None) or signing_key.get("alg") or "RS256")

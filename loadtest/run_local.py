@@ -1,0 +1,108 @@
+"""`make loadtest-local`: the dev issuer and local stage on 127.0.0.1, a bounded headless locust run
+against them, and a key rotation and an IdP outage in the middle of it.
+
+    python -m loadtest.run_local [--run-time 40] [--users 16] [--scenario steady|ramp|storm] [--no-events]
+
+Timeline (fractions of the run): 0.20 the issuer publishes a new key; 0.45 it signs with it; 0.55
+the old key leaves the JWKS; 0.60-0.85 the JWKS endpoint answers 503. The authorizer refreshes its
+keys every 5 s (JWT_JWKS_TTL_SECONDS=5), serves its last good keys through the outage, and must
+make no wrong decision throughout. Loopback only, bounded in time; exits with locust's code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+# Publish and activate are at least 10 s apart (twice the authorizer's 5 s key TTL), as real IdPs
+# publish a key well before signing with it; verifiers that never saw a key cannot accept it.
+TIMELINE = [(0.20, "rotate?step=publish", "issuer publishes a new key"), (0.45, "rotate?step=activate", "issuer signs with the new key"),
+            (0.55, "rotate?step=retire", "the old key leaves the JWKS"), (0.60, "outage?down=1", "IdP outage: JWKS answers 503"),
+            (0.85, "outage?down=0", "IdP back")]
+
+
+def start_target(state: Path) -> tuple[subprocess.Popen[str], str, str]:
+    command = [sys.executable, "-m", "fastauthz.dev.cli", "dev", "--port", "0", "--issuer-port", "0", "--state", str(state),
+               "--alg", "ES256", "--concurrency", "2", "--authorizer-env", "JWT_JWKS_TTL_SECONDS=5",
+               "--authorizer-env", "LOG_LEVEL=ERROR", "--authorizer-env", "JWT_REQUIRED_SCOPES=chat"]
+    target = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, cwd=ROOT)
+    issuer = stage = ""
+    deadline = time.monotonic() + 60
+    assert target.stdout is not None
+    while not stage and time.monotonic() < deadline:
+        line = target.stdout.readline()
+        if not line:
+            break
+        if match := re.search(r"dev issuer (http://\S+)", line):
+            issuer = match.group(1)
+        if match := re.search(r"^stage (ws://\S+)", line):
+            stage = match.group(1)
+    if not (issuer and stage):
+        target.kill()
+        raise SystemExit("the local stage did not start")
+    threading.Thread(target=lambda: [None for _ in target.stdout], daemon=True).start()  # type: ignore[union-attr]
+    return target, issuer, stage
+
+
+def run_timeline(issuer: str, run_time: float, started: float, stop: threading.Event) -> None:
+    for fraction, action, what in TIMELINE:
+        if stop.wait(max(0.0, started + fraction * run_time - time.monotonic())):
+            return
+        request = urllib.request.Request(f"{issuer}/control/{action}", method="POST")
+        with urllib.request.urlopen(request, timeout=5):
+            pass
+        print(f"  [{time.monotonic() - started:5.1f} s] {what}", flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--run-time", type=float, default=40)
+    parser.add_argument("--users", type=int, default=16)
+    parser.add_argument("--connects-per-user", type=float, default=20)
+    parser.add_argument("--scenario", default="steady", choices=["steady", "ramp", "storm"])
+    parser.add_argument("--no-events", action="store_true", help="no rotation or outage")
+    parser.add_argument("--out", default=str(ROOT / "loadtest" / "results"))
+    parser.add_argument("--max-p99-ms", type=float, default=2000)
+    args = parser.parse_args(argv)
+    if not args.no_events and args.run_time < 40:
+        parser.error("--run-time: at least 40 s with events (publish and activate must be 10 s apart)")
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="fastauthz-load-") as state_dir:
+        target, issuer, stage = start_target(Path(state_dir))
+        print(f"target: stage {stage}, issuer {issuer}; {args.scenario}, {args.users} users x {args.connects_per_user:g} connects/s, "
+              f"{args.run_time:g} s{'' if args.no_events else ', with a key rotation and an IdP outage'}", flush=True)
+        stop = threading.Event()
+        try:
+            name = f"local-{args.scenario}{'' if args.no_events else '-events'}"
+            command = [sys.executable, "-m", "locust", "-f", str(ROOT / "loadtest" / "locustfile.py"), "--headless", "--only-summary",
+                       "--host", stage, "--users", str(args.users), "--spawn-rate", str(args.users), "--run-time", f"{int(args.run_time)}s",
+                       "--stop-timeout", "5", "--scenario", args.scenario, "--tokens", f"mint:{state_dir}",
+                       "--connects-per-user", str(args.connects_per_user), "--max-p99-ms", str(args.max_p99_ms),
+                       "--csv", str(out / name), "--html", str(out / f"{name}.html"), "--summary-json", str(out / f"{name}.json"),
+                       "--loglevel", "WARNING"]
+            started = time.monotonic()
+            if not args.no_events:
+                threading.Thread(target=run_timeline, args=(issuer, args.run_time, started, stop), daemon=True).start()
+            env = {**os.environ, "PYTHONPATH": str(ROOT)}
+            return subprocess.run(command, cwd=ROOT, env=env, timeout=args.run_time + 60).returncode
+        finally:
+            stop.set()
+            target.terminate()
+            try:
+                target.wait(10)
+            except subprocess.TimeoutExpired:
+                target.kill()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-dev
 
-.PHONY: test demo dev loadtest-local package deploy-check lint readme bench bench-ratios coldstart clean
+.PHONY: test demo dev loadtest-local bench bench-check bench-compare package deploy-check lint readme bench bench-ratios coldstart clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +37,29 @@ $(LOADTEST_STAMP): $(STAMP)
 ## make loadtest-local: issuer + local stage + a bounded headless locust run (40 s, loopback) with a key rotation and an IdP outage
 loadtest-local: $(LOADTEST_STAMP)
 	$(BIN)/python -m loadtest.run_local
+
+BENCH_STAMP := $(VENV)/.installed-bench
+
+$(BENCH_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[bench]'
+	touch $(BENCH_STAMP)
+
+## make bench: per-invocation (peers in the same run), gate ratios, cold start -> bench/results/ and the README table
+bench: $(BENCH_STAMP)
+	mkdir -p bench/results
+	$(BIN)/python -m pytest bench/test_per_invocation.py --benchmark-only -q --benchmark-autosave \
+		--benchmark-json=bench/results/per_invocation.json
+	$(BIN)/python -m bench.check --json bench/results/check.json || true
+	$(BIN)/python -m bench.coldstart --json bench/results/coldstart.json
+	$(BIN)/python -m bench.report
+
+## make bench-check: the CI regression gate (ratios to the in-run floor against bench/budgets.toml)
+bench-check: $(STAMP)
+	$(BIN)/python -m bench.check
+
+## make bench-compare: per-invocation run compared with the last saved one (pytest-benchmark, for humans)
+bench-compare: $(BENCH_STAMP)
+	$(BIN)/python -m pytest bench/test_per_invocation.py --benchmark-only -q --benchmark-compare --benchmark-compare-fail=median:15%
 
 ## make package: Lambda zips for x86_64 and arm64 in dist/ (PYTHON_VERSION=3.12 for another runtime; SNAPSHOT=<url> to ship keys)
 package: $(STAMP)

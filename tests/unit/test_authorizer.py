@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -102,3 +103,28 @@ def test_keys_unavailable_is_a_distinct_error_and_counted(key_server):
     with pytest.raises(KeysUnavailable):
         broken.handle(connect_event(mint("rsa-1")))
     assert any(line.get("reason") == "keys_unavailable" for line in logs)
+
+
+def test_snapstart_restore_hook_revalidates_keys_drops_connections_and_reseeds(key_server):
+    import snapshot_restore_py
+
+    from tests.support import jwks
+
+    key_server.serve(jwks("rsa-1"))
+    clock = Clock()
+    before = len(snapshot_restore_py.get_after_restore())
+    restored = make_authorizer(key_server.url, clock=clock, logs=Logs())
+    assert outcome(restored, connect_event(mint("rsa-1")))[0] == "allow"
+    hooks = snapshot_restore_py.get_after_restore()[before:]
+    assert len(hooks) == 1
+    requests = key_server.requests
+    for entry in hooks:  # what the Lambda runtime does after restoring a snapshot
+        function, args, kwargs = entry if isinstance(entry, tuple) else (entry, (), {})
+        function(*args, **kwargs)
+    keystore = next(iter(restored.issuers.values())).keystore
+    assert keystore.refresh_after == float("-inf")
+    assert outcome(restored, connect_event(mint("rsa-1", claims(sub="after-restore"))))[0] == "allow"
+    deadline = time.monotonic() + 5
+    while key_server.requests == requests and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert key_server.requests == requests + 1  # revalidated in the background

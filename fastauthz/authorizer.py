@@ -94,6 +94,8 @@ class Authorizer:
                 )
             rules = ClaimRules(config, settings.verify_expiration, settings.leeway)
             self.issuers[config.issuer] = Issuer(config, rules, keystore)
+        # Every issuer's allowed algorithms: a token whose alg none accepts is refused from its header alone.
+        self.algorithms: frozenset[str] = frozenset().union(*(config.algorithms for config in settings.issuers))
         for note in settings.notes:
             self.log.info(note)
         if load_keys:
@@ -170,7 +172,7 @@ class Authorizer:
         replayed = self.rejected.entries.get(hash(token))
         if replayed is not None and now < replayed[0]:
             raise Rejected(replayed[1], "replayed")
-        header, payload, signing_input, signature_segment = parse_token(token, self.max_token_bytes)
+        header, payload, signing_input, signature_segment = parse_token(token, self.max_token_bytes, self.algorithms)
         # Handed to the refusal log through the instance rather than by catching and re-raising
         # here (a second raise costs ~1 µs per refusal). One invocation at a time per execution
         # environment, as in Lambda, makes this safe.
@@ -271,7 +273,7 @@ class Authorizer:
 def register_snapstart_hooks(authorizer: Authorizer) -> bool:
     """Register `after_restore` with Lambda SnapStart when its runtime hooks module is present."""
     try:
-        from snapshot_restore_py import register_after_restore  # type: ignore[import-not-found]
+        from snapshot_restore_py import register_after_restore  # type: ignore[import-not-found,import-untyped,unused-ignore]
     except ImportError:
         return False
     register_after_restore(authorizer.after_restore)

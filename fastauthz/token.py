@@ -91,8 +91,11 @@ def decode_signature(segment: bytes) -> bytes:
         raise Rejected("malformed", "bad base64url in signature") from None
 
 
-def parse_token(token: str, max_bytes: int) -> UnverifiedToken:
-    """Split a compact JWS and decode header and payload. Raises Rejected (malformed, token_too_large, ...)."""
+def parse_token(token: str, max_bytes: int, algorithms: frozenset[str] | None = None) -> UnverifiedToken:
+    """Split a compact JWS and decode header and payload. Raises Rejected (malformed, token_too_large, ...).
+
+    With `algorithms`, a header whose alg is not among them is refused before the payload is decoded.
+    """
     # Size and shape before any decoding (joserfc does the same; see bench reject-early).
     if len(token) > max_bytes:
         raise Rejected("token_too_large", f"{len(token)} bytes > {max_bytes}")
@@ -104,6 +107,10 @@ def parse_token(token: str, max_bytes: int) -> UnverifiedToken:
         if remainder and (remainder == 1 or header_segment[-1] not in _CANONICAL_LAST[remainder]):
             raise Rejected("malformed", "non-canonical base64url")
         header = loads(a2b_base64(header_segment.translate(_TO_STANDARD_ALPHABET) + _PADDING[remainder], strict_mode=True))
+        if algorithms is not None and type(header) is dict:
+            alg = header.get("alg")
+            if type(alg) is str and alg not in algorithms:  # alg none and friends: no need for the payload
+                raise Rejected("alg_not_allowed", truncate(alg))
         remainder = len(payload_segment) & 3
         if remainder and (remainder == 1 or payload_segment[-1] not in _CANONICAL_LAST[remainder]):
             raise Rejected("malformed", "non-canonical base64url")

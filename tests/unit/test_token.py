@@ -90,3 +90,11 @@ def test_deeply_nested_payload_is_malformed_not_a_crash():
     header = b64url(b'{"alg":"RS256"}')
     nested = b'{"a":' * 2000 + b"1" + b"}" * 2000
     assert reason_of(f"{header}.{b64url(nested)}.", max_bytes=65536) == "malformed"
+
+
+def test_an_alg_outside_the_allow_list_is_refused_before_the_payload_is_decoded():
+    token = b64url(b'{"alg":"none"}') + ".!!not-even-base64!!."
+    with pytest.raises(Rejected) as caught:
+        parse_token(token, 8192, frozenset({"RS256"}))
+    assert caught.value.reason == "alg_not_allowed"
+    assert reason_of(token) == "malformed"  # without an allow-list the payload is decoded (and fails)

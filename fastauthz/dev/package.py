@@ -48,7 +48,11 @@ def find_python(version: str) -> str:
         return sys.executable
     candidates = [shutil.which(f"python{version}"), *sorted(Path(os.path.expanduser("~/.pyenv/versions")).glob(f"{version}.*/bin/python"))]
     for candidate in candidates:
-        if candidate and Path(candidate).exists():
+        if not candidate or not Path(candidate).exists():
+            continue
+        # A pyenv shim exists whether or not that version is installed: ask the interpreter itself.
+        probe = subprocess.run([str(candidate), "-c", "import sys; print('%d.%d' % sys.version_info[:2])"], capture_output=True, text=True)
+        if probe.returncode == 0 and probe.stdout.strip() == version:
             return str(candidate)
     raise SystemExit(f"--python {version}: no python{version} found to compile bytecode with (install it, or omit --python)")
 

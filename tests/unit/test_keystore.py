@@ -73,12 +73,12 @@ def reason(callable_) -> str:
 
 # -- cold start ------------------------------------------------------------------------------------
 def test_cold_start_fetch_runs_in_the_background_and_the_first_token_waits_for_it(served, clock):
-    served.delay = 0.2
+    served.delay = 0.5
     keystore = store(served, clock, spawn=_real_spawn)
-    began = time.perf_counter()
     keystore.start(clock())
-    assert time.perf_counter() - began < 0.1  # initialisation goes on while the keys are fetched
-    assert keystore.key_for("rsa-1", clock()).kid == "rsa-1"
+    flight = keystore._flight
+    assert flight is not None and not flight.done.is_set()  # start() returned while the fetch is under way
+    assert keystore.key_for("rsa-1", clock()).kid == "rsa-1"  # the first token waits for it
     assert served.requests == 1
 
 
@@ -94,10 +94,9 @@ def test_cold_start_with_the_source_down_fails_closed_fast_then_recovers_when_it
     with pytest.raises(KeysUnavailable):
         keystore.key_for("rsa-1", clock())
     requests = served.requests
-    began = time.perf_counter()
-    with pytest.raises(KeysUnavailable):  # within the retry window: no wait, no fetch
+    with pytest.raises(KeysUnavailable):  # within the retry window: no fetch, so nothing to wait for
         keystore.key_for("rsa-1", clock())
-    assert served.requests == requests and time.perf_counter() - began < 0.05
+    assert served.requests == requests and keystore._flight is None
     served.serve(jwks("rsa-1"))
     clock.advance(11)
     assert keystore.key_for("rsa-1", clock()).kid == "rsa-1"
@@ -156,9 +155,9 @@ def test_the_invocation_that_triggers_a_refresh_does_not_wait_for_a_slow_source(
     keystore._spawn = _real_spawn
     served.delay = 0.5
     clock.advance(599)
-    began = time.perf_counter()
-    keystore.key_for("rsa-1", clock())
-    assert time.perf_counter() - began < 0.05
+    assert keystore.key_for("rsa-1", clock()).kid == "rsa-1"
+    flight = keystore._flight
+    assert flight is not None and not flight.done.is_set()  # answered while the refresh is still under way
 
 
 # -- rotation and unknown kids ------------------------------------------------------------------------
@@ -254,10 +253,10 @@ def test_connection_refused_keeps_serving_the_last_good_set(served, clock):
 
 def test_a_source_slower_than_the_timeout_fails_within_the_timeout(served, clock):
     keystore = started(served, clock, cooldown=0, timeout=0.3)
-    served.delay = 2.0
+    served.delay = 5.0
     began = time.perf_counter()
     assert not keystore.refresh(clock())
-    assert time.perf_counter() - began < 0.8
+    assert time.perf_counter() - began < 3.0  # gave up at the timeout, not when the 5 s answer came
     assert keystore.key_for("rsa-1", clock()).kid == "rsa-1"
 
 

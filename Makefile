@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-dev
 
-.PHONY: test demo dev loadtest-local bench bench-check bench-compare package deploy-check lint readme bench bench-ratios coldstart clean
+.PHONY: test demo dev loadtest-local bench bench-check bench-compare package layer deploy-check lint readme bench bench-ratios coldstart clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -64,6 +64,10 @@ bench-compare: $(BENCH_STAMP)
 ## make package: Lambda zips for x86_64 and arm64 in dist/ (PYTHON_VERSION=3.12 for another runtime; SNAPSHOT=<url> to ship keys)
 package: $(STAMP)
 	$(BIN)/python -m fastauthz.dev.package $(if $(PYTHON_VERSION),--python $(PYTHON_VERSION)) $(if $(SNAPSHOT),--snapshot $(SNAPSHOT))
+
+## make layer: the same as Lambda layers (dist/fastauthz-layer-*.zip, packages under python/)
+layer: $(STAMP)
+	$(BIN)/python -m fastauthz.dev.package --layer $(if $(PYTHON_VERSION),--python $(PYTHON_VERSION))
 
 ## make deploy-check: cfn-lint on the SAM template and the WebSocket-authorizer rules on every template
 deploy-check: $(STAMP)

@@ -105,18 +105,20 @@ def add_snapshot(target: Path, source: str) -> int:
     return len(keys)
 
 
-def write_zip(source: Path, zip_path: Path) -> None:
+def write_zip(source: Path, zip_path: Path, prefix: str = "") -> None:
     zip_path.parent.mkdir(parents=True, exist_ok=True)
     with zipfile.ZipFile(zip_path, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=9) as archive:
         for path in sorted(p for p in source.rglob("*") if p.is_file()):
-            info = zipfile.ZipInfo(str(path.relative_to(source)), ZIP_TIME)
+            info = zipfile.ZipInfo(prefix + str(path.relative_to(source)), ZIP_TIME)
             info.external_attr = (0o755 if os.access(path, os.X_OK) else 0o644) << 16
             info.compress_type = zipfile.ZIP_DEFLATED
             archive.writestr(info, path.read_bytes())
 
 
-def build(arch: str, version: str, out: Path, snapshot: str | None = None, work: Path | None = None) -> tuple[Path, dict[str, int]]:
-    """Build one zip; returns its path and the uncompressed size per top-level entry."""
+def build(arch: str, version: str, out: Path, snapshot: str | None = None, work: Path | None = None,
+          layer: bool = False) -> tuple[Path, dict[str, int]]:
+    """Build one zip (a function package, or with `layer` a Lambda layer: the same tree under python/,
+    which Lambda puts on sys.path from /opt/python); returns its path and the uncompressed size per entry."""
     python = find_python(version)
     staging = Path(tempfile.mkdtemp(prefix=f"fastauthz-{arch}-", dir=work))
     install_dependencies(staging, arch, version)
@@ -125,8 +127,8 @@ def build(arch: str, version: str, out: Path, snapshot: str | None = None, work:
     if snapshot:
         add_snapshot(staging, snapshot)
     compile_bytecode(staging, python)
-    zip_path = out / f"fastauthz-lambda-{arch}-py{version}.zip"
-    write_zip(staging, zip_path)
+    zip_path = out / f"fastauthz-{'layer' if layer else 'lambda'}-{arch}-py{version}.zip"
+    write_zip(staging, zip_path, prefix="python/" if layer else "")
     sizes: dict[str, int] = {}
     for path in staging.rglob("*"):
         if path.is_file():
@@ -142,10 +144,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--python", default=f"{sys.version_info.major}.{sys.version_info.minor}", help="target Lambda runtime Python, X.Y")
     parser.add_argument("--snapshot", help="URL or file of the key set to ship as jwks-snapshot.json")
     parser.add_argument("--out", default=str(ROOT / "dist"))
+    parser.add_argument("--layer", action="store_true", help="build Lambda layers (python/…) instead of function packages")
     args = parser.parse_args(argv)
     out = Path(args.out)
     for arch in args.arch or ["x86_64", "arm64"]:
-        zip_path, sizes = build(arch, args.python, out, args.snapshot)
+        zip_path, sizes = build(arch, args.python, out, args.snapshot, layer=args.layer)
         total = sum(sizes.values())
         print(f"{zip_path.relative_to(ROOT) if zip_path.is_relative_to(ROOT) else zip_path}: runtime python{args.python}, {arch}, "
               f"{zip_path.stat().st_size / 1e6:.2f} MB zipped, {total / 1e6:.2f} MB unzipped (limit 250 MB)")

@@ -68,3 +68,10 @@ def test_the_unpacked_zip_runs_the_handler_in_an_isolated_interpreter(lambda_zip
     assert report["outside"] == []  # nothing from this machine's site-packages
     assert report["pyc_flags"] == 0b01  # hash-based, unchecked: zip mtimes cannot invalidate it
     assert report["urllib3"] is False  # file:// keys: no HTTP client on the cold path
+
+
+def test_the_layer_holds_the_same_tree_under_python(tmp_path: Path):
+    zip_path, _ = build(host_arch(), VERSION, tmp_path, work=tmp_path, layer=True)
+    names = zipfile.ZipFile(zip_path).namelist()
+    assert zip_path.name.startswith("fastauthz-layer-") and all(n.startswith("python/") for n in names)
+    assert "python/fastauthz/handler.py" in names and any(n.startswith("python/cryptography/") for n in names)

@@ -117,7 +117,8 @@ def fit_context(context: dict[str, Any], principal: str, document_size: int) -> 
     return dropped
 
 
-def _iam_match(pattern: str, resource: str) -> bool:
+def iam_match(pattern: str, resource: str) -> bool:
+    """IAM wildcard matching: `*` any run of characters (slashes included), `?` one character (cold path)."""
     import re
 
     regex = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
@@ -132,6 +133,6 @@ def connect_pattern_problem(pattern: str) -> str | None:
     segments = resource.split("/")
     api = segments[0] if segments[0] and "*" not in segments[0] else "someapi"
     stage = segments[1] if len(segments) > 1 and segments[1] and "*" not in segments[1] else "somestage"
-    if not _iam_match(resource, f"{api}/{stage}/$connect"):
+    if not iam_match(resource, f"{api}/{stage}/$connect"):
         return f"{pattern!r} does not match a WebSocket methodArn <api>/<stage>/$connect (a REST-style stage/*/* never does)"
     return None

@@ -248,26 +248,11 @@ class KeyServer:
         self.server.server_close()
 
 
-def iam_matches(pattern: str, resource: str) -> bool:
-    """IAM resource matching: `*` any run of characters (slashes included), `?` one character."""
-    import re
-
-    regex = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
-    return re.fullmatch(regex, resource) is not None
-
-
 def policy_allows(result: dict[str, Any], method_arn: str) -> bool:
-    """What API Gateway does with the policy: an explicit Deny wins, else any matching Allow."""
-    statements = result["policyDocument"]["Statement"]
+    """What API Gateway does with the policy (the local stage's evaluation: explicit Deny wins)."""
+    from fastauthz.dev.apigw import policy_allows as evaluate
 
-    def covers(statement: dict[str, Any]) -> bool:
-        resources = statement["Resource"]
-        resources = [resources] if isinstance(resources, str) else resources
-        return statement["Action"] in ("execute-api:Invoke", "execute-api:*", "*") and any(iam_matches(r, method_arn) for r in resources)
-
-    if any(s["Effect"] == "Deny" and covers(s) for s in statements):
-        return False
-    return any(s["Effect"] == "Allow" and covers(s) for s in statements)
+    return evaluate(result["policyDocument"], method_arn)
 
 
 def sign_rs256(key_name: str, header: dict[str, Any], payload: dict[str, Any] | bytes) -> str:

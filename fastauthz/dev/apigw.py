@@ -16,6 +16,8 @@ from urllib.parse import parse_qsl
 
 import orjson
 
+from ..policy import iam_match
+
 MAX_AUTHORIZER_RESULT_BYTES = 8192
 
 
@@ -152,17 +154,13 @@ class Verdict:
         self.authorizer = authorizer
 
 
-def _iam_pattern(pattern: str) -> re.Pattern[str]:
-    return re.compile("".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern), re.S)
-
-
 def _statement_covers(statement: dict[str, Any], action: str, resource: str) -> bool:
     actions = statement.get("Action", [])
     resources = statement.get("Resource", [])
     actions = [actions] if isinstance(actions, str) else actions
     resources = [resources] if isinstance(resources, str) else resources
-    return (any(_iam_pattern(a).fullmatch(action) for a in actions if isinstance(a, str))
-            and any(_iam_pattern(r).fullmatch(resource) for r in resources if isinstance(r, str)))
+    return (any(iam_match(a, action) for a in actions if isinstance(a, str))
+            and any(iam_match(r, resource) for r in resources if isinstance(r, str)))
 
 
 def policy_allows(document: dict[str, Any], resource: str, action: str = "execute-api:Invoke") -> bool:

@@ -19,6 +19,7 @@ from joserfc import jwt
 from joserfc.jwk import ECKey, KeySet, OKPKey, RSAKey
 
 from fastauthz.authorizer import Authorizer
+from fastauthz.cache import VerifiedEntry
 from fastauthz.config import load_settings
 
 ISSUER = "https://issuer.bench"
@@ -33,6 +34,18 @@ ALGORITHMS = {
     "ES384": ("ES384", lambda kid: ECKey.generate_key("P-384", parameters={"kid": kid, "use": "sig"})),
     "EdDSA": ("EdDSA", lambda kid: OKPKey.generate_key("Ed25519", parameters={"kid": kid, "use": "sig"})),
 }
+
+
+def saturate(authorizer: Authorizer) -> None:
+    """Empty both token caches, then fill them to capacity with other tokens' entries, as they are
+    after a while in production: every fresh token then pays for an eviction, as it does there
+    (an empty cache would hide that cost)."""
+    verified, rejected = authorizer.cache, authorizer.rejected
+    verified.clear()
+    rejected.clear()
+    filler = VerifiedEntry(float("inf"), {}, None, "filler", {}, True, ISSUER, None)
+    verified.entries.update((f"filler-{index}", filler) for index in range(verified.size))
+    rejected.entries.update((-index, (float("inf"), "malformed")) for index in range(1, rejected.size + 1))
 
 
 def b64decode(segment: str) -> bytes:

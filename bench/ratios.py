@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from bench.cases import Case
+from bench.cases import Case, saturate
 
 Batch = Callable[[], float]  # runs one batch, returns seconds per call
 
@@ -71,7 +71,7 @@ def measure(rounds: int) -> list[dict[str, Any]]:
         count = len(case.events)
         assert authorizer.handle(case.events[0])["principalId"] == "user-0"  # correctness before timing
         floor = batch_of(case.floor(), count)
-        fresh = batch_of(lambda i: authorizer.handle(case.events[i]), count, before=authorizer.cache.clear)
+        fresh = batch_of(lambda i: authorizer.handle(case.events[i]), count, before=lambda: saturate(authorizer))
         rows.append({"case": f"handler, fresh {name} token", **interleaved(floor, fresh, rounds)})
         if name != "RS256-2048":
             continue
@@ -85,7 +85,7 @@ def measure(rounds: int) -> list[dict[str, Any]]:
             "wrong audience": [case.event(case.mint(sub=f"user-{i}", aud="someone-else")) for i in range(count)],
         }
         for label, events in distinct.items():
-            refusal = batch_of(expect_refusal(authorizer, events), count, before=authorizer.rejected.clear)
+            refusal = batch_of(expect_refusal(authorizer, events), count, before=lambda: saturate(authorizer))
             rows.append({"case": f"handler, reject {label}", **interleaved(floor, refusal, rounds)})
         replay = [distinct["expired"][0]] * count
         refusal = batch_of(expect_refusal(authorizer, replay), count)

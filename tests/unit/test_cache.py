@@ -36,3 +36,21 @@ def test_rejected_cache_remembers_for_its_ttl_only_and_is_bounded():
     cache.add("b", 0, "malformed")
     cache.add("c", 0, "bad_signature")
     assert cache.reason_for("a", 1) is None and cache.reason_for("c", 1) == "bad_signature"
+
+
+def test_a_full_cache_drops_its_oldest_eighth_at_once_and_keeps_insertion_order():
+    cache = VerifiedCache(16)
+    for index in range(16):
+        cache.put(f"t{index}", entry())
+    cache.put("new", entry())
+    assert list(cache.entries) == [f"t{index}" for index in range(2, 16)] + ["new"]
+
+
+def test_steady_state_eviction_stays_bounded_and_fifo_over_many_generations():
+    cache = RejectedCache(size=64, ttl=10)
+    for index in range(10_000):
+        cache.add(f"token-{index}", 0, "expired")
+        assert len(cache.entries) <= 64
+    remembered = [f"token-{index}" for index in range(10_000) if cache.reason_for(f"token-{index}", 1)]
+    assert remembered == [f"token-{index}" for index in range(10_000 - len(remembered), 10_000)]
+    assert len(remembered) >= 64 - 64 // 8

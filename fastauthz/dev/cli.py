@@ -22,6 +22,8 @@ import time
 import urllib.request
 from typing import Any
 
+from ..logs import fingerprint
+
 DEFAULT_STATE = ".fastauthz"
 STAGE_PORT = 8765
 
@@ -34,6 +36,8 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     token = args.token.strip()
     if token.lower().startswith("bearer "):
         token = token[7:].strip()
+    # Printed first, so that even a token refused as malformed can be found in the refusal logs.
+    print(f"log fingerprint: {fingerprint(token)} (the `token` field of fastauthz's refusal log lines)")
     parts = token.split(".")
     if len(parts) != 3:
         print(f"not a compact JWS: {len(parts)} segments", file=sys.stderr)

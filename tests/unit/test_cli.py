@@ -4,17 +4,26 @@ import json
 
 from fastauthz.dev.cli import main
 from fastauthz.dev.issuer import DevIssuer
-from tests.support import mint
+from tests.support import NOW, Logs, claims, connect_event, make_authorizer, mint, outcome, write_jwks
 
 
 def test_inspect_decodes_without_trusting(capsys):
     assert main(["inspect", "Bearer " + mint("rsa-1")]) == 0
     out = capsys.readouterr().out
-    assert out.startswith("UNVERIFIED") and '"kid": "rsa-1"' in out
+    assert "UNVERIFIED" in out and '"kid": "rsa-1"' in out
 
 
 def test_inspect_refuses_what_is_not_a_jws(capsys):
     assert main(["inspect", "abc"]) == 2
+
+
+def test_inspect_prints_the_fingerprint_that_the_refusal_log_line_carries(tmp_path, capsys):
+    token = mint("rsa-1", claims(exp=NOW - 3600))
+    logs = Logs()
+    authorizer = make_authorizer(write_jwks(tmp_path, "rsa-1"), logs=logs)
+    assert outcome(authorizer, connect_event(token)) == ("unauthorized", "expired")
+    assert main(["inspect", token]) == 0
+    assert f"log fingerprint: {logs[-1]['token']} " in capsys.readouterr().out.splitlines()[0]
 
 
 def test_token_mints_with_the_running_issuers_persisted_keys(tmp_path, capsys):

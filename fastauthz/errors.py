@@ -26,12 +26,19 @@ class FastAuthzError(Exception):
 
 
 class Rejected(FastAuthzError):
-    """The token or request is not acceptable; API Gateway answers 401."""
+    """The token or request is not acceptable; API Gateway answers 401.
 
-    def __init__(self, reason: str, detail: str = "") -> None:
-        # No super().__init__: this runs on every refusal and args are never read.
-        self.reason = reason
-        self.detail = detail
+    Raised as Rejected(reason) or Rejected(reason, detail). No __init__: the exception's C
+    constructor keeps them in `args`, about 0.15 µs less per refusal than a Python __init__.
+    """
+
+    @property
+    def reason(self) -> str:  # type: ignore[override]  # read-only here: a view of args[0]
+        return self.args[0]  # type: ignore[no-any-return]
+
+    @property
+    def detail(self) -> str:
+        return self.args[1] if len(self.args) > 1 else ""
 
     def __str__(self) -> str:
         return f"{self.reason}: {self.detail}" if self.detail else self.reason

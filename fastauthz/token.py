@@ -11,16 +11,17 @@ from typing import Any
 
 from orjson import loads
 
+from .cache import evict_oldest
 from .errors import Rejected, truncate
 
 # base64url -> base64 in one C call. Characters outside the base64url alphabet that
 # a2b_base64 would accept ('+', '/', '=') are mapped to '!' so that strict mode refuses them.
-_TO_STANDARD_ALPHABET = bytes.maketrans(b"-_+/=", b"+/!!!")
-_PADDING = (b"", b"", b"==", b"=")
+TO_STANDARD_ALPHABET = bytes.maketrans(b"-_+/=", b"+/!!!")
+PADDING = (b"", b"", b"==", b"=")
 # A segment of length 4k+2 or 4k+3 ends in a character with unused low bits. Only the canonical
 # character (unused bits zero) is accepted, else a flipped last character would decode to the same
 # bytes and a modified token would still verify (RFC 4648 §3.5).
-_CANONICAL_LAST: tuple[frozenset[int], ...] = (
+CANONICAL_LAST: tuple[frozenset[int], ...] = (
     frozenset(),
     frozenset(),
     frozenset(b"AQgw"),
@@ -75,56 +76,117 @@ _new_token = tuple.__new__
 def b64url_decode(segment: bytes) -> bytes:
     """Strict, unpadded base64url (RFC 7515 §2). Raises Rejected or ValueError."""
     remainder = len(segment) & 3
-    if remainder and (remainder == 1 or segment[-1] not in _CANONICAL_LAST[remainder]):
+    if remainder and (remainder == 1 or segment[-1] not in CANONICAL_LAST[remainder]):
         raise Rejected("malformed", "non-canonical base64url")
-    return a2b_base64(segment.translate(_TO_STANDARD_ALPHABET) + _PADDING[remainder], strict_mode=True)
+    return a2b_base64(segment.translate(TO_STANDARD_ALPHABET) + PADDING[remainder], strict_mode=True)
+
+
+def split_token(token: str, max_bytes: int) -> tuple[bytes, bytes, bytes, bytes]:
+    """(token as bytes, header, payload, signature segments). Size and shape before any decoding."""
+    if len(token) > max_bytes:
+        raise Rejected("token_too_large", f"{len(token)} bytes > {max_bytes}")
+    try:
+        raw = token.encode("ascii")
+        header_segment, payload_segment, signature_segment = raw.split(b".")
+    except ValueError:
+        # Not ASCII (UnicodeEncodeError), or not three segments (five is a JWE: encrypted tokens
+        # are not accepted here).
+        raise Rejected("malformed", "not three base64url segments") from None
+    return raw, header_segment, payload_segment, signature_segment
+
+
+def decode_header(segment: bytes, algorithms: frozenset[str] | None = None) -> dict[str, Any]:
+    """The JOSE header, checked. With `algorithms`, an alg outside them is refused here, before
+    anything else of the token is decoded (alg none and friends)."""
+    try:
+        header = loads(b64url_decode(segment))
+    except ValueError:  # bad base64url (binascii.Error) or bad JSON
+        raise Rejected("malformed", "header is not base64url JSON") from None
+    if type(header) is not dict:
+        raise Rejected("malformed", "header and payload must be JSON objects")
+    alg = header.get("alg")
+    if algorithms is not None and type(alg) is str and alg not in algorithms:
+        raise Rejected("alg_not_allowed", truncate(alg))
+    kid = header.get("kid")
+    if (type(alg) is not str or not header.keys() <= _PLAIN_HEADER
+            or (kid is not None and (type(kid) is not str or len(kid) > MAX_KID_LENGTH))):
+        check_header(header)
+    return header
+
+
+def decode_payload(segment: bytes) -> dict[str, Any]:
+    """The JWT claims set, a JSON object. Raises Rejected('malformed'). (b64url_decode inlined: hot path.)"""
+    remainder = len(segment) & 3
+    if remainder and (remainder == 1 or segment[-1] not in CANONICAL_LAST[remainder]):
+        raise Rejected("malformed", "non-canonical base64url")
+    try:
+        payload = loads(a2b_base64(segment.translate(TO_STANDARD_ALPHABET) + PADDING[remainder], strict_mode=True))
+    except ValueError:
+        raise Rejected("malformed", "payload is not base64url JSON") from None
+    if type(payload) is not dict:
+        raise Rejected("malformed", "header and payload must be JSON objects")
+    return payload
 
 
 def decode_signature(segment: bytes) -> bytes:
     """The signature bytes. Raises Rejected('malformed'). (b64url_decode inlined: hot path.)"""
     remainder = len(segment) & 3
-    if remainder and (remainder == 1 or segment[-1] not in _CANONICAL_LAST[remainder]):
+    if remainder and (remainder == 1 or segment[-1] not in CANONICAL_LAST[remainder]):
         raise Rejected("malformed", "non-canonical base64url")
     try:
-        return a2b_base64(segment.translate(_TO_STANDARD_ALPHABET) + _PADDING[remainder], strict_mode=True)
+        return a2b_base64(segment.translate(TO_STANDARD_ALPHABET) + PADDING[remainder], strict_mode=True)
     except ValueError:
         raise Rejected("malformed", "bad base64url in signature") from None
+
+
+class HeaderCache:
+    """Checked headers by their exact encoded segment, and refused ones with their refusal.
+
+    One issuer signs every token with one of a handful of headers, so the header of a fresh token
+    is nearly always one already checked: a dict lookup instead of base64 + JSON + checks. An
+    entry is a pure function of the segment's bytes and of `algorithms` (fixed at cold start), so
+    it never goes stale. Bounded, first in first out: a flood of distinct headers costs what it
+    would without the cache.
+    """
+
+    __slots__ = ("algorithms", "entries", "refused", "size")
+
+    def __init__(self, algorithms: frozenset[str] | None, size: int = 64) -> None:
+        self.algorithms = algorithms
+        self.size = size
+        self.entries: dict[bytes, tuple[dict[str, Any], str, str | None]] = {}
+        self.refused: dict[bytes, tuple[str, str]] = {}
+
+    def parse(self, segment: bytes) -> tuple[dict[str, Any], str, str | None]:
+        """(header, alg, kid) for a segment not in `entries`, remembered. Raises Rejected."""
+        refusal = self.refused.get(segment)
+        if refusal is not None:
+            raise Rejected(*refusal)
+        try:
+            header = decode_header(segment, self.algorithms)
+        except Rejected as rejection:
+            _remember(self.refused, segment, (rejection.reason, rejection.detail), self.size)
+            raise
+        entry = (header, header["alg"], header.get("kid"))
+        _remember(self.entries, segment, entry, self.size)
+        return entry
+
+
+def _remember(table: dict[bytes, Any], key: bytes, value: Any, size: int) -> None:
+    if len(table) >= size:
+        evict_oldest(table)
+    table[key] = value
 
 
 def parse_token(token: str, max_bytes: int, algorithms: frozenset[str] | None = None) -> UnverifiedToken:
     """Split a compact JWS and decode header and payload. Raises Rejected (malformed, token_too_large, ...).
 
     With `algorithms`, a header whose alg is not among them is refused before the payload is decoded.
+    The authorizer's hot path composes the same steps with a HeaderCache (authorizer.py).
     """
-    # Size and shape before any decoding (joserfc does the same; see bench reject-early).
-    if len(token) > max_bytes:
-        raise Rejected("token_too_large", f"{len(token)} bytes > {max_bytes}")
-    try:
-        raw = token.encode("ascii")
-        header_segment, payload_segment, signature_segment = raw.split(b".")
-        # b64url_decode inlined twice: parsing is the largest share of the handler's own cost.
-        remainder = len(header_segment) & 3
-        if remainder and (remainder == 1 or header_segment[-1] not in _CANONICAL_LAST[remainder]):
-            raise Rejected("malformed", "non-canonical base64url")
-        header = loads(a2b_base64(header_segment.translate(_TO_STANDARD_ALPHABET) + _PADDING[remainder], strict_mode=True))
-        if algorithms is not None and type(header) is dict:
-            alg = header.get("alg")
-            if type(alg) is str and alg not in algorithms:  # alg none and friends: no need for the payload
-                raise Rejected("alg_not_allowed", truncate(alg))
-        remainder = len(payload_segment) & 3
-        if remainder and (remainder == 1 or payload_segment[-1] not in _CANONICAL_LAST[remainder]):
-            raise Rejected("malformed", "non-canonical base64url")
-        payload = loads(a2b_base64(payload_segment.translate(_TO_STANDARD_ALPHABET) + _PADDING[remainder], strict_mode=True))
-    except ValueError:
-        # Not ASCII (UnicodeEncodeError), not three segments (five is a JWE: encrypted tokens are
-        # not accepted here), bad base64url (binascii.Error) or bad JSON: all are ValueErrors.
-        raise Rejected("malformed", "not three base64url JSON segments") from None
-    if type(header) is not dict or type(payload) is not dict:
-        raise Rejected("malformed", "header and payload must be JSON objects")
-    kid = header.get("kid")
-    if (type(header.get("alg")) is not str or not header.keys() <= _PLAIN_HEADER
-            or (kid is not None and (type(kid) is not str or len(kid) > MAX_KID_LENGTH))):
-        check_header(header)
+    raw, header_segment, payload_segment, signature_segment = split_token(token, max_bytes)
+    header = decode_header(header_segment, algorithms)
+    payload = decode_payload(payload_segment)
     return _new_token(UnverifiedToken, (header, payload, raw[: len(header_segment) + 1 + len(payload_segment)], signature_segment))
 
 

@@ -145,6 +145,19 @@ def test_a_new_kid_triggers_one_refetch_and_is_then_accepted(load_handler, serve
     assert served.requests == 2
 
 
+def test_a_token_refused_on_its_claims_never_costs_a_key_fetch_for_its_unknown_kid(load_handler, served, capsys):
+    module = load_handler(**env_for(served.url))
+    assert module.handler(connect_event(mint("rsa-1", live_claims())), None)
+    assert served.requests == 1
+    served.serve(jwks("rsa-1", "rsa-2"))
+    capsys.readouterr()
+    for refused in (live_claims(exp=LIVE - 60), live_claims(aud="someone-else")):
+        unauthorized(module, connect_event(mint("rsa-2", refused)))
+    assert served.requests == 1  # the claims were checked before the key was looked for
+    reasons = [json.loads(line)["reason"] for line in capsys.readouterr().out.splitlines()]
+    assert reasons == ["expired", "bad_audience"]
+
+
 def test_firebase_certificate_map_and_derived_issuer(load_handler, key_server, monkeypatch):
     from tests.support import key
     from tests.unit.test_keys import _certificate_pem

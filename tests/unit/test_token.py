@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from fastauthz.errors import Rejected
-from fastauthz.token import b64url_decode, decode_signature, parse_token
+from fastauthz.token import HeaderCache, b64url_decode, decode_signature, parse_token
 from tests.support import b64url, forge, mint, parts
 
 
@@ -98,3 +98,31 @@ def test_an_alg_outside_the_allow_list_is_refused_before_the_payload_is_decoded(
         parse_token(token, 8192, frozenset({"RS256"}))
     assert caught.value.reason == "alg_not_allowed"
     assert reason_of(token) == "malformed"  # without an allow-list the payload is decoded (and fails)
+
+
+def test_the_header_cache_remembers_checked_headers_by_their_exact_segment():
+    cache = HeaderCache(frozenset({"RS256"}))
+    header, _, _ = parts(mint("rsa-1"))
+    segment = mint("rsa-1").split(".")[0].encode()
+    assert cache.parse(segment) == (header, "RS256", "rsa-1")
+    assert cache.entries[segment] == (header, "RS256", "rsa-1")
+
+
+def test_the_header_cache_remembers_refusals_and_raises_them_again():
+    cache = HeaderCache(frozenset({"RS256"}))
+    for segment, reason in ((b64url(b'{"alg":"none"}').encode(), "alg_not_allowed"), (b"e30=", "malformed"),
+                            (b64url(b'{"alg":"RS256","crit":["x"]}').encode(), "unsupported_crit")):
+        for _ in range(2):
+            with pytest.raises(Rejected) as caught:
+                cache.parse(segment)
+            assert caught.value.reason == reason
+        assert cache.refused[segment][0] == reason and segment not in cache.entries
+
+
+def test_the_header_cache_is_bounded_however_many_distinct_headers_arrive():
+    cache = HeaderCache(frozenset({"RS256"}), size=8)
+    for index in range(100):
+        cache.parse(b64url(b'{"alg":"RS256","kid":"k%d"}' % index).encode())
+        with pytest.raises(Rejected):
+            cache.parse(b64url(b'{"alg":"none","kid":"k%d"}' % index).encode())
+    assert len(cache.entries) <= 8 and len(cache.refused) <= 8

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -10,7 +11,7 @@ from hypothesis import strategies as st
 
 from fastauthz.errors import Rejected
 from fastauthz.token import parse_token
-from tests.support import Logs, claims, connect_event, make_authorizer, mint, outcome, write_jwks
+from tests.support import Logs, b64url, claims, connect_event, make_authorizer, mint, outcome, write_jwks
 
 B64URL = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
 VALID = mint("rsa-1", claims(exp=4_000_000_000))
@@ -81,3 +82,20 @@ def test_any_single_character_change_to_a_valid_token_is_rejected(authorizer, po
 def test_malformed_events_never_crash_or_allow(authorizer, event):
     verdict, _ = outcome(authorizer, event)
     assert verdict == "unauthorized"
+
+
+@settings(suppress_health_check=[HealthCheck.function_scoped_fixture], max_examples=150)
+@given(st.dictionaries(st.sampled_from(["alg", "kid", "typ", "crit", "b64", "jku", "x"]),
+                       st.one_of(st.sampled_from(["RS256", "none", "HS256", "ES256", "rsa-1", "JWT"]), st.integers(),
+                                 st.none(), st.lists(st.text(max_size=3), max_size=2)), max_size=4))
+def test_a_header_decides_the_same_whether_it_comes_from_the_header_cache_or_not(authorizer, header):
+    payload = VALID.split(".")[1]
+    token = f"{b64url(json.dumps(header).encode())}.{payload}.{VALID.split('.')[2]}"
+    authorizer.headers.entries.clear()
+    authorizer.headers.refused.clear()
+    authorizer.rejected.clear()
+    first = outcome(authorizer, connect_event(token))
+    authorizer.rejected.clear()  # so that the second call parses again, now from the header cache
+    assert outcome(authorizer, connect_event(token)) == first
+    assert outcome(authorizer, connect_event(VALID))[0] == "allow"
+    assert first[0] == "unauthorized" or header.get("alg") == "RS256"

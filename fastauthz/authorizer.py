@@ -180,11 +180,13 @@ class Authorizer:
         # token.split_token and token.decode_payload, written inline (a call costs ~0.1 µs here).
         if len(token) > self.max_token_bytes:
             raise Rejected("token_too_large", f"{len(token)} bytes > {self.max_token_bytes}")
-        try:
-            raw = token.encode("ascii")
-            header_segment, payload_segment, signature_segment = raw.split(b".")
-        except ValueError:
-            raise Rejected("malformed", "not three base64url segments") from None
+        if not token.isascii():
+            raise Rejected("malformed", "not ASCII")
+        raw = token.encode("ascii")
+        segments = raw.split(b".")
+        if len(segments) != 3:  # tested rather than unpacked: a failed unpack raises, ~0.3 µs more
+            raise Rejected("malformed", "not three base64url segments")
+        header_segment, payload_segment, signature_segment = segments
         checked = self.headers.entries.get(header_segment)
         header, alg, kid = checked if checked is not None else self.headers.parse(header_segment)
         remainder = len(payload_segment) & 3

@@ -86,13 +86,13 @@ def split_token(token: str, max_bytes: int) -> tuple[bytes, bytes, bytes, bytes]
     """(token as bytes, header, payload, signature segments). Size and shape before any decoding."""
     if len(token) > max_bytes:
         raise Rejected("token_too_large", f"{len(token)} bytes > {max_bytes}")
-    try:
-        raw = token.encode("ascii")
-        header_segment, payload_segment, signature_segment = raw.split(b".")
-    except ValueError:
-        # Not ASCII (UnicodeEncodeError), or not three segments (five is a JWE: encrypted tokens
-        # are not accepted here).
-        raise Rejected("malformed", "not three base64url segments") from None
+    if not token.isascii():
+        raise Rejected("malformed", "not ASCII")
+    raw = token.encode("ascii")
+    segments = raw.split(b".")
+    if len(segments) != 3:  # five is a JWE: encrypted tokens are not accepted here
+        raise Rejected("malformed", "not three base64url segments")
+    header_segment, payload_segment, signature_segment = segments
     return raw, header_segment, payload_segment, signature_segment
 
 

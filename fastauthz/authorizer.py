@@ -139,11 +139,19 @@ class Authorizer:
         self.log.info("restored from snapshot: keys will be revalidated")
 
     # -- the Lambda contract -------------------------------------------------------------------
-    # handle() and _verify() are written flat on purpose: every Python call, attribute lookup and
-    # object they avoid shows up in the ratio to the raw signature check (bench/ratios.py); the
-    # rare branches call out to the general code (Issuer.key_for, fit_context, _log_rejection).
     def handle(self, event: Mapping[str, Any]) -> dict[str, Any]:
         """Allow/Deny result, or raise Exception('Unauthorized') (401) / KeysUnavailable (500)."""
+        result = self.decide(event)
+        if result is None:
+            raise Exception("Unauthorized")
+        return result
+
+    # decide() and _verify() are written flat on purpose: every Python call, attribute lookup and
+    # object they avoid shows up in the ratio to the raw signature check (bench/ratios.py); the
+    # rare branches call out to the general code (Issuer.key_for, fit_context, _refuse).
+    def decide(self, event: Mapping[str, Any]) -> dict[str, Any] | None:
+        """Allow/Deny result, None for a refusal (the caller raises Unauthorized: API Gateway's
+        401), or raise KeysUnavailable (500). See handler.py for why the caller raises."""
         now = self.clock()
         token = None
         self._parsed: tuple[dict[str, Any], dict[str, Any]] | None = None  # for the refusal log line
@@ -160,7 +168,7 @@ class Authorizer:
                 result = self._verify(token, method_arn, now)
         except Rejected as rejection:
             self._refuse(rejection, event, token, now)
-            raise Exception("Unauthorized") from None
+            return None
         except KeysUnavailable:
             self.metrics.count("KeysUnavailable")
             self.metrics.flush(now)
@@ -168,7 +176,7 @@ class Authorizer:
         except Exception as error:  # a bug or an input we did not foresee: still a clean refusal
             self.metrics.count("InternalError")
             self.log.error("internal error: refusing", reason="internal_error", error=truncate(f"{type(error).__name__}: {error}"))
-            raise Exception("Unauthorized") from None
+            return None
         if now >= self.metrics.next_flush:
             self.metrics.flush(now)
         return result

@@ -7,6 +7,7 @@ import importlib
 import json
 import sys
 import time
+import traceback
 from pathlib import Path
 from types import ModuleType
 
@@ -227,3 +228,50 @@ def test_every_held_event_shape_is_handled(load_handler, served):
     event.pop("multiValueQueryStringParameters")
     event.pop("stageVariables")
     assert module.handler(event, None)["principalId"] == "user-1"
+
+
+class RecordingRuntimeClient:
+    """awslambdaric's runtime client, minus the HTTP round trip to the Runtime API: what the
+    runtime would post is recorded instead."""
+
+    def __init__(self) -> None:
+        from awslambdaric.lambda_runtime_marshaller import LambdaMarshaller
+
+        self.marshaller = LambdaMarshaller()
+        self.posted: list[tuple[str, object]] = []
+
+    def post_invocation_result(self, invoke_id, result, content_type, *rest):
+        self.posted.append(("result", json.loads(result)))
+
+    def post_invocation_error(self, invoke_id, error, xray_fault, *rest):
+        self.posted.append(("error", json.loads(error)))
+
+
+def through_lambda_runtime(handler, event) -> tuple[str, object]:
+    from awslambdaric.bootstrap import StandardLogSink, handle_event_request
+
+    client = RecordingRuntimeClient()
+    handle_event_request(client, handler, "request-1", json.dumps(event).encode(), "application/json", None, None,
+                         "arn:aws:lambda:eu-west-1:123456789012:function:fastauthz", 4_102_444_800_000, None, StandardLogSink())
+    assert len(client.posted) == 1
+    return client.posted[0]
+
+
+def test_through_lambdas_own_runtime_loop_an_allow_is_a_result_and_a_refusal_the_unauthorized_error(load_handler, served, capsys):
+    module = load_handler(**env_for(served.url))
+    kind, result = through_lambda_runtime(module.handler, connect_event(mint("rsa-1", live_claims())))
+    assert kind == "result" and result["principalId"] == "user-1"
+    kind, error = through_lambda_runtime(module.handler, connect_event("not-a-token"))
+    # API Gateway turns exactly this error message into its 401.
+    assert kind == "error" and error["errorMessage"] == "Unauthorized" and error["errorType"] == "Exception"
+    assert len(error["stackTrace"]) == 1 and "handler.py" in error["stackTrace"][0]  # one frame to format and log
+
+
+def test_a_refusal_leaves_the_handler_with_a_one_frame_traceback_and_no_chained_exception(load_handler, served):
+    module = load_handler(**env_for(served.url))
+    with pytest.raises(Exception) as caught:
+        module.handler(connect_event("not-a-token"), None)
+    frames = traceback.extract_tb(caught.value.__traceback__)
+    assert frames[-1].name == "handler" and frames[-1].filename.endswith("handler.py")
+    assert not any(frame.filename.endswith("authorizer.py") for frame in frames)
+    assert caught.value.__context__ is None and caught.value.__cause__ is None

@@ -51,6 +51,7 @@ bench: $(BENCH_STAMP)
 		--benchmark-json=bench/results/per_invocation.json
 	$(BIN)/python -m bench.check --json bench/results/check.json || true
 	$(BIN)/python -m bench.coldstart --json bench/results/coldstart.json
+	$(BIN)/python -m bench.runtime_cost --json bench/results/runtime_cost.json
 	$(BIN)/python -m bench.report
 
 ## make bench-check: the CI regression gate (ratios to the in-run floor against bench/budgets.toml)

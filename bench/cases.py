@@ -82,13 +82,16 @@ class Case:
     def jwks(self) -> dict[str, Any]:
         return dict(KeySet([self.key]).as_dict(private=False))
 
-    def authorizer(self, **env: str) -> Authorizer:
+    def environment(self, **env: str) -> dict[str, str]:
+        """The function's environment variables: this case's key set shipped as a file."""
         directory = Path(tempfile.mkdtemp(prefix="fastauthz-bench-"))
         path = directory / "jwks.json"
         path.write_text(json.dumps(self.jwks()))
-        settings = load_settings({"JWT_ISSUER_JWKS_URI": f"file://{path}", "JWT_ISSUER": ISSUER,
-                                  "JWT_AUTHORIZED_AUDIENCES": AUDIENCE, "FASTAUTHZ_METRICS": "false", **env})
-        return Authorizer(settings, write=io.StringIO().write)
+        return {"JWT_ISSUER_JWKS_URI": f"file://{path}", "JWT_ISSUER": ISSUER,
+                "JWT_AUTHORIZED_AUDIENCES": AUDIENCE, "FASTAUTHZ_METRICS": "false", **env}
+
+    def authorizer(self, **env: str) -> Authorizer:
+        return Authorizer(load_settings(self.environment(**env)), write=io.StringIO().write)
 
     # -- the floor ----------------------------------------------------------------------------------
     def _prepare(self, token: str) -> tuple[bytes, bytes]:

@@ -120,6 +120,7 @@ def main() -> int:
     invocation = json.loads((RESULTS / "per_invocation.json").read_text()) if (RESULTS / "per_invocation.json").exists() else None
     check = json.loads((RESULTS / "check.json").read_text()) if (RESULTS / "check.json").exists() else None
     cold = json.loads((RESULTS / "coldstart.json").read_text()) if (RESULTS / "coldstart.json").exists() else None
+    runtime = json.loads((RESULTS / "runtime_cost.json").read_text()) if (RESULTS / "runtime_cost.json").exists() else None
     groups = per_invocation_rows(invocation) if invocation else {}
     sections = []
     if check:
@@ -135,6 +136,11 @@ def main() -> int:
         from bench.coldstart import table
 
         sections.append(f"Cold start ({cold['runs']} interleaved fresh interpreters per scenario, medians):\n\n" + table(cold))
+    if runtime:
+        from bench.runtime_cost import table as runtime_table
+
+        sections.append("Inside Lambda's Python runtime (`awslambdaric`'s own request loop, the Runtime API's HTTP post left out; "
+                        "interleaved with the raw verify, medians):\n\n" + runtime_table(runtime["rows"]))
     sections.append(reproducing(invocation))
     body = "\n\n".join(sections)
     RESULTS.mkdir(exist_ok=True)

@@ -19,7 +19,7 @@ HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
 README = HERE.parent / "README.md"
 START, END = "<!-- bench:start -->", "<!-- bench:end -->"
-LIBRARIES = ("cryptography", "orjson", "joserfc", "PyJWT", "python-jose", "authlib", "pytest-benchmark")
+LIBRARIES = ("cryptography", "orjson", "joserfc", "PyJWT", "python-jose", "authlib", "pytest-benchmark", "awslambdaric")
 
 
 def label(bench: dict[str, Any]) -> str:

@@ -289,9 +289,7 @@ class Authorizer:
 
     def _refuse(self, rejection: Rejected, event: Mapping[str, Any], token: str | None, now: float) -> None:
         """Remember a lasting refusal, count it and write its log line (hot path on refusals)."""
-        args = rejection.args
-        reason = args[0]
-        detail = args[1] if len(args) > 1 else ""
+        reason, detail = rejection.reason, rejection.detail
         if token is not None and reason in LASTING_REASONS and detail != REPLAYED:
             self.rejected.add(token, now, reason)
         metrics = self.metrics

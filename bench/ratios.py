@@ -50,10 +50,12 @@ def interleaved(floor: Batch, subject: Batch, rounds: int) -> dict[str, float]:
             "median_us": statistics.median(subjects) * 1e6}
 
 
-def expect_refusal(authorizer: Any, events: list[dict[str, Any]]) -> Callable[[int], None]:
+def expect_refusal(decide: Callable[[Any], Any], events: list[dict[str, Any]]) -> Callable[[int], None]:
+    """run(index) calls decide(events[index]), which must raise (a refusal is an exception)."""
+
     def run(index: int) -> None:
         try:
-            authorizer.handle(events[index])
+            decide(events[index])
         except Exception:
             pass
         else:
@@ -85,10 +87,10 @@ def measure(rounds: int) -> list[dict[str, Any]]:
             "wrong audience": [case.event(case.mint(sub=f"user-{i}", aud="someone-else")) for i in range(count)],
         }
         for label, events in distinct.items():
-            refusal = batch_of(expect_refusal(authorizer, events), count, before=lambda: saturate(authorizer))
+            refusal = batch_of(expect_refusal(authorizer.handle, events), count, before=lambda: saturate(authorizer))
             rows.append({"case": f"handler, reject {label}", **interleaved(floor, refusal, rounds)})
         replay = [distinct["expired"][0]] * count
-        refusal = batch_of(expect_refusal(authorizer, replay), count)
+        refusal = batch_of(expect_refusal(authorizer.handle, replay), count)
         rows.append({"case": "handler, reject replayed expired token", **interleaved(floor, refusal, rounds)})
     return rows
 

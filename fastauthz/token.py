@@ -1,8 +1,9 @@
 """Compact JWS parsing (RFC 7515 §7.1): size cap, three segments, strict base64url, JSON objects.
 
-Nothing here trusts the token: only `keys.PreparedKey.verify` decides whether a signature holds.
-`parse_token` is the whole parse, for tooling and tests. The hot path (authorizer._verify)
-does the same steps with split and decoding written inline, and the header from a HeaderCache.
+Hot path. Nothing here trusts the token: only `keys.PreparedKey.verify` decides whether a
+signature holds. The authorizer calls the steps one by one (split_token, HeaderCache,
+decode_payload, then decode_signature after the cheap checks); `parse_token` chains them for
+tooling and tests.
 """
 
 from __future__ import annotations
@@ -17,12 +18,12 @@ from .errors import Rejected, truncate
 
 # base64url -> base64 in one C call. Characters outside the base64url alphabet that
 # a2b_base64 would accept ('+', '/', '=') are mapped to '!' so that strict mode refuses them.
-TO_STANDARD_ALPHABET = bytes.maketrans(b"-_+/=", b"+/!!!")
-PADDING = (b"", b"", b"==", b"=")
+_TO_STANDARD_ALPHABET = bytes.maketrans(b"-_+/=", b"+/!!!")
+_PADDING = (b"", b"", b"==", b"=")
 # A segment of length 4k+2 or 4k+3 ends in a character with unused low bits. Only the canonical
 # character (unused bits zero) is accepted, else a flipped last character would decode to the same
 # bytes and a modified token would still verify (RFC 4648 §3.5).
-CANONICAL_LAST: tuple[frozenset[int], ...] = (
+_CANONICAL_LAST: tuple[frozenset[int], ...] = (
     frozenset(),
     frozenset(),
     frozenset(b"AQgw"),
@@ -77,9 +78,9 @@ _new_token = tuple.__new__
 def b64url_decode(segment: bytes) -> bytes:
     """Strict, unpadded base64url (RFC 7515 §2). Raises Rejected or ValueError."""
     remainder = len(segment) & 3
-    if remainder and (remainder == 1 or segment[-1] not in CANONICAL_LAST[remainder]):
+    if remainder and (remainder == 1 or segment[-1] not in _CANONICAL_LAST[remainder]):
         raise Rejected("malformed", "non-canonical base64url")
-    return a2b_base64(segment.translate(TO_STANDARD_ALPHABET) + PADDING[remainder], strict_mode=True)
+    return a2b_base64(segment.translate(_TO_STANDARD_ALPHABET) + _PADDING[remainder], strict_mode=True)
 
 
 def split_token(token: str, max_bytes: int) -> tuple[bytes, bytes, bytes, bytes]:

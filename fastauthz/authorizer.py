@@ -35,8 +35,6 @@ LASTING_REASONS = frozenset({
     "missing_exp", "expired", "bad_claim_type", "bad_audience", "bad_token_use", "missing_sub", "bad_auth_time",
     "bad_signature",
 })
-# The detail of a refusal served from the rejected-token cache (already remembered: not re-added).
-REPLAYED = "replayed"
 # Room for the policy document, principal and response keys when the context is small.
 SMALL_RESULT_MARGIN = 2048
 
@@ -181,7 +179,7 @@ class Authorizer:
     def _verify(self, token: str, method_arn: Any, now: float) -> dict[str, Any]:
         replayed = self.rejected.entries.get(hash(token))
         if replayed is not None and now < replayed[0]:
-            raise Rejected(replayed[1], REPLAYED)
+            raise Rejected(replayed[1], "replayed")
         raw, header_segment, payload_segment, signature_segment = split_token(token, self.max_token_bytes)
         checked = self.headers.entries.get(header_segment)
         header, alg, kid = checked if checked is not None else self.headers.parse(header_segment)
@@ -263,7 +261,7 @@ class Authorizer:
     def _refuse(self, rejection: Rejected, event: Mapping[str, Any], token: str | None, now: float) -> None:
         """Remember a lasting refusal, count it and write its log line (hot path on refusals)."""
         reason, detail = rejection.reason, rejection.detail
-        if token is not None and reason in LASTING_REASONS and detail != REPLAYED:
+        if token is not None and reason in LASTING_REASONS:
             self.rejected.add(token, now, reason)
         metrics = self.metrics
         counts = metrics.counts

@@ -28,6 +28,13 @@ def evict_oldest(table: dict[Any, Any]) -> None:
         del table[key]
 
 
+def remember(table: dict[Any, Any], key: Any, value: Any, size: int) -> None:
+    """table[key] = value, evicting first if `table` holds `size` entries already."""
+    if len(table) >= size:
+        evict_oldest(table)
+    table[key] = value
+
+
 class VerifiedEntry(NamedTuple):
     """A verified token's decision and the response built for the methodArn it came with."""
 
@@ -57,7 +64,7 @@ class VerifiedCache:
         if len(entries) >= self.size:
             if self.size <= 0:
                 return
-            evict_oldest(entries)
+            evict_oldest(entries)  # remember(), written out: one call less per fresh token
         entries[token] = entry
 
     def drop(self, token: str) -> None:
@@ -85,10 +92,7 @@ class RejectedCache:
         self.entries: dict[int, tuple[float, str]] = {}
 
     def add(self, token: str, now: float, reason: str) -> None:
-        entries = self.entries
-        if len(entries) >= self.size:
-            evict_oldest(entries)
-        entries[hash(token)] = (now + self.ttl, reason)
+        remember(self.entries, hash(token), (now + self.ttl, reason), self.size)
 
     def reason_for(self, token: str, now: float) -> str | None:
         found = self.entries.get(hash(token))

@@ -13,7 +13,7 @@ from typing import Any
 
 from orjson import loads
 
-from .cache import evict_oldest
+from .cache import remember
 from .errors import Rejected, truncate
 
 # base64url -> base64 in one C call. Characters outside the base64url alphabet that
@@ -161,17 +161,11 @@ class HeaderCache:
         try:
             header = decode_header(segment, self.algorithms)
         except Rejected as rejection:
-            _remember(self.refused, segment, (rejection.reason, rejection.detail), self.size)
+            remember(self.refused, segment, (rejection.reason, rejection.detail), self.size)
             raise
         entry = (header, header["alg"], header.get("kid"))
-        _remember(self.entries, segment, entry, self.size)
+        remember(self.entries, segment, entry, self.size)
         return entry
-
-
-def _remember(table: dict[bytes, Any], key: bytes, value: Any, size: int) -> None:
-    if len(table) >= size:
-        evict_oldest(table)
-    table[key] = value
 
 
 def parse_token(token: str, max_bytes: int, algorithms: frozenset[str] | None = None) -> UnverifiedToken:

@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-dev
 
-.PHONY: test demo dev loadtest-local bench bench-check bench-compare package layer deploy-check lint readme bench bench-ratios coldstart clean
+.PHONY: test demo dev loadtest-local bench bench-check bench-baseline bench-fixtures bench-compare package layer deploy-check lint readme coldstart clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -44,19 +44,30 @@ $(BENCH_STAMP): $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[bench]'
 	touch $(BENCH_STAMP)
 
-## make bench: per-invocation (peers in the same run), gate ratios, cold start -> bench/results/ and the README table
+## make bench: the report people read (seconds: per invocation with peers in the same run, interleaved
+## ratios, cold start, Lambda's runtime loop) plus the instruction gate's table -> bench/results/, README
 bench: $(BENCH_STAMP)
 	mkdir -p bench/results
 	$(BIN)/python -m pytest bench/test_per_invocation.py --benchmark-only -q --benchmark-autosave \
 		--benchmark-json=bench/results/per_invocation.json
-	$(BIN)/python -m bench.check --json bench/results/check.json || true
+	$(BIN)/python -m bench.ratios --json bench/results/ratios.json
+	$(BIN)/python -m bench.gate --json bench/results/check.json || true
 	$(BIN)/python -m bench.coldstart --json bench/results/coldstart.json
 	$(BIN)/python -m bench.runtime_cost --json bench/results/runtime_cost.json
 	$(BIN)/python -m bench.report
 
-## make bench-check: the CI regression gate (ratios to the in-run floor against bench/budgets.toml)
+## make bench-check: the CI regression gate: instructions per call under valgrind, as ratios to the raw
+## verify of the same committed fixtures, against bench/budgets.toml (exact: noise cannot fail it)
 bench-check: $(STAMP)
-	$(BIN)/python -m bench.check
+	$(BIN)/python -m bench.gate
+
+## make bench-baseline: rewrite bench/budgets.toml from this commit (after an intended change)
+bench-baseline: $(STAMP)
+	$(BIN)/python -m bench.gate --baseline
+
+## make bench-fixtures: mint the gate's tokens again into bench/fixtures/ (then make bench-baseline)
+bench-fixtures: $(STAMP)
+	$(BIN)/python -m bench.mint_fixtures
 
 ## make bench-compare: per-invocation run compared with the last saved one (pytest-benchmark, for humans)
 bench-compare: $(BENCH_STAMP)

@@ -1,0 +1,217 @@
+"""`make bench-check`: the CI regression gate, on instruction counts (exact), not seconds (noisy).
+
+Each case runs in fresh interpreters under valgrind (`cachegrind --cache-sim=no`, which counts
+instructions and nothing else) as `bench/workload.py CASE CALLS`, twice: with LEAD_IN calls and
+with LEAD_IN + WINDOW calls. Instructions per call are the difference over WINDOW: set-up, imports,
+start-up and the one-off work of the first calls cancel out (bench/workload.py says why). Each case is judged as a ratio to the raw `cryptography` verify of the same fixtures (counted
+the same way), and the cold start (import + first Allow, whole process) as a ratio to a process
+that only imports the floor's modules, against bench/budgets.toml: a case fails when its ratio is
+more than `tolerance` above its baseline.
+
+Why instructions: the same binary, inputs and environment execute the same instructions whatever
+else the machine is doing, so two runs agree to about 0.001% where wall-clock ratios on a shared
+2-core runner wander by 5-10%. What they miss: cache misses and branch mispredictions, which is why
+`make bench` (seconds, peers in the same run) stays the report people read.
+
+    python -m bench.gate              # check against bench/budgets.toml, write bench/results/check.json
+    python -m bench.gate --baseline   # rewrite the baselines from this commit (after an intended change)
+"""
+
+from __future__ import annotations
+
+import argparse
+import compileall
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import sysconfig
+import tempfile
+import tomllib
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+BUDGETS = HERE / "budgets.toml"
+RESULTS = HERE / "results" / "check.json"
+DEFAULT_TOLERANCE = 0.02
+RATIO_UNIT = "x raw verify (instructions per call)"
+COLD_UNIT = "x floor imports (instructions per process)"
+COLD_START = "cold start, import + first Allow"
+# The floor of the cold start: what any Python authorizer on these libraries must import.
+FLOOR_IMPORTS = (
+    "import os, orjson\n"
+    "from cryptography.hazmat.primitives.asymmetric import ec, ed25519, ed448, padding, rsa, utils\n"
+    "from cryptography.hazmat.primitives import hashes\n"
+    "os._exit(0)\n"
+)
+# What Lambda does at a cold start: import the handler module (which builds the authorizer from
+# the environment and loads file:// keys), then the first invocation, an Allow.
+FIRST_ALLOW = (
+    "import os, orjson\n"
+    "from fastauthz.handler import handler\n"
+    "result = handler(orjson.loads(os.environ['GATE_EVENT']), None)\n"
+    "assert result['policyDocument']['Statement'][0]['Effect'] == 'Allow', result\n"
+    "os._exit(0)\n"
+)
+_REFS = re.compile(r"I\s+refs:\s+([\d,]+)")
+
+
+def floor_of(case: str) -> str:
+    """The raw verify a case is compared with: its own algorithm's, else RS256's."""
+    match = re.fullmatch(r"handler, fresh (.+) token", case)
+    return f"raw verify {match.group(1) if match else 'RS256-2048'}"
+
+
+class Counter:
+    """Runs Python programs under cachegrind in a fixed, minimal environment and reads the count."""
+
+    def __init__(self, valgrind: str, workdir: Path) -> None:
+        self.valgrind = valgrind
+        self.workdir = workdir
+        paths = sysconfig.get_paths()
+        # -S: no site processing (no .pth hooks of the virtualenv); the code and the installed
+        # libraries come from PYTHONPATH, as a Lambda function's come from /var/task.
+        self.environ = {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "PYTHONHASHSEED": "0",
+            "PYTHONDONTWRITEBYTECODE": "1",
+            "PYTHONPATH": os.pathsep.join(dict.fromkeys([str(ROOT), paths["purelib"], paths["platlib"]])),
+        }
+        self._runs = 0
+
+    def count(self, arguments: list[str], extra: dict[str, str] | None = None) -> int:
+        self._runs += 1
+        log = self.workdir / f"run-{self._runs}-{os.getpid()}-{id(arguments)}.log"
+        command = [self.valgrind, "--tool=cachegrind", "--cache-sim=no", "--cachegrind-out-file=/dev/null",
+                   f"--log-file={log}", sys.executable, "-S", *arguments]
+        completed = subprocess.run(command, env={**self.environ, **(extra or {})}, cwd=ROOT, stdin=subprocess.DEVNULL,
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, timeout=600, check=False)
+        report = log.read_text() if log.exists() else ""
+        found = _REFS.search(report)
+        if completed.returncode != 0 or found is None:
+            raise RuntimeError(f"{' '.join(arguments)[:80]} failed (exit {completed.returncode}):\n{completed.stderr[-2000:]}\n{report[-1000:]}")
+        return int(found.group(1).replace(",", ""))
+
+
+def measure(counter: Counter, jobs: int) -> dict[str, Any]:
+    """{"per_call": {case: instructions}, "processes": {"floor imports": n, COLD_START: n}, "window": calls}."""
+    sys.path.insert(0, str(ROOT))
+    from bench.workload import CASES, EVENT_TEMPLATE_TOKEN_CASE, cold_start_event
+
+    fixtures = json.loads((HERE / "fixtures" / "tokens.json").read_text())
+    lead_in: int = fixtures["lead_in"]
+    window: int = fixtures["window"]
+    # Bytecode for everything the children import, so that no run compiles (and all runs agree).
+    for directory in (ROOT / "fastauthz", HERE):
+        compileall.compile_dir(str(directory), quiet=1)
+    workload = ["-m", "bench.workload"]
+    cold_env = {**cold_start_environment(fixtures), "GATE_EVENT": json.dumps(cold_start_event(fixtures, EVENT_TEMPLATE_TOKEN_CASE))}
+    jobs_to_run: dict[Any, tuple[list[str], dict[str, str] | None]] = {
+        **{(case, "lead-in"): ([*workload, case, str(lead_in)], None) for case in CASES},
+        **{(case, "window"): ([*workload, case, str(lead_in + window)], None) for case in CASES},
+        "floor imports": (["-c", FLOOR_IMPORTS], None),
+        COLD_START: (["-c", FIRST_ALLOW], cold_env),
+    }
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        futures = {name: pool.submit(counter.count, arguments, extra) for name, (arguments, extra) in jobs_to_run.items()}
+        counts = {name: future.result() for name, future in futures.items()}
+    return {"window": window, "per_call": {case: (counts[case, "window"] - counts[case, "lead-in"]) / window for case in CASES},
+            "processes": {name: counts[name] for name in ("floor imports", COLD_START)}}
+
+
+def cold_start_environment(fixtures: dict[str, Any]) -> dict[str, str]:
+    from bench.workload import environment
+
+    return environment(fixtures)
+
+
+def ratios(measured: dict[str, Any]) -> dict[str, tuple[float, str]]:
+    """{case: (ratio, unit)} for every gated case."""
+    per_call = measured["per_call"]
+    result = {case: (per_call[case] / per_call[floor_of(case)], RATIO_UNIT) for case in per_call if not case.startswith("raw verify")}
+    processes = measured["processes"]
+    result[COLD_START] = (processes[COLD_START] / processes["floor imports"], COLD_UNIT)
+    return result
+
+
+def judge(values: dict[str, tuple[float, str]], budgets: dict[str, Any]) -> dict[str, Any]:
+    tolerance = float(budgets.get("tolerance", DEFAULT_TOLERANCE))
+    baselines: dict[str, float] = budgets.get("baseline", {})
+    cases = []
+    for name, (value, unit) in values.items():
+        baseline = baselines.get(name)
+        # A case with no baseline yet fails: a new case is gated from the commit that adds it.
+        limit = round(baseline * (1 + tolerance), 6) if baseline is not None else 0.0
+        cases.append({"name": name, "value": round(value, 6), "limit": limit, "unit": unit})
+    return {"ok": all(case["value"] <= case["limit"] for case in cases), "cases": cases}
+
+
+def table(verdict: dict[str, Any], measured: dict[str, Any], budgets: dict[str, Any]) -> str:
+    baselines = budgets.get("baseline", {})
+    lines = [f"{'case':<44} {'instructions':>13} {'ratio':>8} {'baseline':>9} {'limit':>8}  verdict"]
+    per_call = {**measured["per_call"], **measured["processes"]}
+    for case in verdict["cases"]:
+        name = case["name"]
+        baseline = baselines.get(name)
+        verdict_word = "ok" if case["value"] <= case["limit"] else ("FAIL: no baseline" if baseline is None else "FAIL: over its limit")
+        lines.append(f"{name:<44} {per_call[name]:>13,.0f} {case['value']:>8.4f} {baseline if baseline is not None else '—':>9} "
+                     f"{case['limit']:>8.4f}  {verdict_word}")
+    for name, value in measured["per_call"].items():
+        if name.startswith("raw verify"):
+            lines.append(f"{name:<44} {value:>13,.0f} {'(floor)':>8}")
+    lines.append(f"{'floor imports':<44} {measured['processes']['floor imports']:>13,} {'(floor)':>8}")
+    return "\n".join(lines)
+
+
+def write_budgets(values: dict[str, tuple[float, str]], tolerance: float) -> None:
+    lines = [
+        "# The instruction gate's baselines (make bench-check, bench/gate.py): each case's ratio to the raw",
+        "# verify of the same fixtures (the cold start: to the floor imports), in instructions, as measured",
+        "# by `make bench-baseline` on the commit that last changed them on purpose. A case fails when its",
+        "# ratio exceeds baseline x (1 + tolerance). Counts are exact (two runs agree to ~0.001%), so the",
+        "# tolerance only absorbs library updates (cryptography, orjson) between baselines.",
+        "",
+        f"tolerance = {tolerance}",
+        "",
+        "[baseline]",
+    ]
+    lines += [f'"{name}" = {value:.6f}' for name, (value, _) in values.items()]
+    BUDGETS.write_text("\n".join(lines) + "\n")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--baseline", action="store_true", help="rewrite bench/budgets.toml from this commit's counts")
+    parser.add_argument("--json", default=str(RESULTS), help="where to write the verdict")
+    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 2, help="valgrind runs at once")
+    args = parser.parse_args(argv)
+    valgrind = shutil.which("valgrind")
+    if valgrind is None:
+        print("bench-check: valgrind is not installed (Debian/Ubuntu: apt-get install valgrind)", file=sys.stderr)
+        return 2
+    budgets = tomllib.loads(BUDGETS.read_text()) if BUDGETS.exists() else {}
+    with tempfile.TemporaryDirectory(prefix="fastauthz-gate-") as workdir:
+        measured = measure(Counter(valgrind, Path(workdir)), args.jobs)
+    values = ratios(measured)
+    if args.baseline:
+        write_budgets(values, float(budgets.get("tolerance", DEFAULT_TOLERANCE)))
+        budgets = tomllib.loads(BUDGETS.read_text())
+        print(f"baselines written to {BUDGETS.relative_to(ROOT)}")
+    verdict = judge(values, budgets)
+    verdict["instructions"] = {**{case: round(count) for case, count in measured["per_call"].items()}, **measured["processes"]}
+    print(table(verdict, measured, budgets))
+    Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.json).write_text(json.dumps(verdict, indent=2) + "\n")
+    failed = [case["name"] for case in verdict["cases"] if case["value"] > case["limit"]]
+    print(f"\n{len(failed)} case(s) over their limit: {', '.join(failed)}" if failed else
+          f"\nall {len(verdict['cases'])} cases within {float(budgets.get('tolerance', DEFAULT_TOLERANCE)):.0%} of their baselines")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

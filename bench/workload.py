@@ -1,0 +1,286 @@
+"""The process the instruction gate (bench/gate.py) runs under valgrind: one case, N calls.
+
+    python -S -m bench.workload CASE CALLS
+
+Every run does the same set-up whatever CASE and CALLS are (read the committed fixtures, import
+the real handler, build every case's events, warm every case up, fill both token caches as in
+steady state), then calls CASE's function CALLS times and leaves at once with os._exit (no
+teardown to count). Nothing random, no threads, no network, PYTHONHASHSEED fixed by the gate: the
+same CALLS give the same count to a few hundred instructions.
+
+The gate takes instructions per call as the increment over a window of steady calls,
+(count with LEAD_IN + WINDOW calls - count with LEAD_IN calls) / WINDOW, not as
+(count with N - count with 0) / N: the first calls after set-up can include one-off work whose
+size depends on where objects happen to sit in memory (measured: up to 1.4 million instructions,
+moved by an unrelated code change), which would leak into every figure as 1.4M / N.
+
+It imports only what the Lambda function has (the handler, cryptography, orjson) plus the
+standard library: the tooling that minted the fixtures (joserfc) never loads here.
+"""
+
+from __future__ import annotations
+
+import copy
+import gc
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+if TYPE_CHECKING:
+    from fastauthz.authorizer import Authorizer
+
+ROOT = Path(__file__).resolve().parents[1]
+FIXTURES = ROOT / "bench" / "fixtures"
+EVENT_FILE = ROOT / "tests" / "events" / "connect_authorizer_request.json"
+OTHER_METHOD_ARN = "arn:aws:execute-api:eu-west-1:123456789012:otherapi01/prod/$connect"
+ALGORITHMS = {"RS256-2048": "RS256", "PS256": "PS256", "ES256": "ES256", "EdDSA": "EdDSA"}
+# The gate's cache size: its oldest eighth (128 entries) is evicted on the first fresh token after
+# set-up and on every 128th after it, so a window of 128 calls pays exactly one eviction, the share
+# it pays in steady state (the rejected-token cache also holds 1024).
+CACHE_SIZE = 1024
+REFUSALS = ("malformed", "alg none", "expired", "wrong audience", "replayed refusal", "unknown kid in cooldown")
+# Every case, in the order the gate reports them: the floors, then what the handler does.
+CASES: tuple[str, ...] = (
+    *(f"raw verify {name}" for name in ALGORITHMS),
+    *(f"handler, fresh {name} token" for name in ALGORITHMS),
+    "handler, repeated token (cache hit)",
+    "handler, cache hit for another methodArn",
+    *(f"handler, reject {label}" for label in REFUSALS),
+)
+EVENT_TEMPLATE_TOKEN_CASE = "RS256-2048"  # the token of the cold start's first Allow
+
+
+def environment(fixtures: dict[str, Any]) -> dict[str, str]:
+    """The function's configuration: defaults but for the issuer, its file:// keys and the cache size."""
+    return {"JWT_ISSUER": fixtures["issuer"], "JWT_ISSUER_JWKS_URI": f"file://{FIXTURES / 'jwks.json'}",
+            "JWT_AUTHORIZED_AUDIENCES": fixtures["audience"], "JWT_CACHE_SIZE": str(CACHE_SIZE),
+            "FASTAUTHZ_METRICS_INTERVAL_SECONDS": "3600"}  # no flush inside a run: flushes are per minute, not per call
+
+
+def event_for(template: dict[str, Any], token: str, method_arn: str | None = None) -> dict[str, Any]:
+    event = copy.deepcopy(template)
+    event["headers"]["Authorization"] = f"Bearer {token}"
+    event["multiValueHeaders"]["Authorization"] = [f"Bearer {token}"]
+    if method_arn is not None:
+        event["methodArn"] = method_arn
+    return event
+
+
+def cold_start_event(fixtures: dict[str, Any], token_case: str) -> dict[str, Any]:
+    """The first `$connect` of a cold start: the first valid token of `token_case`."""
+    return event_for(orjson.loads(EVENT_FILE.read_bytes()), fixtures["tokens"][token_case][0])
+
+
+def floor_verifier(alg: str, jwk: dict[str, Any]) -> Callable[[bytes, bytes], None]:
+    """verify(signature, signing_input) straight on a cryptography key object: nothing else. For
+    ECDSA the JWS r||s to DER conversion stays in: cryptography cannot verify without it."""
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
+    from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
+
+    def number(name: str) -> int:
+        return int.from_bytes(b64url(jwk[name]), "big")
+
+    public: Any
+    if jwk["kty"] == "RSA":
+        public = rsa.RSAPublicNumbers(number("e"), number("n")).public_key()
+    elif jwk["kty"] == "EC":
+        public = ec.EllipticCurvePublicNumbers(number("x"), number("y"), ec.SECP256R1()).public_key()
+    else:
+        public = ed25519.Ed25519PublicKey.from_public_bytes(b64url(jwk["x"]))
+    if alg == "RS256":
+        pkcs1, sha256 = padding.PKCS1v15(), hashes.SHA256()
+        return lambda signature, data: public.verify(signature, data, pkcs1, sha256)
+    if alg == "PS256":
+        pss, sha256 = padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=32), hashes.SHA256()
+        return lambda signature, data: public.verify(signature, data, pss, sha256)
+    if alg == "ES256":
+        ecdsa = ec.ECDSA(hashes.SHA256())
+        return lambda signature, data: public.verify(
+            encode_dss_signature(int.from_bytes(signature[:32], "big"), int.from_bytes(signature[32:], "big")), data, ecdsa)
+    return public.verify  # type: ignore[no-any-return]
+
+
+def b64url(segment: str) -> bytes:
+    from base64 import urlsafe_b64decode
+
+    return urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
+
+
+class Workload:
+    """Every case's function `run(index)`, built the same way in every run."""
+
+    def __init__(self) -> None:
+        fixtures = orjson.loads((FIXTURES / "tokens.json").read_bytes())
+        self.count: int = fixtures["count"]
+        self.warmup: int = fixtures["warmup"]
+        tokens: dict[str, list[str]] = fixtures["tokens"]
+        template = orjson.loads(EVENT_FILE.read_bytes())
+        os.environ.update(environment(fixtures))
+        from fastauthz import handler as entry  # the real entry point, built from the environment
+
+        self.authorizer = entry.authorizer
+        handle = entry.handler
+        self.rotating = Rotating(fixtures)
+        jwks = {key["kid"]: key for key in orjson.loads((FIXTURES / "jwks.json").read_bytes())["keys"]}
+
+        def events(name: str, method_arn: str | None = None) -> list[dict[str, Any]]:
+            return [event_for(template, token, method_arn) for token in tokens[name]]
+
+        self.cases: dict[str, Callable[[int], None]] = {}
+        # What each handler case must answer, proved on its warm-up calls (not in the measured ones).
+        self.expected: dict[str, tuple[Authorizer, str]] = {}
+
+        def handler_case(name: str, call: Callable[[Any, Any], Any], events: list[dict[str, Any]], expect: str,
+                         authorizer: Authorizer = self.authorizer) -> None:
+            def run(index: int) -> None:
+                try:
+                    call(events[index], None)
+                except Exception:  # the refusal (checked by _warm_up)
+                    pass
+            self.cases[name] = run
+            self.checks[name] = lambda index: call(events[index], None)
+            self.expected[name] = (authorizer, expect)
+
+        self.checks: dict[str, Callable[[int], Any]] = {}
+        repeat = self.count + self.warmup
+        for name, alg in ALGORITHMS.items():
+            self.cases[f"raw verify {name}"] = self._floor(alg, jwks[f"gate-{name.lower()}"], tokens[name])
+            handler_case(f"handler, fresh {name} token", handle, events(name), "Allow")
+        first = tokens["RS256-2048"][0]
+        handler_case("handler, repeated token (cache hit)", handle, [event_for(template, first)] * repeat, "Allow")
+        handler_case("handler, cache hit for another methodArn", handle, [event_for(template, first, OTHER_METHOD_ARN)] * repeat, "Allow")
+        alg_none = ["eyJhbGciOiJub25lIn0." + token.split(".")[1] + "." for token in tokens["RS256-2048"]]
+        refusals = {
+            # label: (events, the reason the log line must give)
+            "malformed": ([event_for(template, f"not-a-token-{index}") for index in range(repeat)], "malformed"),
+            "alg none": ([event_for(template, token) for token in alg_none], "alg_not_allowed"),
+            "expired": (events("expired"), "expired"),
+            "wrong audience": (events("wrong audience"), "bad_audience"),
+            "replayed refusal": ([event_for(template, tokens["expired"][0])] * repeat, "expired"),
+        }
+        for label, (refused_events, reason) in refusals.items():
+            handler_case(f"handler, reject {label}", handle, refused_events, reason)
+        handler_case("handler, reject unknown kid in cooldown", self.rotating.handler, events("unknown kid"), "unknown_kid",
+                     self.rotating.authorizer)
+        assert tuple(sorted(self.cases)) == tuple(sorted(CASES)), "CASES must name every case built here"
+        self._warm_up()
+
+    def _floor(self, alg: str, jwk: dict[str, Any], tokens: list[str]) -> Callable[[int], None]:
+        verify = floor_verifier(alg, jwk)
+        prepared = []
+        for token in tokens:
+            header, payload, signature = token.split(".")
+            prepared.append((b64url(signature), f"{header}.{payload}".encode()))
+
+        def run(index: int) -> None:
+            signature, data = prepared[index]
+            verify(signature, data)
+        return run
+
+    def _warm_up(self) -> None:
+        """Each case's lazy first-time work (imports, specialised bytecode) on tokens never measured,
+        and proof that each handler case answers what its name says."""
+        for name, run in self.cases.items():
+            for index in range(self.count, self.count + self.warmup):
+                if name in self.checks:
+                    self._check(name, index)
+                else:
+                    run(index)
+        for authorizer in (self.authorizer, self.rotating.authorizer):
+            saturate(authorizer)
+        # The collector's work inside the measured calls must depend on those calls only, not on
+        # how many objects the set-up made (which moves with any change to the code): start from
+        # empty generations, with everything made so far frozen out of the collector's sight.
+        gc.collect()
+        gc.freeze()
+
+    def _check(self, name: str, index: int) -> None:
+        authorizer, expect = self.expected[name]
+        lines: list[str] = []
+        log_write = authorizer.log._write
+        authorizer.log._write = lines.append
+        try:
+            result = self.checks[name](index)
+        except Exception as error:
+            if str(error) != "Unauthorized":
+                raise
+            reasons = [orjson.loads(line).get("reason") for line in lines]
+            if expect not in reasons:
+                raise AssertionError(f"{name}: refused with {reasons}, expected {expect}") from None
+        else:
+            effect = result["policyDocument"]["Statement"][0]["Effect"]
+            if effect != expect:
+                raise AssertionError(f"{name}: {effect}, expected {expect}")
+        finally:
+            authorizer.log._write = log_write
+
+    def run(self, case: str, calls: int) -> None:
+        run = self.cases[case]
+        for index in range(calls):
+            run(index)
+
+
+class Rotating:
+    """A second function whose issuer's keys come from a URL: the one place an unknown kid makes a
+    refetch, then a cooldown. The keys are installed as a completed fetch would install them, and
+    the URL is a loopback port bound but never listening, so the one refetch (made by the first
+    warm-up call) is refused at once, without a thread or a timeout, and the store cools down."""
+
+    def __init__(self, fixtures: dict[str, Any]) -> None:
+        import socket
+        import time
+
+        from fastauthz.authorizer import Authorizer
+        from fastauthz.config import load_settings
+        from fastauthz.keys import load_key_set
+
+        self.closed_port = socket.socket()
+        self.closed_port.bind(("127.0.0.1", 0))
+        uri = f"http://127.0.0.1:{self.closed_port.getsockname()[1]}/jwks.json"
+        settings = load_settings({
+            "JWT_ISSUER": fixtures["url_issuer"], "JWT_ISSUER_JWKS_URI": uri, "JWT_AUTHORIZED_AUDIENCES": fixtures["audience"],
+            "JWT_JWKS_TTL_SECONDS": "86400", "JWT_JWKS_COOLDOWN_SECONDS": "3600", "JWT_JWKS_TIMEOUT_SECONDS": "30",
+            "JWT_CACHE_SIZE": str(CACHE_SIZE), "FASTAUTHZ_METRICS_INTERVAL_SECONDS": "3600",
+        })
+        self.authorizer = Authorizer(settings, load_keys=False)
+        keystore = next(iter(self.authorizer.issuers.values())).keystore
+        assert keystore is not None
+        keystore.install(load_key_set((FIXTURES / "jwks.json").read_bytes()), time.time())
+
+    def handler(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
+        """fastauthz.handler.handler's shape, on this authorizer."""
+        result = self.authorizer.decide(event)
+        if result is None:
+            raise Exception("Unauthorized")
+        return result
+
+
+def saturate(authorizer: Any) -> None:
+    """Both token caches full of other tokens' entries, as after a while in production."""
+    from fastauthz.cache import VerifiedEntry
+
+    verified, rejected = authorizer.cache, authorizer.rejected
+    verified.clear()
+    rejected.clear()
+    filler = VerifiedEntry(float("inf"), {}, None, "filler", {}, True, "https://filler.example", None)
+    verified.entries.update((f"filler-{index}", filler) for index in range(verified.size))
+    rejected.entries.update((-index, (float("inf"), "malformed")) for index in range(1, rejected.size + 1))
+
+
+def main(argv: list[str]) -> None:
+    case, calls = argv[0], int(argv[1])
+    workload = Workload()
+    if case not in workload.cases:
+        sys.exit(f"unknown case {case!r}; cases: {', '.join(workload.cases)}")
+    workload.run(case, calls)
+    sys.stdout.flush()
+    os._exit(0)  # no interpreter teardown: its cost would depend on what the calls left behind
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

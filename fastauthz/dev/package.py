@@ -2,7 +2,7 @@
 
     python -m fastauthz.dev.package [--arch x86_64 --arch arm64] [--python 3.12] [--snapshot URL|FILE] [--out dist]
 
-- Only the runtime dependencies (cryptography, orjson, urllib3 and what they need), fetched as
+- Only the runtime dependencies (cryptography, orjson and what they need), fetched as
   manylinux wheels for the target architecture and Python (`pip --platform --only-binary`), so a
   zip built on a laptop carries the right binaries.
 - `.pyc` compiled by an interpreter of the target version with `--invalidation-mode
@@ -27,7 +27,7 @@ import zipfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-RUNTIME_REQUIREMENTS = ("cryptography>=42", "orjson>=3.9", "urllib3>=2.0")
+RUNTIME_REQUIREMENTS = ("cryptography>=42", "orjson>=3.9")
 PLATFORMS = {
     "x86_64": ("manylinux_2_28_x86_64", "manylinux2014_x86_64", "manylinux_2_17_x86_64"),
     "arm64": ("manylinux_2_28_aarch64", "manylinux2014_aarch64", "manylinux_2_17_aarch64"),

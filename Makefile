@@ -53,6 +53,7 @@ bench: $(BENCH_STAMP)
 	$(BIN)/python -m bench.ratios --json bench/results/ratios.json
 	$(BIN)/python -m bench.gate --json bench/results/check.json || true
 	$(BIN)/python -m bench.coldstart --json bench/results/coldstart.json
+	$(BIN)/python -m bench.node_per_token --json bench/results/node_per_token.json
 	$(BIN)/python -m bench.runtime_cost --json bench/results/runtime_cost.json
 	$(BIN)/python -m bench.report
 

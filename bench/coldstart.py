@@ -1,160 +1,251 @@
-"""Cold start: fresh interpreters, scenarios interleaved run by run, medians.
+"""Cold start as Lambda has it: fresh processes, process start to first Allow, peers in the same run.
 
-Each run is a new process answering one `$connect` (an Allow); the parent times process start to
-exit, the child reports import, init and first-decision times and its peak RSS. Scenarios:
+Each run is a new process answering one `$connect` with an Allow; the parent times process start to
+exit, the child reports its peak RSS (VmHWM). Scenarios run interleaved, in alternating order, and
+every figure is a median; ratios are taken run by run against the Node peer with the same key source.
 
-  floor                   only imports orjson and cryptography's asymmetric modules
-  fastauthz file keys     keys from file://; bytecode compiled (as `make package` ships it)
-  fastauthz URL keys      keys fetched from a JWKS server on 127.0.0.1 at init
-  fastauthz no .pyc       file keys, every module compiled from source (a zip without bytecode)
-  PyJWT authorizer        jwt.PyJWKSet from the file + jwt.decode, the same policy
-  python-jose authorizer  jose.jwt.decode with the JWKS, the same policy
+  floor imports                   python -S, only orjson and cryptography's asymmetric modules
+  fastauthz, file keys            the function code from `make package`'s zip, unpacked as Lambda
+                                  does (python -S, the package directory on PYTHONPATH: no venv hooks)
+  fastauthz, snapshot             JWKS URL + the key set shipped as JWT_JWKS_SNAPSHOT
+  fastauthz, JWKS URL             keys fetched over HTTPS from 127.0.0.1 (a throwaway CA)
+  Node aws-jwt-verify, file keys  bench/node/connect.js, the key set handed to `cacheJwks`
+  Node aws-jwt-verify, JWKS URL   the same fetching its JWKS over HTTPS
+  PyJWT + PyJWKClient, JWKS URL   the plain Python authorizer, from the virtualenv
+  ... after the runtime's imports the same fastauthz runs with awslambdaric's bootstrap imported
+                                  first, timed from there: the marginal cost inside Lambda's runtime
 
-    python -m bench.coldstart [--runs N] [--json PATH] [--only floor,fastauthz-file]
+    python -m bench.coldstart [--runs N] [--json PATH] [--only NAME,NAME]
 """
 
 from __future__ import annotations
 
 import argparse
-import compileall
+import http.server
 import json
 import os
+import shutil
+import ssl
 import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+import zipfile
 from pathlib import Path
 from typing import Any
 
-from bench.cases import AUDIENCE, ISSUER, Case
-from bench.peers import JwksServer
+from fastauthz.dev.tls import make_certificates
 
 ROOT = Path(__file__).resolve().parents[1]
-# Peak RSS from VmHWM: ru_maxrss would include the forked parent's pages from before exec.
-REPORT = (
-    "import json as _j\n"
-    "_hwm = next(int(l.split()[1]) for l in open('/proc/self/status') if l.startswith('VmHWM'))\n"
-    "print(_j.dumps({'import_ms': (t1 - t0) * 1000, 'init_ms': (t2 - t1) * 1000, 'first_ms': (t3 - t2) * 1000,"
-    " 'rss_mb': _hwm / 1024}))\n"
-)
+NODE_PEER = ROOT / "bench" / "node"
+FIXTURES = ROOT / "bench" / "fixtures"
+PEAK_RSS = "next(int(l.split()[1]) for l in open('/proc/self/status') if l.startswith('VmHWM')) / 1024"
 FLOOR = (
-    "import time; t0 = time.perf_counter()\n"
     "import orjson\n"
     "from cryptography.hazmat.primitives.asymmetric import ec, ed25519, ed448, padding, rsa, utils\n"
     "from cryptography.hazmat.primitives import hashes\n"
-    "t1 = t2 = t3 = time.perf_counter()\n" + REPORT
+    f"print({PEAK_RSS})\n"
 )
+# What Lambda's Python runtime does: import the handler module, then invoke it.
 FASTAUTHZ = (
-    "import time; t0 = time.perf_counter()\n"
-    "import json, os\n"
-    "from fastauthz.authorizer import Authorizer\n"
-    "from fastauthz.config import load_settings\n"
-    "t1 = time.perf_counter()\n"
-    "authorizer = Authorizer(load_settings())  # what fastauthz.handler does at import\n"
-    "t2 = time.perf_counter()\n"
-    "result = authorizer.handle(json.loads(os.environ['BENCH_EVENT']))\n"
-    "assert result['policyDocument']['Statement'][0]['Effect'] == 'Allow'\n"
-    "t3 = time.perf_counter()\n" + REPORT
+    "import os, time\n"
+    "started = time.perf_counter()\n"
+    "from fastauthz.handler import handler\n"
+    "import json\n"
+    "result = handler(json.loads(os.environ['BENCH_EVENT']), None)\n"
+    "assert result['policyDocument']['Statement'][0]['Effect'] == 'Allow', result\n"
+    f"print({PEAK_RSS}, (time.perf_counter() - started) * 1000)\n"
 )
+# awslambdaric's bootstrap imports first (json, re, enum, logging, threading, decimal, ...), then the
+# same: the in-process time from `started` is fastauthz's marginal cost inside the runtime.
+AFTER_RUNTIME = "import awslambdaric.bootstrap\n" + FASTAUTHZ
 PYJWT = (
-    "import time; t0 = time.perf_counter()\n"
     "import json, os, jwt\n"
-    "t1 = time.perf_counter()\n"
-    "keys = jwt.PyJWKSet.from_json(open(os.environ['JWKS_FILE']).read())\n"
-    "t2 = time.perf_counter()\n"
+    "client = jwt.PyJWKClient(os.environ['JWKS_URI'])\n"
     "event = json.loads(os.environ['BENCH_EVENT'])\n"
     "token = event['headers']['Authorization'][7:]\n"
-    "kid = jwt.get_unverified_header(token)['kid']\n"
-    "claims = jwt.decode(token, keys[kid].key, algorithms=['RS256'], audience=os.environ['JWT_AUTHORIZED_AUDIENCES'],\n"
-    "                    issuer=os.environ['JWT_ISSUER'], options={'require': ['exp', 'iss', 'aud', 'sub']})\n"
-    "policy = {'principalId': claims['sub'], 'policyDocument': {'Version': '2012-10-17', 'Statement': [{'Action': 'execute-api:Invoke', 'Effect': 'Allow', 'Resource': event['methodArn']}]}}\n"
-    "t3 = time.perf_counter()\n" + REPORT
+    "claims = jwt.decode(token, client.get_signing_key_from_jwt(token).key, algorithms=['RS256'],\n"
+    "                    audience=os.environ['JWT_AUTHORIZED_AUDIENCES'], issuer=os.environ['JWT_ISSUER'],\n"
+    "                    options={'require': ['exp', 'iss', 'aud', 'sub']})\n"
+    "policy = {'principalId': claims['sub'], 'policyDocument': {'Version': '2012-10-17', 'Statement': [\n"
+    "    {'Action': 'execute-api:Invoke', 'Effect': 'Allow', 'Resource': event['methodArn']}]}}\n"
+    f"print({PEAK_RSS})\n"
 )
-JOSE = (
-    "import time; t0 = time.perf_counter()\n"
-    "import json, os\n"
-    "from jose import jwt\n"
-    "t1 = time.perf_counter()\n"
-    "jwks = json.load(open(os.environ['JWKS_FILE']))\n"
-    "t2 = time.perf_counter()\n"
-    "event = json.loads(os.environ['BENCH_EVENT'])\n"
-    "claims = jwt.decode(event['headers']['Authorization'][7:], jwks, algorithms=['RS256'],\n"
-    "                    audience=os.environ['JWT_AUTHORIZED_AUDIENCES'], issuer=os.environ['JWT_ISSUER'])\n"
-    "policy = {'principalId': claims['sub'], 'policyDocument': {'Version': '2012-10-17', 'Statement': [{'Action': 'execute-api:Invoke', 'Effect': 'Allow', 'Resource': event['methodArn']}]}}\n"
-    "t3 = time.perf_counter()\n" + REPORT
-)
+NODE_SCENARIOS = ("Node aws-jwt-verify, file keys", "Node aws-jwt-verify, JWKS URL")
+# Which Node scenario each scenario is compared with (same key source).
+NODE_PEER_OF = {
+    "fastauthz, file keys": NODE_SCENARIOS[0], "fastauthz, snapshot": NODE_SCENARIOS[0],
+    "fastauthz, JWKS URL": NODE_SCENARIOS[1], "PyJWT + PyJWKClient, JWKS URL": NODE_SCENARIOS[1],
+    "floor imports": NODE_SCENARIOS[0],
+}
 
 
-def run_once(code: str, env: dict[str, str], flags: list[str]) -> dict[str, float]:
+class TlsJwksServer:
+    """The fixtures' JWKS over HTTPS on 127.0.0.1, with a CA made for this run (CA_FILE trusts it)."""
+
+    def __init__(self, directory: Path) -> None:
+        self.ca_file = make_certificates(directory)
+        body = (FIXTURES / "jwks.json").read_bytes()
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+            # Headers and body go out in two writes: with Nagle on, the second waits for the
+            # client's delayed ACK (~40 ms), a stall no production key endpoint has.
+            disable_nagle_algorithm = True
+
+            def do_GET(self) -> None:
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Cache-Control", "max-age=3600")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(directory / "server.pem", directory / "server.key")
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"https://127.0.0.1:{self.server.server_address[1]}/.well-known/jwks.json"
+
+    def close(self) -> None:
+        self.server.shutdown()
+
+
+def function_code(directory: Path) -> tuple[Path, str]:
+    """The Lambda package for this interpreter, unpacked as Lambda unpacks it into /var/task."""
+    from fastauthz.dev.package import build, host_arch
+
+    version = f"{sys.version_info.major}.{sys.version_info.minor}"
+    zip_path, _ = build(host_arch(), version, directory / "dist", work=directory)
+    task = directory / "task"
+    with zipfile.ZipFile(zip_path) as archive:
+        archive.extractall(task)
+    return task, zip_path.name
+
+
+def node_peer() -> str | None:
+    """Install the pinned Node peer (npm ci) when node and npm exist; None, with the reason printed, when not."""
+    node, npm = shutil.which("node"), shutil.which("npm")
+    if node is None or npm is None:
+        print("cold start: node/npm not found: the Node aws-jwt-verify peer is skipped", file=sys.stderr)
+        return None
+    if not (NODE_PEER / "node_modules" / "aws-jwt-verify").exists():
+        subprocess.run([npm, "ci", "--no-audit", "--no-fund", "--silent"], cwd=NODE_PEER, check=True)
+    return node
+
+
+def first_event() -> dict[str, Any]:
+    fixtures = json.loads((FIXTURES / "tokens.json").read_text())
+    event = json.loads((ROOT / "tests" / "events" / "connect_authorizer_request.json").read_text())
+    event["headers"]["Authorization"] = f"Bearer {fixtures['tokens']['RS256-2048'][0]}"
+    event["multiValueHeaders"]["Authorization"] = [event["headers"]["Authorization"]]
+    return event
+
+
+def scenarios(task: Path, server: TlsJwksServer, node: str | None) -> dict[str, tuple[list[str], dict[str, str]]]:
+    import sysconfig
+
+    fixtures = json.loads((FIXTURES / "tokens.json").read_text())
+    jwks_file = FIXTURES / "jwks.json"
+    base = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8", "TZ": ":UTC",
+            "BENCH_EVENT": json.dumps(first_event()), "JWT_ISSUER": fixtures["issuer"], "JWT_AUTHORIZED_AUDIENCES": fixtures["audience"],
+            "SSL_CERT_FILE": str(server.ca_file), "NODE_EXTRA_CA_CERTS": str(server.ca_file)}
+    lambda_env = {**base, "PYTHONPATH": str(task), "LOG_LEVEL": "WARN"}  # -S and /var/task only, as in Lambda
+    runtime_path = sysconfig.get_paths()["purelib"]  # where awslambdaric is (the managed runtime has it)
+    python = [sys.executable, "-S", "-c"]
+    chosen: dict[str, tuple[list[str], dict[str, str]]] = {
+        "floor imports": ([*python, FLOOR], lambda_env),
+        "fastauthz, file keys": ([*python, FASTAUTHZ], {**lambda_env, "JWT_ISSUER_JWKS_URI": f"file://{jwks_file}"}),
+        "fastauthz, snapshot": ([*python, FASTAUTHZ], {**lambda_env, "JWT_ISSUER_JWKS_URI": server.url,
+                                                      "JWT_JWKS_SNAPSHOT": f"file://{jwks_file}"}),
+        "fastauthz, JWKS URL": ([*python, FASTAUTHZ], {**lambda_env, "JWT_ISSUER_JWKS_URI": server.url}),
+        "fastauthz, file keys, after the runtime's imports": (
+            [*python, AFTER_RUNTIME], {**lambda_env, "PYTHONPATH": f"{task}{os.pathsep}{runtime_path}", "JWT_ISSUER_JWKS_URI": f"file://{jwks_file}"}),
+        "fastauthz, JWKS URL, after the runtime's imports": (
+            [*python, AFTER_RUNTIME], {**lambda_env, "PYTHONPATH": f"{task}{os.pathsep}{runtime_path}", "JWT_ISSUER_JWKS_URI": server.url}),
+        "PyJWT + PyJWKClient, JWKS URL": ([sys.executable, "-c", PYJWT], {**base, "JWKS_URI": server.url}),
+    }
+    if node is not None:
+        script = str(NODE_PEER / "connect.js")
+        chosen[NODE_SCENARIOS[0]] = ([node, script], {**base, "JWKS_FILE": str(jwks_file)})
+        chosen[NODE_SCENARIOS[1]] = ([node, script], {**base, "JWKS_URI": server.url})
+    return chosen
+
+
+def run_once(command: list[str], env: dict[str, str]) -> dict[str, float]:
     started = time.perf_counter()
-    completed = subprocess.run([sys.executable, *flags, "-c", code], env=env, check=True, capture_output=True, text=True, cwd=ROOT)
+    completed = subprocess.run(command, env=env, capture_output=True, text=True, cwd=ROOT, timeout=60, check=False)
     wall = (time.perf_counter() - started) * 1000
-    report: dict[str, float] = json.loads(completed.stdout.strip().splitlines()[-1])
-    report["wall_ms"] = wall
+    if completed.returncode != 0:
+        raise RuntimeError(f"{command[0]} failed: {completed.stderr[-1500:]}")
+    figures = completed.stdout.split()
+    if figures and figures[0].startswith("{"):  # the Node peer prints {"rss_mb": ...}
+        return {"wall_ms": wall, "rss_mb": json.loads(completed.stdout)["rss_mb"]}
+    report = {"wall_ms": wall, "rss_mb": float(figures[-1] if len(figures) == 1 else figures[-2])}
+    if len(figures) == 2:
+        report["in_process_ms"] = float(figures[-1])
     return report
 
 
-def scenarios(directory: Path, event: dict[str, Any], server: JwksServer) -> dict[str, tuple[str, dict[str, str], list[str]]]:
-    base = {**os.environ, "JWT_ISSUER": ISSUER, "JWT_AUTHORIZED_AUDIENCES": AUDIENCE, "FASTAUTHZ_METRICS": "false",
-            "LOG_LEVEL": "WARN", "BENCH_EVENT": json.dumps(event), "JWKS_FILE": str(directory / "jwks.json"),
-            "PYTHONPATH": str(ROOT)}
-    file_keys = {**base, "JWT_ISSUER_JWKS_URI": f"file://{directory / 'jwks.json'}"}
-    no_pyc = {**file_keys, "PYTHONPYCACHEPREFIX": str(directory / "no-pyc")}  # no cached bytecode anywhere: all compiled
-    return {
-        "floor": (FLOOR, base, []),
-        "fastauthz file keys": (FASTAUTHZ, file_keys, []),
-        "fastauthz URL keys": (FASTAUTHZ, {**base, "JWT_ISSUER_JWKS_URI": server.url}, []),
-        "fastauthz no .pyc": (FASTAUTHZ, no_pyc, ["-B"]),
-        "PyJWT authorizer": (PYJWT, base, []),
-        "python-jose authorizer": (JOSE, base, []),
-    }
-
-
 def measure(runs: int, only: list[str] | None = None) -> dict[str, Any]:
-    # A Lambda package ships compiled bytecode (make package); so do the installed libraries here.
-    compileall.compile_dir(str(ROOT / "fastauthz"), quiet=1)
-    case = Case("RS256-2048", count=1)
     directory = Path(tempfile.mkdtemp(prefix="fastauthz-cold-"))
-    (directory / "jwks.json").write_text(json.dumps(case.jwks()))
-    server = JwksServer(case.jwks())
-    chosen = {name: spec for name, spec in scenarios(directory, case.events[0], server).items() if not only or name in only or name == "floor"}
-    results: dict[str, list[dict[str, float]]] = {name: [] for name in chosen}
-    names = list(chosen)
-    for index in range(runs):
-        order = names if index % 2 == 0 else names[::-1]  # interleaved, alternating order
-        for name in order:
-            code, env, flags = chosen[name]
-            results[name].append(run_once(code, env, flags))
-    floor_walls = [r["wall_ms"] for r in results["floor"]]
-    summary: dict[str, Any] = {"runs": runs, "python": sys.version.split()[0], "scenarios": {}}
+    node = node_peer()
+    task, package = function_code(directory)
+    server = TlsJwksServer(directory)
+    try:
+        chosen = {name: spec for name, spec in scenarios(task, server, node).items()
+                  if not only or name in only or name in NODE_SCENARIOS or name == "floor imports"}
+        results: dict[str, list[dict[str, float]]] = {name: [] for name in chosen}
+        names = list(chosen)
+        for name in names:  # one untimed run each: page cache, npm's and pip's first-run work
+            run_once(*chosen[name])
+        for index in range(runs):
+            for name in names if index % 2 == 0 else names[::-1]:
+                results[name].append(run_once(*chosen[name]))
+    finally:
+        server.close()
+        shutil.rmtree(directory, ignore_errors=True)
+    summary: dict[str, Any] = {"runs": runs, "python": sys.version.split()[0], "package": package,
+                               "node": subprocess.run([node, "--version"], capture_output=True, text=True).stdout.strip() if node else None,
+                               "scenarios": {}}
     for name, reports in results.items():
-        walls = [r["wall_ms"] for r in reports]
-        summary["scenarios"][name] = {
-            "wall_ms": statistics.median(walls),
-            "ratio_to_floor": statistics.median(w / f for w, f in zip(walls, floor_walls, strict=True)),
-            **{key: statistics.median(r[key] for r in reports) for key in ("import_ms", "init_ms", "first_ms", "rss_mb")},
-        }
+        walls = [report["wall_ms"] for report in reports]
+        row: dict[str, Any] = {"wall_ms": statistics.median(walls), "rss_mb": statistics.median(r["rss_mb"] for r in reports)}
+        if "in_process_ms" in reports[0]:
+            row["in_process_ms"] = statistics.median(r["in_process_ms"] for r in reports)
+        peer = NODE_PEER_OF.get(name)
+        if peer in results and peer != name:
+            row["ratio_to_node"] = statistics.median(w / n["wall_ms"] for w, n in zip(walls, results[peer], strict=True))
+            row["node_peer"] = peer
+        summary["scenarios"][name] = row
     return summary
 
 
 def table(summary: dict[str, Any]) -> str:
-    rows = ["| scenario | process start → first Allow | ratio to floor | import | init | first decision | peak RSS |",
-            "| --- | --- | --- | --- | --- | --- | --- |"]
-    for name, s in summary["scenarios"].items():
-        rows.append(f"| {name} | {s['wall_ms']:.1f} ms | {s['ratio_to_floor']:.3f} | {s['import_ms']:.1f} ms | {s['init_ms']:.1f} ms | "
-                    f"{s['first_ms']:.1f} ms | {s['rss_mb']:.1f} MB |")
+    rows = ["| scenario | process start → first Allow | × Node peer (same keys) | in-process (import → Allow) | peak RSS |",
+            "| --- | --- | --- | --- | --- |"]
+    for name, row in summary["scenarios"].items():
+        ratio = f"{row['ratio_to_node']:.2f}" if "ratio_to_node" in row else "—"
+        inside = f"{row['in_process_ms']:.1f} ms" if "in_process_ms" in row else "—"
+        wall = "—" if "after the runtime" in name else f"{row['wall_ms']:.1f} ms"
+        rows.append(f"| {name} | {wall} | {ratio} | {inside} | {row['rss_mb']:.1f} MB |")
     return "\n".join(rows)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--runs", type=int, default=25)
+    parser.add_argument("--runs", type=int, default=21)
     parser.add_argument("--json", help="write the summary here")
-    parser.add_argument("--only", help="comma list of scenarios (the floor always runs)")
+    parser.add_argument("--only", help="comma list of scenarios (the floor and the Node peers always run)")
     args = parser.parse_args(argv)
     summary = measure(args.runs, args.only.split(",") if args.only else None)
-    print(f"cold start, {args.runs} interleaved runs per scenario (medians):\n{table(summary)}")
+    print(f"cold start, {args.runs} interleaved runs per scenario (medians), {summary['package']}, node {summary['node']}:\n{table(summary)}")
     if args.json:
         Path(args.json).write_text(json.dumps(summary, indent=2))
     return 0

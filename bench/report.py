@@ -132,6 +132,7 @@ def main() -> int:
     wall = json.loads((RESULTS / "ratios.json").read_text()) if (RESULTS / "ratios.json").exists() else None
     cold = json.loads((RESULTS / "coldstart.json").read_text()) if (RESULTS / "coldstart.json").exists() else None
     runtime = json.loads((RESULTS / "runtime_cost.json").read_text()) if (RESULTS / "runtime_cost.json").exists() else None
+    node = json.loads((RESULTS / "node_per_token.json").read_text()) if (RESULTS / "node_per_token.json").exists() else None
     groups = per_invocation_rows(invocation) if invocation else {}
     sections = []
     if check:
@@ -150,7 +151,14 @@ def main() -> int:
     if cold:
         from bench.coldstart import table
 
-        sections.append(f"Cold start ({cold['runs']} interleaved fresh interpreters per scenario, medians):\n\n" + table(cold))
+        sections.append(f"Cold start, process start to first Allow ({cold['runs']} interleaved fresh processes per scenario, medians; "
+                        f"fastauthz from `{cold['package']}` unpacked as Lambda does, Node {cold['node']}; JWKS over HTTPS on "
+                        "127.0.0.1):\n\n" + table(cold))
+    if node:
+        from bench.node_per_token import table as node_table
+
+        sections.append(f"Per token against aws-jwt-verify on Node {node.get('node', '')} (the same fixture tokens, "
+                        f"{node.get('rounds')} interleaved rounds of {node.get('batch')}, medians):\n\n" + node_table(node))
     if runtime:
         from bench.runtime_cost import table as runtime_table
 

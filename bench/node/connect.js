@@ -1,0 +1,49 @@
+// A $connect REQUEST authorizer on aws-jwt-verify, written as AWS's examples write it: the
+// verifier is created at module load (cold start), `verify` per invocation. The Node peer of
+// bench/coldstart.py and bench/node_per_token.py.
+//
+// Keys: JWKS_FILE (read at load and handed to the verifier, like fastauthz's file:// keys) or
+// JWKS_URI (fetched on the first verify, as the library does).
+"use strict";
+const { JwtVerifier } = require("aws-jwt-verify");
+
+const verifier = JwtVerifier.create({
+  issuer: process.env.JWT_ISSUER,
+  audience: process.env.JWT_AUTHORIZED_AUDIENCES.split(","),
+  jwksUri: process.env.JWKS_URI || "https://unused.invalid/jwks.json",
+});
+if (process.env.JWKS_FILE) {
+  verifier.cacheJwks(JSON.parse(require("fs").readFileSync(process.env.JWKS_FILE, "utf8")));
+}
+
+function bearer(event) {
+  const header = (event.headers || {}).Authorization || (event.headers || {}).authorization || "";
+  return header.startsWith("Bearer ") ? header.slice(7) : header;
+}
+
+exports.handler = async (event) => {
+  let payload;
+  try {
+    payload = await verifier.verify(bearer(event));
+  } catch {
+    throw new Error("Unauthorized");
+  }
+  const [arn, api, stage] = event.methodArn.match(/^(arn:aws:execute-api:[^:]+:[^:]+:)([^/]+)\/([^/]+)/).slice(1);
+  return {
+    principalId: payload.sub,
+    policyDocument: {
+      Version: "2012-10-17",
+      Statement: [{ Action: "execute-api:Invoke", Effect: "Allow", Resource: `${arn}${api}/${stage}/*` }],
+    },
+    context: { iss: payload.iss, scope: payload.scope, email: payload.email, exp: payload.exp },
+  };
+};
+
+// `node connect.js` with the event in BENCH_EVENT: one cold start, process start to first Allow.
+if (require.main === module) {
+  exports.handler(JSON.parse(process.env.BENCH_EVENT)).then((result) => {
+    if (result.policyDocument.Statement[0].Effect !== "Allow") process.exit(3);
+    const rss = Number(require("fs").readFileSync("/proc/self/status", "utf8").match(/VmHWM:\s+(\d+)/)[1]) / 1024;
+    process.stdout.write(JSON.stringify({ rss_mb: rss }) + "\n");
+  }, (error) => { console.error(String(error)); process.exit(2); });
+}

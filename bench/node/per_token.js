@@ -1,0 +1,37 @@
+// The Node side of bench/node_per_token.py: connect.js's handler on the gate's fixtures, one batch
+// per line read from stdin ("<case> <count> <step>": tokens 0, step, 2*step... of the case; step 0
+// repeats the first), answering the nanoseconds per token.
+"use strict";
+const fs = require("fs");
+const readline = require("readline");
+const { handler } = require("./connect.js");
+
+const template = JSON.parse(fs.readFileSync(process.env.EVENT_FILE, "utf8"));
+const tokens = JSON.parse(fs.readFileSync(process.env.TOKENS_FILE, "utf8")).tokens;
+function eventFor(token) {
+  const event = JSON.parse(JSON.stringify(template));
+  event.headers.Authorization = `Bearer ${token}`;
+  return event;
+}
+const events = {};
+for (const [name, list] of Object.entries(tokens)) events[name] = list.map(eventFor);
+
+async function batch(name, count, step) {
+  const list = events[name];
+  const started = process.hrtime.bigint();
+  for (let i = 0; i < count; i++) {
+    const result = await handler(list[(i * step) % list.length]);
+    if (result.policyDocument.Statement[0].Effect !== "Allow") throw new Error("not allowed");
+  }
+  return Number(process.hrtime.bigint() - started) / count;
+}
+
+const lines = readline.createInterface({ input: process.stdin });
+lines.on("line", async (line) => {
+  const [name, count, step] = line.trim().split(" ");
+  try {
+    process.stdout.write(JSON.stringify({ ns: await batch(name, Number(count), Number(step)) }) + "\n");
+  } catch (error) {
+    process.stdout.write(JSON.stringify({ error: String(error) }) + "\n");
+  }
+});

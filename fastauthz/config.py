@@ -14,6 +14,7 @@ from typing import Any, NamedTuple
 import orjson
 
 from .errors import ConfigError
+from .fetch import FetchError, split_url
 from .policy import connect_pattern_problem
 
 ASYMMETRIC_ALGORITHMS = (
@@ -60,6 +61,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("JWT_JWKS_MAX_STALE_SECONDS", "86400", "How long past freshness the last good keys are served while the source fails; then fail closed (500)."),
     Setting("JWT_JWKS_COOLDOWN_SECONDS", "30", "Minimum spacing of refetches caused by unknown `kid`s."),
     Setting("JWT_JWKS_TIMEOUT_SECONDS", "2", "Connect + read timeout of one key fetch."),
+    Setting("JWT_ALLOW_INSECURE_HTTP", "false", "`true` accepts plain `http://` key URLs for hosts other than loopback (a private network; logged as a warning). Otherwise they stop the cold start: keys fetched over http can be replaced in transit."),
     Setting("FASTAUTHZ_METRICS", "true", "Emit CloudWatch Embedded Metric Format records (one per interval, aggregated)."),
     Setting("FASTAUTHZ_METRICS_NAMESPACE", "fastauthz", "CloudWatch namespace of the metrics."),
     Setting("FASTAUTHZ_METRICS_INTERVAL_SECONDS", "60", "How often aggregated metrics are flushed."),
@@ -114,6 +116,8 @@ class Settings(NamedTuple):
     log_level: str = "INFO"
     # What the loader worked out by itself (derived issuers), for the cold-start log line.
     notes: tuple[str, ...] = ()
+    # What the loader accepted but an operator should see (logged at WARN at cold start).
+    warnings: tuple[str, ...] = ()
 
 
 class _Env:
@@ -177,7 +181,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     """Parse the environment (default: os.environ). Raises ConfigError naming the variable."""
     env = _Env(os.environ if environ is None else environ)
     notes: list[str] = []
-    issuers = _load_issuers(env, notes)
+    warnings: list[str] = []
+    issuers = _load_issuers(env, notes, warnings)
 
     sources = env.csv("JWT_TOKEN_SOURCES")
     cookie_name = env.raw("JWT_COOKIE_NAME")
@@ -233,10 +238,11 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         metrics_interval=env.number("FASTAUTHZ_METRICS_INTERVAL_SECONDS", 1, 3600),
         log_level=log_level,
         notes=tuple(notes),
+        warnings=tuple(warnings),
     )
 
 
-def _load_issuers(env: _Env, notes: list[str]) -> tuple[IssuerConfig, ...]:
+def _load_issuers(env: _Env, notes: list[str], warnings: list[str]) -> tuple[IssuerConfig, ...]:
     defaults: dict[str, Any] = {
         "audiences": env.raw("JWT_AUTHORIZED_AUDIENCES"),
         "verify_audience": env.raw("JWT_VERIFY_AUDIENCE"),
@@ -246,6 +252,7 @@ def _load_issuers(env: _Env, notes: list[str]) -> tuple[IssuerConfig, ...]:
         "hmac_secret": env.raw("JWT_HMAC_SECRET"),
         "jwks_snapshot": env.raw("JWT_JWKS_SNAPSHOT"),
     }
+    allow_insecure_http = env.boolean("JWT_ALLOW_INSECURE_HTTP")
     if env.is_set("JWT_ISSUERS"):
         for single in ("JWT_ISSUER_JWKS_URI", "JWT_ISSUER"):
             if env.is_set(single):
@@ -257,7 +264,8 @@ def _load_issuers(env: _Env, notes: list[str]) -> tuple[IssuerConfig, ...]:
             raise ConfigError("JWT_ISSUER_JWKS_URI", "set it to the issuer's JWKS URL (or file://), or configure JWT_ISSUERS")
         entries = [{"issuer": env.raw("JWT_ISSUER"), "jwks_uri": env.raw("JWT_ISSUER_JWKS_URI")}]
         origin = ""
-    issuers = tuple(_issuer_config(entry, defaults, origin, index, notes) for index, entry in enumerate(entries))
+    issuers = tuple(_issuer_config(entry, defaults, origin, index, notes, warnings if allow_insecure_http else None)
+                    for index, entry in enumerate(entries))
     seen: set[str] = set()
     for issuer in issuers:
         if issuer.issuer in seen:
@@ -286,7 +294,10 @@ def _read_issuer_list(raw: str) -> list[dict[str, Any]]:
     return document
 
 
-def _issuer_config(entry: dict[str, Any], defaults: dict[str, Any], origin: str, index: int, notes: list[str]) -> IssuerConfig:
+def _issuer_config(entry: dict[str, Any], defaults: dict[str, Any], origin: str, index: int, notes: list[str],
+                   insecure_http: list[str] | None) -> IssuerConfig:
+    """One issuer. `insecure_http`: where to warn of a plain-http key URL (JWT_ALLOW_INSECURE_HTTP), or
+    None to refuse one."""
     def name(field_name: str, flat: str) -> str:
         # Errors name the variable the user actually wrote.
         return f"{origin}[{index}].{field_name}" if origin and field_name in entry else flat
@@ -300,6 +311,11 @@ def _issuer_config(entry: dict[str, Any], defaults: dict[str, Any], origin: str,
     uri_var = name("jwks_uri", "JWT_ISSUER_JWKS_URI")
     if jwks_uri and not jwks_uri.startswith(("https://", "http://", "file://")):
         raise ConfigError(uri_var, f"expected an https://, http:// or file:// URL, got {jwks_uri!r}")
+    if jwks_uri.startswith("http://") and not is_loopback_url(jwks_uri):
+        if insecure_http is None:
+            raise ConfigError(uri_var, f"{jwks_uri} is plain http: keys fetched over it can be replaced in transit. Use https://, "
+                                       "or set JWT_ALLOW_INSECURE_HTTP=true for a private network")
+        insecure_http.append(f"keys fetched over plain http ({jwks_uri}): JWT_ALLOW_INSECURE_HTTP=true")
 
     verify_audience = parse_bool(name("verify_audience", "JWT_VERIFY_AUDIENCE"), merged["verify_audience"])
     audiences = frozenset(split_csv(merged["audiences"]))
@@ -366,6 +382,20 @@ GOOGLE_SECURETOKEN_KEYS = (
     "https://www.googleapis.com/robot/v1/metadata/x509/securetoken@system.gserviceaccount.com",
     "https://www.googleapis.com/service_accounts/v1/jwk/securetoken@system.gserviceaccount.com",
 )
+
+
+def is_loopback_url(uri: str) -> bool:
+    """Whether an http(s) URL names this machine (127.0.0.0/8, ::1, localhost): the local stage,
+    tests, a sidecar. Nothing crosses a network to reach it."""
+    try:
+        (_, host, _), _ = split_url(uri)
+    except FetchError:
+        return False
+    host = host.lower().rstrip(".")
+    if host in ("localhost", "::1") or host.endswith(".localhost"):
+        return True
+    octets = host.split(".")
+    return len(octets) == 4 and octets[0] == "127" and all(o.isdigit() and int(o) < 256 for o in octets)
 
 
 def derive_issuer(jwks_uri: str, audiences: frozenset[str]) -> str | None:

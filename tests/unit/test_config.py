@@ -137,3 +137,33 @@ def test_every_variable_read_by_the_lambda_package_is_declared_in_config():
 def test_readme_table_matches_the_settings_declared_in_config():
     readme = (ROOT / "README.md").read_text()
     assert settings_markdown() in readme, "regenerate: python -m fastauthz.config > table, paste into README.md"
+
+
+@pytest.mark.parametrize("uri", ["http://keys.example.com/jwks.json", "http://10.0.0.5/jwks.json", "http://127.evil.example/jwks.json"])
+def test_plain_http_keys_off_this_machine_stop_the_cold_start(uri):
+    with pytest.raises(ConfigError, match="plain http") as raised:
+        load_settings({"JWT_ISSUER_JWKS_URI": uri, "JWT_ISSUER": ISSUER, "JWT_AUTHORIZED_AUDIENCES": AUDIENCE})
+    assert raised.value.variable == "JWT_ISSUER_JWKS_URI"
+    issuers = json.dumps([{"issuer": ISSUER, "jwks_uri": uri}])
+    with pytest.raises(ConfigError, match="plain http") as raised:
+        load_settings({"JWT_ISSUERS": issuers, "JWT_AUTHORIZED_AUDIENCES": AUDIENCE})
+    assert raised.value.variable == "JWT_ISSUERS[0].jwks_uri"
+
+
+@pytest.mark.parametrize("uri", ["http://127.0.0.1:8766/jwks.json", "http://localhost/jwks.json", "http://[::1]:80/k",
+                                 "http://127.1.2.3/k", "http://api.localhost/k"])
+def test_plain_http_keys_on_loopback_are_accepted_quietly(uri):
+    settings = load_settings({"JWT_ISSUER_JWKS_URI": uri, "JWT_ISSUER": ISSUER, "JWT_AUTHORIZED_AUDIENCES": AUDIENCE})
+    assert settings.warnings == ()
+
+
+def test_plain_http_keys_on_a_private_network_need_the_explicit_escape_and_are_warned_of():
+    from fastauthz.authorizer import Authorizer
+    from tests.support import Logs
+
+    settings = load_settings({"JWT_ISSUER_JWKS_URI": "http://keys.internal/jwks.json", "JWT_ISSUER": ISSUER,
+                              "JWT_AUTHORIZED_AUDIENCES": AUDIENCE, "JWT_ALLOW_INSECURE_HTTP": "true"})
+    assert len(settings.warnings) == 1 and "plain http" in settings.warnings[0]
+    logs = Logs()
+    Authorizer(settings, write=logs.write, load_keys=False)
+    assert [line["message"] for line in logs if line["level"] == "WARN"] == [settings.warnings[0]]

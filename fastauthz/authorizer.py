@@ -101,6 +101,8 @@ class Authorizer:
         self.headers = HeaderCache(self.algorithms)
         for note in settings.notes:
             self.log.info(note)
+        for warning in settings.warnings:
+            self.log.warn(warning)
         if load_keys:
             self.load_keys()
 
@@ -152,15 +154,15 @@ class Authorizer:
         self._parsed: tuple[dict[str, Any], dict[str, Any]] | None = None  # for the refusal log line
         try:
             token = self.extract(event)
-            method_arn = event.get("methodArn")
             entry = self.cache.entries.get(token)
             if entry is not None and now < entry[0]:
                 counts = self.metrics.counts
                 counts["CacheHit"] = counts.get("CacheHit", 0) + 1
+                method_arn = event.get("methodArn")
                 result = entry[1] if entry[2] == method_arn else self._rebuild(entry, method_arn)
-                self._count_decision(entry.allowed, entry.principal, entry.issuer)
+                self._count_decision(entry, token, event, now)
             else:
-                result = self._verify(token, method_arn, now)
+                result = self._verify(token, event, now)
         except Rejected as rejection:
             self._refuse(rejection, event, token, now)
             return None
@@ -176,7 +178,7 @@ class Authorizer:
             self.metrics.flush(now)
         return result
 
-    def _verify(self, token: str, method_arn: Any, now: float) -> dict[str, Any]:
+    def _verify(self, token: str, event: Mapping[str, Any], now: float) -> dict[str, Any]:
         replayed = self.rejected.entries.get(hash(token))
         if replayed is not None and now < replayed[0]:
             raise Rejected(replayed[1], "replayed")
@@ -222,6 +224,7 @@ class Authorizer:
                 raise Rejected("bad_signature") from None
             metrics.timed_verify(time.perf_counter() - started)
         principal: str = payload["sub"]
+        method_arn: Any = event.get("methodArn")  # policy.py refuses anything but an execute-api ARN string
         allowed = not issuer.required_scopes or issuer.required_scopes <= granted_scopes(payload)
         document, document_size = self.policies.allow(method_arn) if allowed else self.policies.deny(method_arn)
         context = build_context(payload, self.context_claims, exp)
@@ -230,13 +233,18 @@ class Authorizer:
         if 2 * len(token) + SMALL_RESULT_MARGIN > MAX_RESULT_BYTES:
             self._fit(context, principal, document_size)
         result = {"principalId": principal, "policyDocument": document, "context": context}
-        self.cache.put(token, new_entry(VerifiedEntry, (exp if exp is not None else now + NO_EXP_CACHE_SECONDS, result,
-                                                        method_arn, principal, context, allowed, issuer.name, kid)))
+        expires = exp if exp is not None else now + NO_EXP_CACHE_SECONDS
+        if keystore is not None and keystore.stale_until < expires:
+            # A decision is no better than the keys it was made with: past their stale window a
+            # cache hit must fail closed like a fresh token (bounded here, once, not on every hit).
+            expires = keystore.stale_until
+        entry = new_entry(VerifiedEntry, (expires, result, method_arn, principal, context, allowed, issuer.name, kid))
+        self.cache.put(token, entry)
         if allowed and not self.log.debug_enabled:
             counts = metrics.counts
             counts["Allow"] = counts.get("Allow", 0) + 1
         else:
-            self._count_decision(allowed, principal, issuer.name)
+            self._count_decision(entry, token, event, now)
         return result
 
     def _fit(self, context: dict[str, Any], principal: str, document_size: int) -> None:
@@ -244,14 +252,21 @@ class Authorizer:
         if dropped:
             self.log.warn("context claims dropped to fit 8 KB", claims=dropped, sub=truncate(principal))
 
-    def _count_decision(self, allowed: bool, principal: str, issuer: str) -> None:
-        if allowed:
+    def _count_decision(self, entry: VerifiedEntry, token: str, event: Mapping[str, Any], now: float) -> None:
+        if entry.allowed:
             self.metrics.count("Allow")
             if self.log.debug_enabled:
-                self.log.debug("allowed", sub=truncate(principal), issuer=issuer)
-        else:
-            self.metrics.count("Deny")
-            self.log.info("denied", reason="insufficient_scope", sub=truncate(principal), issuer=issuer)
+                self.log.debug("allowed", sub=truncate(entry.principal), issuer=entry.issuer)
+            return
+        self.metrics.count("Deny")
+        if self.log.threshold <= INFO:
+            # The fields of _refuse's line, so that `fastauthz inspect` finds a user's 403 as it finds a 401.
+            record: dict[str, Any] = {"timestamp": int(now * 1000), "level": "INFO", "message": "denied", "reason": "insufficient_scope",
+                                      "token": fingerprint(token), "issuer": entry.issuer, "kid": entry.kid, "sub": truncate(entry.principal)}
+            context = event.get("requestContext") if type(event) is dict else None
+            if type(context) is dict:
+                record["connection_id"] = truncate(context.get("connectionId"))
+            self.log.line(record)
 
     def _rebuild(self, entry: VerifiedEntry, method_arn: Any) -> dict[str, Any]:
         """A cache hit for another methodArn (an authorizer shared by several APIs or stages)."""

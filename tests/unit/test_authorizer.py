@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import NOW, Clock, Logs, claims, connect_event, make_authorizer, mint, outcome, write_jwks
+from tests.support import NOW, Clock, Logs, claims, connect_event, jwks, make_authorizer, mint, outcome, write_jwks
 
 
 @pytest.fixture
@@ -128,3 +128,43 @@ def test_snapstart_restore_hook_revalidates_keys_drops_connections_and_reseeds(k
     while key_server.requests == requests and time.monotonic() < deadline:
         time.sleep(0.01)
     assert key_server.requests == requests + 1  # revalidated in the background
+
+
+def test_a_cached_allow_does_not_outlive_the_key_sets_stale_window(key_server):
+    """During a key-source outage longer than TTL + JWT_JWKS_MAX_STALE_SECONDS every call fails
+    closed, a token verified before the outage included: the cache does not extend the keys' life."""
+    from fastauthz.errors import KeysUnavailable
+
+    key_server.serve(jwks("rsa-1"), **{"Cache-Control": "max-age=600"})
+    clock = Clock()
+    authorizer = make_authorizer(key_server.url, clock=clock, JWT_JWKS_MAX_STALE_SECONDS="3600", JWT_JWKS_TIMEOUT_SECONDS="0.5")
+    token = mint("rsa-1", claims(exp=NOW + 7 * 86400))  # valid for a week
+    assert outcome(authorizer, connect_event(token))[0] == "allow"
+    key_server.serve(b"down", status=503)
+    clock.advance(600 + 3600 - 1)  # still inside the stale window: served from the cache
+    assert outcome(authorizer, connect_event(token))[0] == "allow"
+    clock.advance(2)  # past it: keys unavailable, and so is the cached decision
+    with pytest.raises(KeysUnavailable):
+        authorizer.handle(connect_event(mint("rsa-1", claims(sub="fresh", exp=NOW + 7 * 86400))))
+    with pytest.raises(KeysUnavailable):
+        authorizer.handle(connect_event(token))
+
+
+def test_a_403_logs_the_fields_a_401_logs_fresh_or_cached(tmp_path: Path, clock: Clock):
+    """`fastauthz inspect` finds a user's 403 by the token fingerprint as it finds a 401."""
+    from fastauthz.logs import fingerprint
+
+    logs = Logs()
+    scoped = make_authorizer(write_jwks(tmp_path, "rsa-1"), clock=clock, logs=logs, JWT_REQUIRED_SCOPES="chat:admin")
+    refused = connect_event(mint("rsa-1", claims(exp=NOW - 100)))
+    assert outcome(scoped, refused) == ("unauthorized", "expired")
+    unauthorized = logs[-1]
+    token = mint("rsa-1")
+    for _ in range(2):  # the first verifies, the second is a cache hit: both log the Deny
+        assert outcome(scoped, connect_event(token))[0] == "deny"
+        denied = logs[-1]
+        assert denied["message"] == "denied" and denied["reason"] == "insufficient_scope"
+        assert denied["token"] == fingerprint(token)
+        assert denied["connection_id"] == unauthorized["connection_id"]
+        assert denied["kid"] == "rsa-1" and denied["issuer"] == unauthorized["issuer"] and denied["sub"]
+        assert set(unauthorized) - {"detail", "sub_unverified"} <= set(denied)

@@ -22,6 +22,7 @@ import time
 import urllib.request
 from typing import Any
 
+from ..config import MAX_LEEWAY_SECONDS
 from ..logs import fingerprint
 
 DEFAULT_STATE = ".fastauthz"
@@ -92,6 +93,10 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+# Past the largest leeway the authorizer accepts (JWT_LEEWAY_SECONDS), with a minute to spare.
+EXPIRED_BY = MAX_LEEWAY_SECONDS + 60
+
+
 def cmd_token(args: argparse.Namespace) -> int:
     from .issuer import mint_from_state
 
@@ -104,7 +109,8 @@ def cmd_token(args: argparse.Namespace) -> int:
             extra[name] = value
     if args.scope:
         extra["scope"] = args.scope
-    print(mint_from_state(args.state, sub=args.sub, aud=args.aud, ttl=args.ttl, alg=args.alg, **extra))
+    ttl = -EXPIRED_BY if args.expired else args.ttl
+    print(mint_from_state(args.state, sub=args.sub, aud=args.aud, ttl=ttl, alg=args.alg, **extra))
     return 0
 
 
@@ -130,6 +136,10 @@ def cmd_issuer(args: argparse.Namespace) -> int:
     return 0
 
 
+# The default $default function (functions.echo) replies: it stands for a route with a route response.
+DEFAULT_TWO_WAY = ("$default",)
+
+
 def _stage_config(args: argparse.Namespace, authorizer_env: dict[str, str]) -> Any:
     from .runtime import FunctionSpec
     from .stage import StageConfig
@@ -141,7 +151,7 @@ def _stage_config(args: argparse.Namespace, authorizer_env: dict[str, str]) -> A
     return StageConfig(
         authorizer=FunctionSpec(args.authorizer, env=authorizer_env, name="authorizer"),
         identity_sources=args.identity_source, connect=FunctionSpec(args.connect, name="connect") if args.connect else None,
-        routes=routes, port=args.port, stage=args.stage, concurrency=args.concurrency, recycle_after=args.recycle_after,
+        routes=routes, two_way=DEFAULT_TWO_WAY if args.two_way is None else args.two_way, port=args.port, stage=args.stage, concurrency=args.concurrency, recycle_after=args.recycle_after,
         log=print if args.function_logs else None,
     )
 
@@ -203,6 +213,9 @@ def build_parser() -> argparse.ArgumentParser:
         command.add_argument("--connect", default="fastauthz.dev.functions:connect_echo_subprotocol", help="$connect integration, module:function ('' for none)")
         command.add_argument("--default-route", default="fastauthz.dev.functions:echo")
         command.add_argument("--route", action="append", help="ROUTEKEY=module:function (routed by $request.body.action)")
+        command.add_argument("--two-way", action="append", metavar="ROUTEKEY",
+                             help="send this route's returned body back to the client, as a route response does (repeatable; "
+                                  "default: $default only, whose echo function is written as a two-way route)")
         command.add_argument("--concurrency", type=int, default=4, help="execution environments per function")
         command.add_argument("--recycle-after", type=int, default=0, help="retire an environment after N invocations")
         command.add_argument("--function-logs", action="store_true", help="print the functions' log lines")
@@ -231,7 +244,11 @@ def build_parser() -> argparse.ArgumentParser:
     token.add_argument("--state", default=DEFAULT_STATE)
     token.add_argument("--sub", default="dev-user")
     token.add_argument("--aud")
-    token.add_argument("--ttl", type=float, default=300, help="seconds; negative for an expired token")
+    lifetime = token.add_mutually_exclusive_group()
+    lifetime.add_argument("--ttl", type=float, default=300, help="seconds until exp (a negative ttl within the authorizer's "
+                                                                  "leeway, 5 s by default, is still accepted)")
+    lifetime.add_argument("--expired", action="store_true", help=f"a token that expired {EXPIRED_BY} s ago: refused "
+                                                                 "whatever JWT_LEEWAY_SECONDS is")
     token.add_argument("--alg")
     token.add_argument("--scope")
     token.add_argument("--claim", action="append", help="NAME=VALUE (VALUE parsed as JSON when it is JSON)")

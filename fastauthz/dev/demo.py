@@ -29,6 +29,7 @@ def stage_config(issuer: DevIssuer, log: Any = None, **authorizer_env: str) -> S
         authorizer=FunctionSpec("fastauthz.handler:handler", env=env, name="authorizer"),
         connect=FunctionSpec("fastauthz.dev.functions:connect_echo_subprotocol", name="connect"),
         routes={"$default": FunctionSpec("fastauthz.dev.functions:echo", name="default")},
+        two_way=["$default"],  # echo replies, as a route with a route response does
         log=log,
     )
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import datetime
 import http.server
 import json
+import sys
 import threading
 import time
 import uuid
@@ -63,6 +64,18 @@ def certificate_pem(key: Any) -> str:
     return certificate.public_bytes(serialization.Encoding.PEM).decode()
 
 
+class QuietHTTPServer(http.server.ThreadingHTTPServer):
+    """A threading HTTP server for which a client hanging up is normal: a load test's clients reset
+    connections by the thousand, and socketserver would print a traceback for each."""
+
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if isinstance(sys.exc_info()[1], (ConnectionResetError, BrokenPipeError, ConnectionAbortedError, TimeoutError)):
+            return
+        super().handle_error(request, client_address)
+
+
 class DevIssuer:
     """Keys and their endpoints. The newest key signs; `rotate()` publishes a new one and retires the old."""
 
@@ -76,8 +89,7 @@ class DevIssuer:
         self.available = True
         self._lock = threading.Lock()
         self._certificates: dict[str, str] = {}
-        self._server = http.server.ThreadingHTTPServer((host, port), self._handler_class())
-        self._server.daemon_threads = True
+        self._server = QuietHTTPServer((host, port), self._handler_class())
         self._thread: threading.Thread | None = None
         self.keys: list[Any] = self._load_keys() or [generate_key(alg)]
         self.signing_kid: str = str(self.keys[-1].kid)

@@ -3,7 +3,8 @@
 `$connect`: identity sources enforced (401 without invoking), the REQUEST authorizer invoked in a
 Lambda-like execution environment and its answer judged as API Gateway does (401 / 403 / 500), then
 the optional `$connect` integration, which alone may choose the Sec-WebSocket-Protocol to echo.
-Messages are routed by `$request.body.action` to named routes or `$default`; `$disconnect` is
+Messages are routed by `$request.body.action` to named routes or `$default` (a route's reply reaches
+the client only when the route is two-way, as with a route response); `$disconnect` is
 invoked on close; `POST /@connections/{id}` on the management port sends to a connection.
 """
 
@@ -15,7 +16,8 @@ import http
 import http.server
 import threading
 import time
-from collections.abc import Callable
+import urllib.parse
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import orjson
@@ -25,6 +27,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
 from .apigw import Connect, api_id, identity_sources_present, judge_authorizer, parse_identity_sources
+from .issuer import QuietHTTPServer
 from .runtime import FunctionSpec, LambdaFunction
 
 STATUS_TEXT = {401: "Unauthorized", 403: "Forbidden", 500: "Internal Server Error"}
@@ -38,6 +41,7 @@ class StageConfig:
         identity_sources: list[str] | None = None,
         connect: FunctionSpec | None = None,
         routes: dict[str, FunctionSpec] | None = None,
+        two_way: Iterable[str] = (),
         disconnect: FunctionSpec | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
@@ -54,6 +58,12 @@ class StageConfig:
         self.identity_sources = parse_identity_sources(identity_sources or [])
         self.connect = connect
         self.routes = routes or {}
+        # Routes with a route response: API Gateway sends the integration's body back to the client
+        # only for these; on any other route the function's return value goes nowhere.
+        self.two_way = frozenset(two_way)
+        unknown = self.two_way - set(self.routes)
+        if unknown:
+            raise ValueError(f"two-way route(s) {sorted(unknown)} have no function")
         self.disconnect = disconnect
         self.host, self.port, self.management_port = host, port, management_port
         self.stage, self.api, self.region, self.account = stage, api or api_id(), region, account
@@ -212,8 +222,8 @@ class Stage:
             await connection.send(orjson.dumps({"message": "Internal server error", "connectionId": connect.connection_id}).decode())
             return
         result = outcome.result if isinstance(outcome.result, dict) else {}
-        if isinstance(result.get("body"), str):  # a two-way route: the integration's body is the reply
-            await connection.send(result["body"])
+        if route in self.config.two_way and isinstance(result.get("body"), str):
+            await connection.send(result["body"])  # the route response: the integration's body is the reply
 
     # -- @connections ----------------------------------------------------------------------------------
     def post_to_connection(self, connection_id: str, data: bytes) -> int:
@@ -240,7 +250,9 @@ class Stage:
                 prefix = f"/{stage.config.stage}/@connections/"
                 length = int(self.headers.get("Content-Length") or 0)
                 data = self.rfile.read(length)
-                status = stage.post_to_connection(self.path[len(prefix):], data) if self.path.startswith(prefix) else 404
+                # Connection ids hold '+', '/' and '=': clients percent-encode them in the path (boto3 does).
+                connection_id = urllib.parse.unquote(self.path[len(prefix):].partition("?")[0])
+                status = stage.post_to_connection(connection_id, data) if self.path.startswith(prefix) else 404
                 self.send_response(status)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
@@ -248,8 +260,7 @@ class Stage:
             def log_message(self, *args: Any) -> None:
                 pass
 
-        self._management = http.server.ThreadingHTTPServer((self.config.host, self.config.management_port), Handler)
-        self._management.daemon_threads = True
+        self._management = QuietHTTPServer((self.config.host, self.config.management_port), Handler)
         threading.Thread(target=self._management.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True).start()
 
     def _say(self, line: str) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -158,7 +159,7 @@ def test_messages_are_routed_and_connections_can_be_posted_to_and_disconnects_ar
     record = tmp_path / "disconnect.jsonl"
     config = StageConfig(authorizer=spec("tests.stage_functions:allow"), routes={
         "$default": spec("fastauthz.dev.functions:echo"), "whoami": spec("tests.stage_functions:reflect")},
-        disconnect=spec("tests.stage_functions:connect_record", RECORD_TO=str(record)))
+        two_way=["$default", "whoami"], disconnect=spec("tests.stage_functions:connect_record", RECORD_TO=str(record)))
 
     async def scenario(stage):
         async with connect(stage.url) as websocket:
@@ -191,3 +192,27 @@ def _post_status(url: str) -> int:
         return urllib.request.urlopen(urllib.request.Request(url, data=b"x", method="POST"), timeout=5).status
     except urllib.error.HTTPError as error:
         return error.code
+
+
+def test_a_route_without_a_route_response_sends_nothing_back_and_ids_may_be_percent_encoded():
+    """API Gateway sends a route's integration response only for two-way routes; boto3's
+    post_to_connection percent-encodes the id ('+', '/', '=') in the path."""
+    config = StageConfig(authorizer=spec("tests.stage_functions:allow"), routes={
+        "$default": spec("fastauthz.dev.functions:echo"), "quiet": spec("tests.stage_functions:reflect")}, two_way=["$default"])
+
+    async def scenario(stage):
+        async with connect(stage.url) as websocket:
+            await websocket.send("hello")
+            connection_id = json.loads(await websocket.recv())["connectionId"]
+            await websocket.send(json.dumps({"action": "quiet"}))  # one-way: its return value goes nowhere
+            encoded = urllib.parse.quote(connection_id, safe="")
+            url = f"{stage.management_url}/{encoded}"
+            for _ in range(20):  # give a wrongly sent reply time to arrive first
+                await asyncio.sleep(0.05)
+            answer = await asyncio.to_thread(lambda: urllib.request.urlopen(urllib.request.Request(url, data=b"pushed", method="POST"), timeout=5).status)
+            first_after = await asyncio.wait_for(websocket.recv(), 5)
+        return connection_id, encoded, answer, first_after
+
+    _, encoded, answer, first_after = run_stage(config, scenario)
+    assert answer == 200 and first_after == "pushed"  # the quiet route's reply never came
+    assert "%3D" in encoded  # ids end in "=": the decoding is exercised every time

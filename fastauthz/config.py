@@ -23,6 +23,7 @@ ASYMMETRIC_ALGORITHMS = (
 )
 HMAC_ALGORITHMS = ("HS256", "HS384", "HS512")
 TOKEN_SOURCES = ("header", "query", "protocol", "cookie")
+MAX_LEEWAY_SECONDS = 300  # JWT_LEEWAY_SECONDS' upper bound: `fastauthz token --expired` expires past it
 # RFC 7518 §3.2: an HMAC key must be at least as long as the hash output; 32 bytes covers HS256.
 MIN_HMAC_SECRET_BYTES = 32
 
@@ -221,7 +222,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     return Settings(
         issuers=issuers,
         verify_expiration=env.boolean("JWT_VERIFY_EXPIRATION"),
-        leeway=int(env.number("JWT_LEEWAY_SECONDS", 0, 300)),
+        leeway=int(env.number("JWT_LEEWAY_SECONDS", 0, MAX_LEEWAY_SECONDS)),
         token_sources=sources,
         query_parameter=query_parameter,
         cookie_name=cookie_name,

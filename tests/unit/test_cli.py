@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import urllib.request
 
 from fastauthz.dev.cli import main
 from fastauthz.dev.issuer import DevIssuer
@@ -60,3 +61,34 @@ def test_the_issuer_serves_jwks_x509_and_rotates_on_command(tmp_path):
         assert main(["rotate", "--state", str(tmp_path)]) == 0
         kids = [k["kid"] for k in json.loads(urllib.request.urlopen(issuer.jwks_uri, timeout=5).read())["keys"]]
         assert kids != [first] and len(kids) == 1
+
+
+def test_an_expired_token_is_refused_whatever_leeway_the_authorizer_allows(tmp_path, capsys):
+    from fastauthz.authorizer import Authorizer
+    from fastauthz.config import MAX_LEEWAY_SECONDS, load_settings
+    from tests.support import Logs, connect_event, outcome
+
+    with DevIssuer(audience="cli", state_dir=tmp_path) as issuer:
+        assert main(["token", "--state", str(tmp_path), "--expired"]) == 0
+        token = capsys.readouterr().out.strip()
+        logs = Logs()
+        lenient = Authorizer(load_settings({**issuer.environment(), "JWT_LEEWAY_SECONDS": str(MAX_LEEWAY_SECONDS)}), write=logs.write)
+        assert outcome(lenient, connect_event(token)) == ("unauthorized", "expired")
+
+
+def test_a_client_hanging_up_on_the_dev_issuer_prints_no_traceback(tmp_path, capfd):
+    import socket
+    import struct
+    import time
+
+    with DevIssuer(audience="cli", state_dir=tmp_path) as issuer:
+        address = issuer._server.server_address[:2]
+        for _ in range(5):
+            client = socket.create_connection(address)
+            client.sendall(b"GET /.well-known/jwks.json HTTP/1.1\r\nHost: x\r\n")  # headers never finished...
+            time.sleep(0.05)
+            client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            client.close()  # ...then a reset, as a killed load-test client sends
+        time.sleep(0.3)  # the handler threads see the resets
+        assert urllib.request.urlopen(issuer.jwks_uri, timeout=5).status == 200  # still serving
+    assert "Traceback" not in capfd.readouterr().err

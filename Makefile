@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-dev
 
-.PHONY: test demo dev loadtest-local bench bench-check bench-baseline bench-fixtures bench-compare package layer deploy-check lint readme coldstart clean
+.PHONY: test fuzz demo dev loadtest-local bench bench-check bench-baseline bench-fixtures bench-compare package layer deploy-check lint readme coldstart clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -43,6 +43,13 @@ BENCH_STAMP := $(VENV)/.installed-bench
 $(BENCH_STAMP): $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[bench]'
 	touch $(BENCH_STAMP)
+
+## make fuzz: the handler's fuzz target for FUZZ_SECONDS (default 600), keeping its corpus in tests/fuzz/corpus/
+FUZZ_SECONDS ?= 600
+fuzz: $(STAMP)
+	mkdir -p tests/fuzz/corpus tests/fuzz/crashes
+	$(BIN)/python tests/fuzz/fuzz_handler.py -max_total_time=$(FUZZ_SECONDS) -timeout=10 -rss_limit_mb=2048 \
+		-artifact_prefix=tests/fuzz/crashes/ tests/fuzz/corpus
 
 ## make bench: the report people read (seconds: per invocation with peers in the same run, interleaved
 ## ratios, cold start, Lambda's runtime loop) plus the instruction gate's table -> bench/results/, README

@@ -234,7 +234,7 @@ def table(summary: dict[str, Any]) -> str:
         ratio = f"{row['ratio_to_node']:.2f}" if "ratio_to_node" in row else "—"
         inside = f"{row['in_process_ms']:.1f} ms" if "in_process_ms" in row else "—"
         wall = "—" if "after the runtime" in name else f"{row['wall_ms']:.1f} ms"
-        rows.append(f"| {name} | {wall} | {ratio} | {inside} | {row['rss_mb']:.1f} MB |")
+        rows.append(f"| {name} | {wall} | {ratio} | {inside} | {row['rss_mb']:.1f} MiB |")
     return "\n".join(rows)
 
 

@@ -1,14 +1,69 @@
-"""The exception tree: every refusal carries a stable `reason` code. Hot path.
+"""The exception tree and the one table of reason codes. Hot path.
 
 Three families, three outcomes (see README "Outcomes"):
   Rejected        the client's fault            -> raise Exception("Unauthorized"), HTTP 401
+    Unauthorized  raised by an authorization hook (FASTAUTHZ_AUTHORIZE) to refuse with a 401
   KeysUnavailable our side cannot decide        -> a distinct error, HTTP 500, logged loudly
   ConfigError     the deployment is wrong       -> the cold start fails, naming the variable
-A valid caller without the right scope is not an exception: the authorizer returns a Deny policy.
-Reason codes are part of the public contract (logs, metrics): never rename one once released.
+  KeySetError     a key document is unusable    -> that fetch fails (key store, cold path)
+A valid caller the rules refuse is not an exception: the authorizer returns a Deny policy (403).
+Every refusal carries a `reason` code from REASONS. Codes are part of the public contract (logs,
+metrics `Rejected.<reason>`, the Deny mode's context): never rename one once released.
 """
 
 from __future__ import annotations
+
+Reason = tuple[str, int, bool, str]
+# (code, status, lasting, meaning): status is what API Gateway answers (401 Unauthorized, 403 a Deny
+# policy, 500; 0: a log line only), lasting that the same token gets the same refusal for the next
+# minute whatever happens. Plain tuples, not a NamedTuple class: this module is on the cold path, and
+# a NamedTuple class costs ~0.1 ms to create (make bench-check counts it).
+# Every reason code, in the order the README lists them. `lasting` decides which refusals the
+# rejected-token cache remembers: not unknown_kid (the key set may change), not_yet_valid and
+# issued_in_future (time moves on); the key store clears the cache when keys change, so
+# bad_signature and alg_key_mismatch may be remembered.
+REASONS: tuple[Reason, ...] = (
+    ("missing_token", 401, False, "no token in any configured source"),
+    ("token_too_large", 401, True, "longer than JWT_MAX_TOKEN_BYTES, refused before decoding"),
+    ("malformed", 401, True, "not three strict base64url segments of JSON objects, or a bad header field"),
+    ("unsupported_crit", 401, True, "a `crit` or `b64` header"),
+    ("bad_issuer", 401, True, "`iss` is not a configured issuer"),
+    ("alg_not_allowed", 401, True, "`alg` outside the issuer's allow-list (`none` always)"),
+    ("alg_key_mismatch", 401, True, "`alg` does not fit the key's type, curve or declared alg"),
+    ("missing_kid", 401, False, "no `kid`, and the key set has several keys"),
+    ("unknown_kid", 401, False, "a `kid` the key set does not hold (after one refetch, then a cooldown)"),
+    ("missing_exp", 401, True, "no `exp` (unless JWT_VERIFY_EXPIRATION=false)"),
+    ("expired", 401, True, "`exp` passed, beyond the leeway"),
+    ("not_yet_valid", 401, False, "`nbf` in the future, beyond the leeway"),
+    ("issued_in_future", 401, False, "`iat` in the future, beyond the leeway"),
+    ("bad_claim_type", 401, True, "a registered claim of the wrong JSON type"),
+    ("bad_audience", 401, True, "no accepted audience in `aud` (or Cognito's `client_id`)"),
+    ("bad_token_use", 401, True, "Cognito `token_use` not accepted"),
+    ("missing_sub", 401, True, "no non-empty `sub`"),
+    ("bad_auth_time", 401, True, "Firebase `auth_time` missing or in the future"),
+    ("bad_signature", 401, True, "the signature does not verify"),
+    ("bad_method_arn", 401, False, "the event's methodArn is not an execute-api ARN"),
+    ("result_too_large", 401, False, "the policy and principal alone exceed API Gateway's 8 KB"),
+    ("hook_unauthorized", 401, False, "the authorization hook raised fastauthz.Unauthorized"),
+    ("hook_error", 401, False, "the authorization hook failed (logged at ERROR with the exception type)"),
+    ("internal_error", 401, False, "an input nothing foresaw: still a clean refusal, logged at ERROR"),
+    ("insufficient_scope", 403, False, "a valid token without the required scopes: a Deny policy"),
+    ("insufficient_claims", 403, False, "a valid token failing JWT_REQUIRED_CLAIMS: a Deny policy"),
+    ("denied_by_hook", 403, False, "the authorization hook returned False: a Deny policy"),
+    ("keys_unavailable", 500, False, "no servable keys (the source down past its stale window): a distinct error"),
+    ("fetch_failed", 0, False, "a key fetch failed (logged at ERROR; the call is answered from stale keys or fails closed)"),
+)
+REASON_CODES = frozenset(code for code, _, _, _ in REASONS)
+LASTING_REASONS = frozenset(code for code, _, lasting, _ in REASONS if lasting)
+
+
+def reasons_markdown() -> str:
+    """README's list of reason codes (`make readme`)."""
+    status = {401: "401", 403: "403 (Deny)", 500: "500", 0: "log only"}
+    rows = ["| reason | answer | remembered | meaning |", "| --- | --- | --- | --- |"]
+    rows += [f"| `{code}` | {status[answer]} | {'yes' if lasting else 'no'} | {meaning} |" for code, answer, lasting, meaning in REASONS]
+    return "\n".join(rows)
+
 
 DETAIL_LIMIT = 80
 
@@ -42,6 +97,19 @@ class Rejected(FastAuthzError):
 
     def __str__(self) -> str:
         return f"{self.reason}: {self.detail}" if self.detail else self.reason
+
+
+class Unauthorized(Rejected):
+    """Raise it from an authorization hook (FASTAUTHZ_AUTHORIZE) to refuse with a 401:
+    `raise Unauthorized("session revoked")`; the message becomes the log line's detail."""
+
+    @property
+    def reason(self) -> str:  # type: ignore[override]
+        return "hook_unauthorized"
+
+    @property
+    def detail(self) -> str:
+        return truncate(self.args[0]) if self.args else ""
 
 
 class KeysUnavailable(FastAuthzError):

@@ -43,7 +43,7 @@ def saturate(authorizer: Authorizer) -> None:
     verified, rejected = authorizer.cache, authorizer.rejected
     verified.clear()
     rejected.clear()
-    filler = VerifiedEntry(float("inf"), {}, None, "filler", {}, True, ISSUER, None)
+    filler = VerifiedEntry(float("inf"), {}, None, "filler", {}, "", ISSUER, None, {})
     verified.entries.update((f"filler-{index}", filler) for index in range(verified.size))
     rejected.entries.update((-index, (float("inf"), "malformed")) for index in range(1, rejected.size + 1))
 

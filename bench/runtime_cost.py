@@ -7,9 +7,9 @@ turned into the runtime's error response, X-Ray fault and `[ERROR]` log record. 
 POST to the Runtime API is replaced (by a no-op), and stdout goes to memory instead of a pipe.
 Interleaved with the raw `cryptography` verify of the same tokens, medians, as in bench/ratios.py.
 
-Two handler shapes are compared on refusals: fastauthz's (the exception is raised in the handler
-function, one frame) and raising inside the authorizer (two frames), because the runtime formats
-every frame of the traceback.
+On refusals three shapes are compared: fastauthz's default (the exception is raised in the handler
+function, one frame), raising inside the authorizer (two frames: the runtime formats every frame of
+the traceback), and FASTAUTHZ_REFUSE_WITH=deny (a Deny policy returned: no error at all).
 
     python -m bench.runtime_cost [--rounds N] [--json PATH]
 """
@@ -74,6 +74,16 @@ def measure(rounds: int) -> list[dict[str, Any]]:
     def raising_inside(event: Any, context: Any) -> Any:  # the shape fastauthz had before
         return authorizer.handle(event)
 
+    from fastauthz.authorizer import Authorizer
+
+    denying = Authorizer.from_env({**os.environ, "FASTAUTHZ_REFUSE_WITH": "deny"}, write=io.StringIO().write)
+
+    def deny_mode(event: Any, context: Any) -> Any:  # fastauthz.handler.handler's shape, FASTAUTHZ_REFUSE_WITH=deny
+        result = denying.decide(event)
+        if result is None:
+            raise Exception("Unauthorized")
+        return result
+
     malformed = [orjson.dumps(case.event(f"not-a-token-{index}")) for index in range(count)]
     fresh = [orjson.dumps(event) for event in case.events]
     floor = batch_of(case.floor(), count)
@@ -81,6 +91,9 @@ def measure(rounds: int) -> list[dict[str, Any]]:
     through, client = through_runtime(entry.handler, malformed)
     through(0)
     assert client.errors == 1, "a malformed token must reach the runtime as an error (API Gateway's 401)"
+    through_deny, deny_client = through_runtime(deny_mode, malformed)
+    through_deny(0)
+    assert deny_client.errors == 0, "in deny mode a malformed token is a Deny policy, not an error"
     runs = {
         "fresh RS256 token, the handler alone": lambda i: entry.handler(case.events[i], None),
         "fresh RS256 token, through the runtime": through_runtime(entry.handler, fresh)[0],
@@ -88,10 +101,11 @@ def measure(rounds: int) -> list[dict[str, Any]]:
                                                               [orjson.loads(body) for body in malformed]),
         "malformed token, through the runtime": through,
         "malformed token, through the runtime, raised inside the authorizer": through_runtime(raising_inside, malformed)[0],
+        "malformed token, through the runtime, deny mode (FASTAUTHZ_REFUSE_WITH=deny)": through_deny,
     }
     gc.freeze()
     for label, run in runs.items():
-        batch = batch_of(run, count, before=lambda: saturate(authorizer))
+        batch = batch_of(run, count, before=lambda: (saturate(authorizer), saturate(denying)))
         rows.append({"case": label, **interleaved(floor, batch, rounds)})
     return rows
 

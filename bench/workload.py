@@ -267,7 +267,7 @@ def saturate(authorizer: Any) -> None:
     verified, rejected = authorizer.cache, authorizer.rejected
     verified.clear()
     rejected.clear()
-    filler = VerifiedEntry(float("inf"), {}, None, "filler", {}, True, "https://filler.example", None)
+    filler = VerifiedEntry(float("inf"), {}, None, "filler", {}, "", "https://filler.example", None, {})
     verified.entries.update((f"filler-{index}", filler) for index in range(verified.size))
     rejected.entries.update((-index, (float("inf"), "malformed")) for index in range(1, rejected.size + 1))
 

@@ -2,7 +2,7 @@
 
 extract -> verified-token cache -> rejected-token cache -> parse (header from the header cache)
 -> route by unverified iss -> alg allow-list -> claims -> key by kid -> signature (the only
-expensive step) -> scopes -> policy.
+expensive step) -> required scopes and claims -> your hook (FASTAUTHZ_AUTHORIZE, rules.py) -> policy.
 Every check that can refuse without crypto runs before the signature, and the claims before the
 key lookup, so that a token refused on its claims never makes an unknown kid fetch keys.
 """
@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .cache import RejectedCache, VerifiedCache, VerifiedEntry, new_entry
 from .claims import ClaimRules, check_claims, granted_scopes
-from .config import IssuerConfig, Settings
-from .errors import KeysUnavailable, Rejected, truncate
+from .config import IssuerConfig, Settings, load_settings
+from .errors import LASTING_REASONS, KeysUnavailable, Rejected, truncate
 from .extract import build_extractor
 from .keys import PreparedKey, hmac_key
 from .keystore import KeyStore
@@ -25,16 +25,11 @@ from .metrics import VERIFY_SAMPLE, Metrics
 from .policy import MAX_RESULT_BYTES, Policies, build_context, fit_context
 from .token import HeaderCache, decode_payload, decode_signature, split_token
 
+if TYPE_CHECKING:
+    from .rules import Hook
+
 # A token verified without `exp` (JWT_VERIFY_EXPIRATION=false) is cached this long at most.
 NO_EXP_CACHE_SECONDS = 300.0
-# Refusals that the same token will get again for the next minute whatever happens; others depend on
-# the key set (unknown_kid) or on time moving forward (not_yet_valid). The key store clears the
-# cache when keys change, so bad_signature and alg_key_mismatch may be remembered too.
-LASTING_REASONS = frozenset({
-    "token_too_large", "malformed", "unsupported_crit", "bad_issuer", "alg_not_allowed", "alg_key_mismatch",
-    "missing_exp", "expired", "bad_claim_type", "bad_audience", "bad_token_use", "missing_sub", "bad_auth_time",
-    "bad_signature",
-})
 # Room for the policy document, principal and response keys when the context is small.
 SMALL_RESULT_MARGIN = 2048
 
@@ -42,13 +37,14 @@ SMALL_RESULT_MARGIN = 2048
 class Issuer:
     """One trusted issuer: its claim rules, algorithms and keys."""
 
-    __slots__ = ("algorithms", "hmac", "keystore", "name", "required_scopes", "rules")
+    __slots__ = ("algorithms", "hmac", "keystore", "name", "required_claims", "required_scopes", "rules")
 
     def __init__(self, config: IssuerConfig, rules: ClaimRules, keystore: KeyStore | None) -> None:
         self.name = config.issuer
         self.rules = rules
         self.algorithms = config.algorithms
         self.required_scopes = config.required_scopes
+        self.required_claims = config.required_claims
         self.keystore = keystore
         self.hmac: PreparedKey | None = hmac_key(config.hmac_secret) if config.hmac_secret else None
 
@@ -85,6 +81,15 @@ class Authorizer:
         self.rejected = RejectedCache()
         self.policies = Policies(settings.authorized_apis)
         self.extract = build_extractor(settings.token_sources, settings.query_parameter, settings.cookie_name)
+        self.refuse_with_deny = settings.refuse_with == "deny"
+        self._parsed: tuple[dict[str, Any], dict[str, Any]] | None = None  # (header, payload) for the refusal log line
+        # FASTAUTHZ_AUTHORIZE, imported now: a missing module or function fails the cold start.
+        self.hook: Hook | None = None
+        if settings.authorize:
+            from .rules import load_hook
+
+            self.hook = load_hook(settings.authorize)
+        self.hook_cache_seconds = settings.authorize_cache_seconds
         self.issuers: dict[str, Issuer] = {}
         for config in settings.issuers:
             keystore = None
@@ -136,6 +141,12 @@ class Authorizer:
         self.log.info("restored from snapshot: keys will be revalidated")
 
     # -- the Lambda contract -------------------------------------------------------------------
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **options: Any) -> Authorizer:
+        """An authorizer configured from `environ` (default: os.environ), as the handler builds
+        one. Raises ConfigError naming the variable. `options` are __init__'s keywords."""
+        return cls(load_settings(environ), **options)
+
     def handle(self, event: Mapping[str, Any]) -> dict[str, Any]:
         """Allow/Deny result, or raise Exception('Unauthorized') (401) / KeysUnavailable (500)."""
         result = self.decide(event)
@@ -143,15 +154,38 @@ class Authorizer:
             raise Exception("Unauthorized")
         return result
 
-    # decide() and _verify() are written flat on purpose: every Python call, attribute lookup and
-    # object they avoid shows up in the ratio to the raw signature check (bench/ratios.py); the
-    # rare branches call out to the general code (Issuer.key_for, fit_context, _refuse).
+    def verify(self, token: str) -> dict[str, Any]:
+        """The verified claims of `token` (a copy), or raise Rejected with its `.reason`:
+        signature, algorithm, time claims, issuer, audience, provider rules, required scopes
+        (insufficient_scope) and required claims (insufficient_claims). For your own handler or a
+        non-Lambda WebSocket server: the same key store and caches as decide(), which also builds
+        the policy, asks the hook and writes the refusal log line and metrics."""
+        now = self.clock()
+        if type(token) is not str:
+            raise Rejected("malformed", "a token is a string")
+        entry = self.cache.entries.get(token)
+        if entry is not None and now < entry[0]:
+            if entry.denial and entry.denial != "denied_by_hook":
+                raise Rejected(entry.denial)
+            return dict(entry.claims)
+        self._parsed = None
+        try:
+            return dict(self._verify(token, None, now))
+        except Rejected as rejection:
+            if rejection.reason in LASTING_REASONS:
+                self.rejected.add(token, now, rejection.reason)
+            raise
+
+    # decide() and _verify() are written flat on purpose: every Python call, attribute
+    # lookup and object they avoid shows up in the instructions per call (make bench-check); the
+    # rare branches call out to the general code (Issuer.key_for, fit_context, _refuse, rules.py).
     def decide(self, event: Mapping[str, Any]) -> dict[str, Any] | None:
-        """Allow/Deny result, None for a refusal (the caller raises Unauthorized: API Gateway's
-        401), or raise KeysUnavailable (500). See handler.py for why the caller raises."""
+        """Allow/Deny result; for a refusal None (the caller raises Unauthorized: API Gateway's
+        401) or, with FASTAUTHZ_REFUSE_WITH=deny, a Deny policy; or raise KeysUnavailable (500).
+        See handler.py for why the caller raises."""
         now = self.clock()
         token = None
-        self._parsed: tuple[dict[str, Any], dict[str, Any]] | None = None  # for the refusal log line
+        self._parsed = None
         try:
             token = self.extract(event)
             entry = self.cache.entries.get(token)
@@ -164,8 +198,7 @@ class Authorizer:
             else:
                 result = self._verify(token, event, now)
         except Rejected as rejection:
-            self._refuse(rejection, event, token, now)
-            return None
+            return self._refuse(rejection, event, token, now)
         except KeysUnavailable:
             self.metrics.count("KeysUnavailable")
             self.metrics.flush(now)
@@ -173,12 +206,15 @@ class Authorizer:
         except Exception as error:  # a bug or an input we did not foresee: still a clean refusal
             self.metrics.count("InternalError")
             self.log.error("internal error: refusing", reason="internal_error", error=truncate(f"{type(error).__name__}: {error}"))
-            return None
+            return self._refusal(event, "internal_error") if self.refuse_with_deny else None
         if now >= self.metrics.next_flush:
             self.metrics.flush(now)
         return result
 
-    def _verify(self, token: str, event: Mapping[str, Any], now: float) -> dict[str, Any]:
+    def _verify(self, token: str, event: Mapping[str, Any] | None, now: float) -> dict[str, Any]:
+        """decide()'s answer for a token not in the cache; with no event (Authorizer.verify) the
+        verified claims after the configured rules. One function, one frame: a refusal unwinds
+        through as few frames as possible (each costs ~600 instructions, make bench-check)."""
         replayed = self.rejected.entries.get(hash(token))
         if replayed is not None and now < replayed[0]:
             raise Rejected(replayed[1], "replayed")
@@ -223,29 +259,68 @@ class Authorizer:
             except Exception:
                 raise Rejected("bad_signature") from None
             metrics.timed_verify(time.perf_counter() - started)
+        if event is None:  # Authorizer.verify(): the claims, not a policy
+            denial = self._rules_denial(payload, issuer)
+            if denial:
+                raise Rejected(denial)
+            return payload
         principal: str = payload["sub"]
         method_arn: Any = event.get("methodArn")  # policy.py refuses anything but an execute-api ARN string
-        allowed = not issuer.required_scopes or issuer.required_scopes <= granted_scopes(payload)
-        document, document_size = self.policies.allow(method_arn) if allowed else self.policies.deny(method_arn)
+        denial = self._rules_denial(payload, issuer) if issuer.required_scopes or issuer.required_claims is not None else ""
         context = build_context(payload, self.context_claims, exp)
-        # The context is a subset of the payload, so it cannot outgrow ~2x the token: only large
-        # tokens need the exact 8 KB check (which serialises the context).
-        if 2 * len(token) + SMALL_RESULT_MARGIN > MAX_RESULT_BYTES:
-            self._fit(context, principal, document_size)
-        result = {"principalId": principal, "policyDocument": document, "context": context}
         expires = exp if exp is not None else now + NO_EXP_CACHE_SECONDS
         if keystore is not None and keystore.stale_until < expires:
             # A decision is no better than the keys it was made with: past their stale window a
             # cache hit must fail closed like a fresh token (bounded here, once, not on every hit).
             expires = keystore.stale_until
-        entry = new_entry(VerifiedEntry, (expires, result, method_arn, principal, context, allowed, issuer.name, kid))
-        self.cache.put(token, entry)
-        if allowed and not self.log.debug_enabled:
-            counts = metrics.counts
+        extra = None
+        if self.hook is not None and not denial:
+            denial, extra, expires = self._ask_hook(payload, event, principal, now, expires)
+        document, document_size = self.policies.deny(method_arn) if denial else self.policies.allow(method_arn)
+        if extra is not None:
+            context.update(extra)
+            self._fit(context, principal, document_size)
+        # The context is a subset of the payload, so it cannot outgrow ~2x the token: only large
+        # tokens need the exact 8 KB check (which serialises the context).
+        elif 2 * len(token) + SMALL_RESULT_MARGIN > MAX_RESULT_BYTES:
+            self._fit(context, principal, document_size)
+        result = {"principalId": principal, "policyDocument": document, "context": context}
+        entry = new_entry(VerifiedEntry, (expires, result, method_arn, principal, context, denial, issuer.name, kid, payload))
+        if expires > now:  # not so with FASTAUTHZ_AUTHORIZE_CACHE_SECONDS=0: the hook is asked every time
+            self.cache.put(token, entry)
+        if not denial and not self.log.debug_enabled:
+            counts = self.metrics.counts
             counts["Allow"] = counts.get("Allow", 0) + 1
         else:
             self._count_decision(entry, token, event, now)
         return result
+
+    @staticmethod
+    def _rules_denial(payload: dict[str, Any], issuer: Issuer) -> str:
+        """The reason code of a Deny by the configured rules, "" when they pass (or there are none)."""
+        if issuer.required_scopes and not issuer.required_scopes <= granted_scopes(payload):
+            return "insufficient_scope"
+        if issuer.required_claims is not None:
+            from .rules import claims_satisfy  # imported only where required claims are configured
+
+            if not claims_satisfy(payload, issuer.required_claims):
+                return "insufficient_claims"
+        return ""
+
+    def _ask_hook(self, payload: dict[str, Any], event: Mapping[str, Any], principal: str, now: float,
+                  expires: float) -> tuple[str, dict[str, Any] | None, float]:
+        """(denial, extra context, cache expiry) from FASTAUTHZ_AUTHORIZE. Raises Rejected (401)."""
+        from .rules import consult_hook
+
+        try:
+            denial, extra = consult_hook(self.hook, dict(payload), event)  # type: ignore[arg-type]  # checked by the caller
+        except Rejected as rejection:
+            if rejection.reason == "hook_error":
+                self.log.error("authorization hook failed: refusing", reason="hook_error", error=rejection.detail, sub=truncate(principal))
+            raise
+        if self.hook_cache_seconds is not None:
+            expires = min(expires, now + self.hook_cache_seconds)
+        return denial, extra, expires
 
     def _fit(self, context: dict[str, Any], principal: str, document_size: int) -> None:
         dropped = fit_context(context, principal, document_size)
@@ -253,7 +328,7 @@ class Authorizer:
             self.log.warn("context claims dropped to fit 8 KB", claims=dropped, sub=truncate(principal))
 
     def _count_decision(self, entry: VerifiedEntry, token: str, event: Mapping[str, Any], now: float) -> None:
-        if entry.allowed:
+        if not entry.denial:
             self.metrics.count("Allow")
             if self.log.debug_enabled:
                 self.log.debug("allowed", sub=truncate(entry.principal), issuer=entry.issuer)
@@ -261,7 +336,7 @@ class Authorizer:
         self.metrics.count("Deny")
         if self.log.threshold <= INFO:
             # The fields of _refuse's line, so that `fastauthz inspect` finds a user's 403 as it finds a 401.
-            record: dict[str, Any] = {"timestamp": int(now * 1000), "level": "INFO", "message": "denied", "reason": "insufficient_scope",
+            record: dict[str, Any] = {"timestamp": int(now * 1000), "level": "INFO", "message": "denied", "reason": entry.denial,
                                       "token": fingerprint(token), "issuer": entry.issuer, "kid": entry.kid, "sub": truncate(entry.principal)}
             context = event.get("requestContext") if type(event) is dict else None
             if type(context) is dict:
@@ -270,11 +345,12 @@ class Authorizer:
 
     def _rebuild(self, entry: VerifiedEntry, method_arn: Any) -> dict[str, Any]:
         """A cache hit for another methodArn (an authorizer shared by several APIs or stages)."""
-        document = (self.policies.allow(method_arn) if entry.allowed else self.policies.deny(method_arn))[0]
+        document = (self.policies.deny(method_arn) if entry.denial else self.policies.allow(method_arn))[0]
         return {"principalId": entry.principal, "policyDocument": document, "context": entry.context}
 
-    def _refuse(self, rejection: Rejected, event: Mapping[str, Any], token: str | None, now: float) -> None:
-        """Remember a lasting refusal, count it and write its log line (hot path on refusals)."""
+    def _refuse(self, rejection: Rejected, event: Mapping[str, Any], token: str | None, now: float) -> dict[str, Any] | None:
+        """Remember a lasting refusal, count it and write its log line (hot path on refusals);
+        returns what decide() answers: None (a 401), or in Deny mode a Deny policy."""
         reason, detail = rejection.reason, rejection.detail
         if token is not None and reason in LASTING_REASONS:
             self.rejected.add(token, now, reason)
@@ -301,6 +377,14 @@ class Authorizer:
             self.log.line(record)
         if now >= metrics.next_flush:
             metrics.flush(now)
+        return self._refusal(event, reason) if self.refuse_with_deny else None
+
+    def _refusal(self, event: Mapping[str, Any], reason: str) -> dict[str, Any]:
+        """FASTAUTHZ_REFUSE_WITH=deny: API Gateway answers 403, the function records no error and
+        the runtime formats no traceback. The Deny covers the methodArn (everything when it is
+        unusable) and tells the reason in the context."""
+        method_arn = event.get("methodArn") if type(event) is dict else None
+        return {"principalId": "unauthorized", "policyDocument": self.policies.refusal(method_arn), "context": {"reason": reason}}
 
 
 def register_snapstart_hooks(authorizer: Authorizer) -> bool:

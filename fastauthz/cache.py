@@ -43,9 +43,10 @@ class VerifiedEntry(NamedTuple):
     method_arn: object
     principal: str
     context: dict[str, Any]
-    allowed: bool
+    denial: str  # the Deny's reason code (insufficient_scope, ...), "" for an Allow
     issuer: str
     kid: str | None
+    claims: dict[str, Any]  # the verified payload (Authorizer.verify answers from the cache too)
 
 
 # Built with tuple.__new__ on the hot path: one C call instead of NamedTuple's Python __new__.

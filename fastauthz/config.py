@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import orjson
 
 from .errors import ConfigError
 from .fetch import FetchError, split_url
 from .policy import connect_pattern_problem
+
+if TYPE_CHECKING:
+    from .rules import RequiredClaims
 
 ASYMMETRIC_ALGORITHMS = (
     "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA",
@@ -50,11 +53,15 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("JWT_HMAC_SECRET", "", "Shared secret for HS* tokens (at least 32 bytes). Without it HS* is refused."),
     Setting("JWT_TOKEN_USE", "", "Comma list of accepted Cognito `token_use` values (`access`, `id`); unset: not checked."),
     Setting("JWT_REQUIRED_SCOPES", "", "Scopes that must all be in `scope` (space separated) or `scp`; a valid token without them gets a Deny (403)."),
-    Setting("JWT_ISSUERS", "", "Several issuers: a JSON list (inline, or a path / `file://` to a JSON file) of objects with `issuer`, `jwks_uri` and optionally `jwks_snapshot`, `audiences`, `verify_audience`, `algorithms`, `token_use`, `required_scopes`, `hmac_secret`. The single-issuer variables above are the defaults for omitted fields; `JWT_ISSUER_JWKS_URI` / `JWT_ISSUER` must then be unset."),
+    Setting("JWT_REQUIRED_CLAIMS", "", "A JSON object, claim name → expected value: a scalar must equal the claim or be one of its elements (`{\"cognito:groups\": \"chat-users\"}`); a list of values means any of them. A valid token that fails it gets a Deny (403, `insufficient_claims`)."),
+    Setting("JWT_ISSUERS", "", "Several issuers: a JSON list (inline, or a path / `file://` to a JSON file) of objects with `issuer`, `jwks_uri` and optionally `jwks_snapshot`, `audiences`, `verify_audience`, `algorithms`, `token_use`, `required_scopes`, `required_claims`, `hmac_secret`. The single-issuer variables above are the defaults for omitted fields; `JWT_ISSUER_JWKS_URI` / `JWT_ISSUER` must then be unset."),
     Setting("JWT_TOKEN_SOURCES", "header,query,protocol", "Where to look for the token, in order: `header` (Authorization, `Bearer` optional), `query`, `protocol` (a JWT entry in Sec-WebSocket-Protocol), `cookie`. The first present source is used. `cookie` is appended by default when `JWT_COOKIE_NAME` is set."),
     Setting("JWT_QUERY_PARAMETER", "authorization", "Query-string parameter holding the token (matched exactly, then case-insensitively)."),
     Setting("JWT_COOKIE_NAME", "", "Cookie holding the token; enables the `cookie` source."),
     Setting("JWT_CONTEXT_CLAIMS", "iss,aud,scope,client_id,token_use,email", "Claims copied into the authorizer `context` (flattened: lists joined with `,`, objects as JSON); `*` for all. `exp` is always added."),
+    Setting("FASTAUTHZ_AUTHORIZE", "", "Your own rule, `package.module:function`, imported at cold start and called as `function(claims, event)` after the built-in checks pass: `True`/`None` allows, `False` denies (403, `denied_by_hook`), a dict allows with extra context entries; raising `fastauthz.Unauthorized` refuses (401); any other exception fails closed (401, `hook_error`)."),
+    Setting("FASTAUTHZ_AUTHORIZE_CACHE_SECONDS", "", "How long the hook's answer is reused for the same token (0–86400). Default: the token's life, like the rest of the decision. `0` verifies and asks the hook on every connect (revocation lists)."),
+    Setting("FASTAUTHZ_REFUSE_WITH", "unauthorized", "`unauthorized`: refusals raise `Unauthorized` (401, a Lambda error). `deny`: they return a Deny policy with `context.reason` (403): no function error, no traceback for the runtime to format. Log lines and metrics are the same."),
     Setting("JWT_MAX_TOKEN_BYTES", "8192", "Longer tokens are refused before any decoding."),
     Setting("JWT_CACHE_SIZE", "4096", "Verified tokens remembered (by exact token, never past `exp`); 0 disables."),
     Setting("AUTHORIZED_APIS", "", "Comma list of API ids or execute-api ARN patterns the Allow covers. Default: the event's own `<api>/<stage>/*`."),
@@ -72,7 +79,7 @@ SETTINGS: tuple[Setting, ...] = (
 SETTING_NAMES = frozenset(s.name for s in SETTINGS)
 ISSUER_FIELDS = frozenset(
     {"issuer", "jwks_uri", "jwks_snapshot", "audiences", "verify_audience", "algorithms", "token_use",
-     "required_scopes", "hmac_secret"}
+     "required_scopes", "required_claims", "hmac_secret"}
 )
 
 
@@ -86,6 +93,7 @@ class IssuerConfig(NamedTuple):
     required_scopes: frozenset[str]
     hmac_secret: bytes | None = None
     jwks_snapshot: str = ""
+    required_claims: RequiredClaims | None = None
 
     def __repr__(self) -> str:  # never print the secret
         secret = "'***'" if self.hmac_secret else "None"
@@ -115,6 +123,9 @@ class Settings(NamedTuple):
     metrics_namespace: str = "fastauthz"
     metrics_interval: float = 60.0
     log_level: str = "INFO"
+    authorize: str = ""  # FASTAUTHZ_AUTHORIZE, imported by the Authorizer at cold start
+    authorize_cache_seconds: float | None = None
+    refuse_with: str = "unauthorized"
     # What the loader worked out by itself (derived issuers), for the cold-start log line.
     notes: tuple[str, ...] = ()
     # What the loader accepted but an operator should see (logged at WARN at cold start).
@@ -209,6 +220,10 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         variable = "AWS_LAMBDA_LOG_LEVEL" if env.raw("AWS_LAMBDA_LOG_LEVEL") else "LOG_LEVEL"
         raise ConfigError(variable, f"expected DEBUG, INFO, WARN or ERROR, got {log_level!r}")
 
+    refuse_with = env.raw("FASTAUTHZ_REFUSE_WITH").lower()
+    if refuse_with not in ("unauthorized", "deny"):
+        raise ConfigError("FASTAUTHZ_REFUSE_WITH", f"expected unauthorized or deny, got {refuse_with!r}")
+
     authorized_apis = env.csv("AUTHORIZED_APIS")
     for api in authorized_apis:
         if api.startswith("arn:") and ":execute-api:" not in api:
@@ -238,6 +253,9 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         metrics_namespace=env.raw("FASTAUTHZ_METRICS_NAMESPACE") or "fastauthz",
         metrics_interval=env.number("FASTAUTHZ_METRICS_INTERVAL_SECONDS", 1, 3600),
         log_level=log_level,
+        authorize=env.raw("FASTAUTHZ_AUTHORIZE"),
+        authorize_cache_seconds=env.number("FASTAUTHZ_AUTHORIZE_CACHE_SECONDS", 0, 86400) if env.is_set("FASTAUTHZ_AUTHORIZE_CACHE_SECONDS") else None,
+        refuse_with=refuse_with,
         notes=tuple(notes),
         warnings=tuple(warnings),
     )
@@ -252,6 +270,7 @@ def _load_issuers(env: _Env, notes: list[str], warnings: list[str]) -> tuple[Iss
         "required_scopes": env.raw("JWT_REQUIRED_SCOPES"),
         "hmac_secret": env.raw("JWT_HMAC_SECRET"),
         "jwks_snapshot": env.raw("JWT_JWKS_SNAPSHOT"),
+        "required_claims": _json_object(env.raw("JWT_REQUIRED_CLAIMS"), "JWT_REQUIRED_CLAIMS"),
     }
     allow_insecure_http = env.boolean("JWT_ALLOW_INSECURE_HTTP")
     if env.is_set("JWT_ISSUERS"):
@@ -364,7 +383,26 @@ def _issuer_config(entry: dict[str, Any], defaults: dict[str, Any], origin: str,
         required_scopes=frozenset(split_scopes(merged["required_scopes"])),
         hmac_secret=secret,
         jwks_snapshot=_snapshot_uri(str(merged.get("jwks_snapshot") or "").strip(), name("jwks_snapshot", "JWT_JWKS_SNAPSHOT"), jwks_uri),
+        required_claims=_required_claims(merged.get("required_claims"), name("required_claims", "JWT_REQUIRED_CLAIMS")),
     )
+
+
+def _required_claims(document: object, variable: str) -> RequiredClaims | None:
+    if document is None:
+        return None
+    from .rules import parse_required_claims  # only where required claims are configured
+
+    return parse_required_claims(document, variable)
+
+
+def _json_object(raw: str, variable: str) -> Any:
+    """A variable holding JSON (parsed here so that errors name it); None when unset."""
+    if not raw:
+        return None
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError as error:
+        raise ConfigError(variable, f"not valid JSON ({error})") from None
 
 
 def _snapshot_uri(raw: str, variable: str, jwks_uri: str) -> str:

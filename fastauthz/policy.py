@@ -34,6 +34,10 @@ def parse_method_arn(method_arn: Any) -> tuple[str, str, str, str, str, str]:
     return parts[1], parts[3], parts[4], api, stage, route
 
 
+DENY_EVERYTHING: dict[str, Any] = {
+    "Version": "2012-10-17", "Statement": [{"Action": "execute-api:Invoke", "Effect": "Deny", "Resource": ["*"]}]}
+
+
 class Policies:
     """Allow and Deny documents per methodArn, with their serialised sizes."""
 
@@ -51,6 +55,14 @@ class Policies:
     def deny(self, method_arn: str) -> tuple[dict[str, Any], int]:
         cached = self._deny.get(method_arn)
         return cached if cached is not None else self._build(self._deny, method_arn, "Deny")
+
+    def refusal(self, method_arn: object) -> dict[str, Any]:
+        """Deny mode's document for a refused token: the methodArn, or every resource when the
+        methodArn is unusable (a refusal must never depend on the request being well formed)."""
+        try:
+            return self.deny(method_arn)[0]  # type: ignore[arg-type]  # parse_method_arn refuses a non-string
+        except Rejected:
+            return DENY_EVERYTHING
 
     def allow_resources(self, method_arn: str) -> list[str]:
         partition, region, account, api, stage, _ = parse_method_arn(method_arn)

@@ -23,7 +23,7 @@ from typing import Any
 import websocket
 from locust import LoadTestShape, User, constant_throughput, events, task
 
-from loadtest.tokens import DEFAULT_MIX, EXPECTED, TokenSupply, parse_mix
+from loadtest.tokens import DEFAULT_MIX, TokenSupply, expected_status, parse_mix
 
 decisions: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))  # kind -> outcome -> count
 wrong: dict[str, int] = defaultdict(int)
@@ -42,6 +42,8 @@ def _options(parser: Any) -> None:
     group.add_argument("--connect-timeout", type=float, default=10.0)
     group.add_argument("--scenario", default="users", choices=["users", "steady", "ramp", "storm"],
                        help="users: locust's --users/--spawn-rate; the others are shapes over --run-time")
+    group.add_argument("--refuse-with", default="unauthorized", choices=["unauthorized", "deny"],
+                       help="the target authorizer's FASTAUTHZ_REFUSE_WITH: refused tokens expect 401, or 403 with deny")
     group.add_argument("--max-error-ratio", type=float, default=0.01)
     group.add_argument("--max-wrong", type=int, default=0)
     group.add_argument("--max-p95-ms", type=float, default=0.0, help="0: not checked")
@@ -107,7 +109,7 @@ class WebSocketConnectUser(User):
 
     def _record(self, kind: str, outcome: str, elapsed: float, error: Exception | None) -> None:
         decisions[kind][outcome] += 1
-        expected = str(EXPECTED[kind])
+        expected = str(expected_status(kind, self.environment.parsed_options.refuse_with))
         exception: Exception | None = None
         if outcome != expected:
             refused = outcome in ("401", "403")
@@ -179,7 +181,7 @@ def _verdict(environment: Any, **_: Any) -> None:
         outcomes = ", ".join(f"{outcome}: {count}" for outcome, count in sorted(decisions[kind].items()))
         entry = environment.stats.entries.get((f"connect[{kind}]", "WS"))
         percentiles = f"  (p50 {entry.get_response_time_percentile(0.5):.0f} / p95 {entry.get_response_time_percentile(0.95):.0f} / p99 {entry.get_response_time_percentile(0.99):.0f} ms)" if entry and entry.num_requests else ""
-        print(f"  {kind:<15} {EXPECTED[kind]:>8}  {outcomes}{percentiles}")
+        print(f"  {kind:<15} {expected_status(kind, environment.parsed_options.refuse_with):>8}  {outcomes}{percentiles}")
     breaches = []
     error_ratio = errors / requests if requests else 1.0
     if not requests:

@@ -23,6 +23,13 @@ from typing import Any
 
 KINDS = ("valid", "repeated", "expired", "bad_signature", "unknown_kid", "none")
 EXPECTED = {"valid": 101, "repeated": 101, "expired": 401, "bad_signature": 401, "unknown_kid": 401, "none": 401}
+
+
+def expected_status(kind: str, refuse_with: str = "unauthorized") -> int:
+    """What API Gateway must answer for a token kind: a refusal is a 401, or a 403 when the
+    authorizer runs with FASTAUTHZ_REFUSE_WITH=deny."""
+    status = EXPECTED[kind]
+    return 403 if status == 401 and refuse_with == "deny" else status
 DEFAULT_MIX = "valid=50,repeated=30,expired=5,bad_signature=5,unknown_kid=5,none=5"
 
 

@@ -216,3 +216,30 @@ def test_a_route_without_a_route_response_sends_nothing_back_and_ids_may_be_perc
     _, encoded, answer, first_after = run_stage(config, scenario)
     assert answer == 200 and first_after == "pushed"  # the quiet route's reply never came
     assert "%3D" in encoded  # ids end in "=": the decoding is exercised every time
+
+
+def test_a_hook_that_denies_a_group_is_a_403_for_a_real_websocket_client():
+    with DevIssuer(audience="stage-test") as issuer:
+        env = {**issuer.environment(), "FASTAUTHZ_AUTHORIZE": "tests.hooks:chat_users_only", "PYTHONPATH": str(ROOT)}
+        config = StageConfig(authorizer=FunctionSpec("fastauthz.handler:handler", env=env))
+
+        async def scenario(stage):
+            member = issuer.mint(**{"cognito:groups": ["chat-users"]})
+            guest = issuer.mint(**{"cognito:groups": ["guests"]})
+            return [(await status_of(stage, {"Authorization": f"Bearer {member}"}))[0],
+                    (await status_of(stage, {"Authorization": f"Bearer {guest}"}))[0]]
+
+        assert run_stage(config, scenario) == [101, 403]
+
+
+def test_deny_mode_is_a_403_for_a_real_websocket_client():
+    with DevIssuer(audience="stage-test") as issuer:
+        env = {**issuer.environment(), "FASTAUTHZ_REFUSE_WITH": "deny"}
+        config = StageConfig(authorizer=FunctionSpec("fastauthz.handler:handler", env=env))
+
+        async def scenario(stage):
+            return [(await status_of(stage, {"Authorization": f"Bearer {issuer.mint()}"}))[0],
+                    (await status_of(stage, {"Authorization": f"Bearer {issuer.mint(ttl=-400)}"}))[0],
+                    (await status_of(stage, {"Authorization": "Bearer not-a-token"}))[0]]
+
+        assert run_stage(config, scenario) == [101, 403, 403]

@@ -4,7 +4,7 @@ from fastauthz.cache import RejectedCache, VerifiedCache, VerifiedEntry
 
 
 def entry(kid="k1", issuer="iss", expires=100.0):
-    return VerifiedEntry(expires, {}, None, "sub", {}, True, issuer, kid)
+    return VerifiedEntry(expires, {}, None, "sub", {}, "", issuer, kid, {})
 
 
 def test_verified_cache_is_bounded_and_evicts_the_oldest_first():

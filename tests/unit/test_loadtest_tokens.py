@@ -65,3 +65,11 @@ def test_file_tokens_with_kinds(tmp_path):
         for kind in ("valid", "expired", "bad_signature", "unknown_kid"):
             verdict = outcome(authorizer, connect_event(supply.token(kind)))[0]
             assert {"allow": 101, "unauthorized": 401}[verdict] == EXPECTED[kind], kind
+
+
+def test_refused_kinds_expect_a_403_against_an_authorizer_in_deny_mode():
+    from loadtest.tokens import expected_status
+
+    assert {kind: expected_status(kind) for kind in KINDS} == EXPECTED
+    assert expected_status("expired", "deny") == 403 and expected_status("none", "deny") == 403
+    assert expected_status("valid", "deny") == 101 and expected_status("repeated", "deny") == 101

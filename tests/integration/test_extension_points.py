@@ -1,0 +1,226 @@
+"""#13's extension points through the real entry point, fastauthz.handler.handler(event, context),
+configured from the environment, keys from a file: required claims, the authorization hook, Deny
+mode and the library API."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import sys
+import time
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+from fastauthz.errors import ConfigError, KeysUnavailable
+from tests import hooks
+from tests.support import AUDIENCE, ISSUER, claims, connect_event, mint, write_jwks
+
+LIVE = int(time.time())
+
+
+def live(**overrides):
+    return claims(**{"iat": LIVE - 10, "exp": LIVE + 600, **overrides})
+
+
+@pytest.fixture
+def load_handler(monkeypatch, tmp_path: Path, capsys):
+    uri = write_jwks(tmp_path, "rsa-1")
+
+    def load(**env: str) -> ModuleType:
+        for name, value in {"JWT_ISSUER_JWKS_URI": uri, "JWT_ISSUER": ISSUER, "JWT_AUTHORIZED_AUDIENCES": AUDIENCE,
+                            "FASTAUTHZ_METRICS": "false", **env}.items():
+            monkeypatch.setenv(name, value)
+        sys.modules.pop("fastauthz.handler", None)
+        return importlib.import_module("fastauthz.handler")
+
+    yield load
+    sys.modules.pop("fastauthz.handler", None)
+
+
+def effect(result) -> str:
+    return result["policyDocument"]["Statement"][0]["Effect"]
+
+
+def log_lines(capsys) -> list[dict]:
+    return [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+
+
+def unauthorized(module: ModuleType, event) -> None:
+    with pytest.raises(Exception) as caught:
+        module.handler(event, None)
+    assert type(caught.value) is Exception and str(caught.value) == "Unauthorized"
+
+
+# -- required claims ---------------------------------------------------------------------------------
+@pytest.mark.parametrize(("required", "token_claims", "expected"), [
+    ('{"cognito:groups": "chat-users"}', {"cognito:groups": ["admins", "chat-users"]}, "Allow"),
+    ('{"cognito:groups": "chat-users"}', {"cognito:groups": ["admins"]}, "Deny"),
+    ('{"cognito:groups": "chat-users"}', {}, "Deny"),
+    ('{"tier": ["gold", "platinum"]}', {"tier": "gold"}, "Allow"),
+    ('{"tier": ["gold", "platinum"]}', {"tier": "silver"}, "Deny"),
+    ('{"email_verified": true}', {"email_verified": True}, "Allow"),
+    ('{"email_verified": true}', {"email_verified": "true"}, "Deny"),  # types must match
+    ('{"org": 7, "tier": "gold"}', {"org": 7, "tier": "gold"}, "Allow"),
+    ('{"org": 7, "tier": "gold"}', {"org": 7}, "Deny"),  # every claim must hold
+])
+def test_required_claims(load_handler, capsys, required, token_claims, expected):
+    module = load_handler(JWT_REQUIRED_CLAIMS=required)
+    result = module.handler(connect_event(mint("rsa-1", live(**token_claims))), None)
+    assert effect(result) == expected
+    if expected == "Deny":
+        denied = [line for line in log_lines(capsys) if line.get("message") == "denied"]
+        assert denied[-1]["reason"] == "insufficient_claims" and denied[-1]["token"]
+
+
+def test_required_claims_per_issuer_in_the_issuer_list(load_handler, tmp_path: Path):
+    issuers = json.dumps([{"issuer": ISSUER, "jwks_uri": write_jwks(tmp_path, "rsa-1"), "required_claims": {"tier": "gold"}}])
+    module = load_handler(JWT_ISSUER_JWKS_URI="", JWT_ISSUER="", JWT_ISSUERS=issuers)
+    assert effect(module.handler(connect_event(mint("rsa-1", live(tier="gold"))), None)) == "Allow"
+    assert effect(module.handler(connect_event(mint("rsa-1", live(tier="lead"))), None)) == "Deny"
+
+
+@pytest.mark.parametrize("raw", ["[1]", '{"groups": {"a": 1}}', '{"groups": []}', "not json"])
+def test_bad_required_claims_stop_the_cold_start_naming_the_variable(load_handler, raw):
+    with pytest.raises(ConfigError) as raised:
+        load_handler(JWT_REQUIRED_CLAIMS=raw)
+    assert raised.value.variable == "JWT_REQUIRED_CLAIMS"
+
+
+# -- the authorization hook -----------------------------------------------------------------------
+def test_a_hook_denies_a_group_and_allows_its_members(load_handler, capsys):
+    module = load_handler(FASTAUTHZ_AUTHORIZE="tests.hooks:chat_users_only")
+    assert effect(module.handler(connect_event(mint("rsa-1", live(**{"cognito:groups": ["chat-users"]}))), None)) == "Allow"
+    assert effect(module.handler(connect_event(mint("rsa-1", live(**{"cognito:groups": ["guests"]}))), None)) == "Deny"
+    assert [line["reason"] for line in log_lines(capsys) if line.get("message") == "denied"] == ["denied_by_hook"]
+
+
+def test_a_hooks_dict_allows_with_extra_context(load_handler):
+    module = load_handler(FASTAUTHZ_AUTHORIZE="tests.hooks:tenant_context")
+    result = module.handler(connect_event(mint("rsa-1", live(tenant="acme"))), None)
+    assert effect(result) == "Allow"
+    assert result["context"]["tenant"] == "acme" and result["context"]["premium"] is True
+    assert result["context"]["stage"] == "production" and result["context"]["exp"]
+
+
+def test_a_hook_raising_unauthorized_refuses_with_a_401(load_handler, tmp_path, monkeypatch, capsys):
+    revoked = tmp_path / "revoked.json"
+    revoked.write_text(json.dumps(["s-2"]))
+    monkeypatch.setenv("REVOKED_FILE", str(revoked))
+    module = load_handler(FASTAUTHZ_AUTHORIZE="tests.hooks:revoked_sessions")
+    assert effect(module.handler(connect_event(mint("rsa-1", live(sid="s-1"))), None)) == "Allow"
+    unauthorized(module, connect_event(mint("rsa-1", live(sid="s-2"))))
+    line = [line for line in log_lines(capsys) if line.get("message") == "unauthorized"][-1]
+    assert line["reason"] == "hook_unauthorized" and line["detail"] == "session revoked"
+
+
+@pytest.mark.parametrize("hook", ["tests.hooks:broken", "tests.hooks:odd_answer"])
+def test_a_failing_hook_fails_closed_loudly_without_the_token(load_handler, capsys, hook):
+    module = load_handler(FASTAUTHZ_AUTHORIZE=hook)
+    token = mint("rsa-1", live())
+    unauthorized(module, connect_event(token))
+    lines = log_lines(capsys)
+    errors = [line for line in lines if line["level"] == "ERROR"]
+    assert errors and errors[-1]["reason"] == "hook_error"
+    assert "KeyError" in errors[-1]["error"] or "dict" in errors[-1]["error"]
+    assert [line["reason"] for line in lines if line.get("message") == "unauthorized"] == ["hook_error"]
+    assert token not in json.dumps(lines)
+
+
+def test_the_hooks_answer_is_cached_with_the_token_unless_told_otherwise(load_handler):
+    token = mint("rsa-1", live())
+    hooks.CALLS["count"] = 0
+    module = load_handler(FASTAUTHZ_AUTHORIZE="tests.hooks:counting")
+    for _ in range(3):
+        module.handler(connect_event(token), None)
+    assert hooks.CALLS["count"] == 1
+    hooks.CALLS["count"] = 0
+    module = load_handler(FASTAUTHZ_AUTHORIZE="tests.hooks:counting", FASTAUTHZ_AUTHORIZE_CACHE_SECONDS="0")
+    for _ in range(3):
+        assert effect(module.handler(connect_event(token), None)) == "Allow"
+    assert hooks.CALLS["count"] == 3  # every connect: a revocation list takes effect at once
+
+
+def test_a_hook_runs_after_the_built_in_rules_pass(load_handler):
+    hooks.CALLS["count"] = 0
+    module = load_handler(FASTAUTHZ_AUTHORIZE="tests.hooks:counting", JWT_REQUIRED_SCOPES="chat:admin")
+    assert effect(module.handler(connect_event(mint("rsa-1", live())), None)) == "Deny"
+    unauthorized(module, connect_event(mint("rsa-1", live(exp=LIVE - 100))))
+    assert hooks.CALLS["count"] == 0
+
+
+@pytest.mark.parametrize("spec", ["tests.nope:hook", "tests.hooks:missing", "tests.hooks:NOT_A_FUNCTION", "no-colon"])
+def test_a_hook_that_cannot_be_loaded_stops_the_cold_start_naming_the_variable(load_handler, spec):
+    with pytest.raises(ConfigError) as raised:
+        load_handler(FASTAUTHZ_AUTHORIZE=spec)
+    assert raised.value.variable == "FASTAUTHZ_AUTHORIZE"
+
+
+# -- Deny mode --------------------------------------------------------------------------------------
+def test_deny_mode_answers_every_refusal_with_a_deny_and_its_reason(load_handler, capsys):
+    module = load_handler(FASTAUTHZ_REFUSE_WITH="deny")
+    event = connect_event(mint("rsa-1", live(exp=LIVE - 100)))
+    result = module.handler(event, None)
+    assert result["principalId"] == "unauthorized" and result["context"] == {"reason": "expired"}
+    assert result["policyDocument"]["Statement"][0] == {"Action": "execute-api:Invoke", "Effect": "Deny", "Resource": [event["methodArn"]]}
+    assert module.handler(connect_event(None), None)["context"] == {"reason": "missing_token"}
+    assert module.handler(event, None)["context"] == {"reason": "expired"}  # a replay, from the rejected-token cache
+    lines = [line for line in log_lines(capsys) if line.get("message") == "unauthorized"]
+    assert [line["reason"] for line in lines] == ["expired", "missing_token", "expired"]  # the same log lines as in 401 mode
+
+
+def test_deny_mode_denies_everything_when_the_method_arn_is_unusable(load_handler):
+    module = load_handler(FASTAUTHZ_REFUSE_WITH="deny")
+    event = connect_event(mint("rsa-1", live()))
+    event["methodArn"] = "not-an-arn"
+    result = module.handler(event, None)
+    assert result["policyDocument"]["Statement"][0]["Resource"] == ["*"] and effect(result) == "Deny"
+
+
+def test_deny_mode_still_fails_closed_with_a_500_when_keys_are_unavailable(load_handler):
+    from tests.support import KeyServer
+
+    server = KeyServer()
+    url = server.url
+    server.close()
+    module = load_handler(FASTAUTHZ_REFUSE_WITH="deny", JWT_ISSUER_JWKS_URI=url, JWT_JWKS_TIMEOUT_SECONDS="0.5")
+    with pytest.raises(KeysUnavailable):
+        module.handler(connect_event(mint("rsa-1", live())), None)
+
+
+def test_refuse_with_accepts_only_its_two_modes(load_handler):
+    with pytest.raises(ConfigError) as raised:
+        load_handler(FASTAUTHZ_REFUSE_WITH="403")
+    assert raised.value.variable == "FASTAUTHZ_REFUSE_WITH"
+
+
+# -- the library API --------------------------------------------------------------------------------
+def test_the_library_verifies_a_token_on_the_handlers_configuration(tmp_path: Path):
+    from fastauthz import Authorizer, Rejected
+
+    environ = {"JWT_ISSUER_JWKS_URI": write_jwks(tmp_path, "rsa-1"), "JWT_ISSUER": ISSUER, "JWT_AUTHORIZED_AUDIENCES": AUDIENCE,
+               "JWT_REQUIRED_CLAIMS": '{"tier": "gold"}', "LOG_LEVEL": "ERROR"}
+    authorizer = Authorizer.from_env(environ)
+    token = mint("rsa-1", live(tier="gold"))
+    claims_seen = authorizer.verify(token)
+    assert claims_seen["sub"] == "user-1" and claims_seen["tier"] == "gold"
+    claims_seen["sub"] = "changed"  # a copy: the cache is not the caller's to change
+    assert authorizer.verify(token)["sub"] == "user-1"
+    assert authorizer.decide(connect_event(token))["principalId"] == "user-1"
+    for bad, reason in ((mint("rsa-1", live(exp=LIVE - 100)), "expired"), (mint("rsa-1", live(tier="lead")), "insufficient_claims"),
+                        (token[:-4] + "AAAA", "bad_signature"), ("x.y", "malformed"), (None, "malformed")):
+        with pytest.raises(Rejected) as raised:
+            authorizer.verify(bad)  # type: ignore[arg-type]
+        assert raised.value.reason == reason
+
+
+def test_the_public_surface_is_pinned():
+    import fastauthz
+
+    assert sorted(fastauthz.__all__) == ["Authorizer", "ConfigError", "KeysUnavailable", "Rejected", "Unauthorized", "__version__"]
+    for name in fastauthz.__all__:
+        assert getattr(fastauthz, name) is not None
+    with pytest.raises(AttributeError):
+        fastauthz.nothing_here
+    assert (Path(fastauthz.__file__).parent / "py.typed").exists()

@@ -93,14 +93,17 @@ class Authorizer:
         self.issuers: dict[str, Issuer] = {}
         for config in settings.issuers:
             keystore = None
-            if config.jwks_uri:
+            if config.jwks_uri or config.discovery:
                 keystore = KeyStore(
                     config.jwks_uri, log=self.log, metrics=self.metrics, ttl=settings.jwks_ttl,
                     max_stale=settings.jwks_max_stale, cooldown=settings.jwks_cooldown, timeout=settings.jwks_timeout,
                     clock=clock, on_keys_removed=self._purger(config.issuer), snapshot=config.jwks_snapshot, spawn=spawn,
+                    discover_from=config.issuer if config.discovery else "",
                 )
             rules = ClaimRules(config, settings.verify_expiration, settings.leeway)
-            self.issuers[config.issuer] = Issuer(config, rules, keystore)
+            issuer = Issuer(config, rules, keystore)
+            for name in (config.issuer, *config.aliases):  # tokens are routed by their iss, in any accepted spelling
+                self.issuers[name] = issuer
         # Every issuer's allowed algorithms: a token whose alg none accepts is refused from its header alone.
         self.algorithms: frozenset[str] = frozenset().union(*(config.algorithms for config in settings.issuers))
         self.headers = HeaderCache(self.algorithms)
@@ -122,7 +125,7 @@ class Authorizer:
     def load_keys(self) -> None:
         """Cold start: file and snapshot keys load now; URL fetches start in the background."""
         now = self.clock()
-        for issuer in self.issuers.values():
+        for issuer in set(self.issuers.values()):
             if issuer.keystore is not None:
                 issuer.keystore.start(now)
         register_snapstart_hooks(self)
@@ -133,7 +136,7 @@ class Authorizer:
 
         from .fetch import reset_connections
 
-        for issuer in self.issuers.values():
+        for issuer in set(self.issuers.values()):
             if issuer.keystore is not None:
                 issuer.keystore.after_restore()
         reset_connections()

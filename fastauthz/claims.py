@@ -16,10 +16,10 @@ FIREBASE_MAX_SUB_LENGTH = 128
 
 
 class ClaimRules:
-    __slots__ = ("audiences", "firebase", "issuer", "leeway", "token_use", "verify_audience", "verify_expiration")
+    __slots__ = ("audiences", "firebase", "issuers", "leeway", "token_use", "verify_audience", "verify_expiration")
 
     def __init__(self, config: IssuerConfig, verify_expiration: bool, leeway: float) -> None:
-        self.issuer = config.issuer
+        self.issuers = frozenset((config.issuer, *config.aliases))
         self.audiences = config.audiences
         self.verify_audience = config.verify_audience
         self.verify_expiration = verify_expiration
@@ -61,8 +61,9 @@ def check_claims(payload: dict[str, Any], rules: ClaimRules, now: float) -> floa
         if iat > latest:
             raise Rejected("issued_in_future")
 
-    if payload.get("iss") != rules.issuer:
-        raise Rejected("bad_issuer", truncate(payload.get("iss")))
+    iss = payload.get("iss")
+    if type(iss) is not str or iss not in rules.issuers:  # issuers: the configured one and its accepted spellings
+        raise Rejected("bad_issuer", truncate(iss))
 
     if rules.verify_audience:
         audiences = rules.audiences

@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import orjson
 
 from .errors import ConfigError
-from .fetch import FetchError, split_url
 from .policy import connect_pattern_problem
 
 if TYPE_CHECKING:
@@ -94,6 +93,8 @@ class IssuerConfig(NamedTuple):
     hmac_secret: bytes | None = None
     jwks_snapshot: str = ""
     required_claims: RequiredClaims | None = None
+    aliases: tuple[str, ...] = ()  # other spellings of `issuer` accepted (a derived bare-host issuer: with and without "/")
+    discovery: bool = False  # jwks_uri is empty: found by OIDC discovery from `issuer` at the first key fetch
 
     def __repr__(self) -> str:  # never print the secret
         secret = "'***'" if self.hmac_secret else "None"
@@ -101,7 +102,7 @@ class IssuerConfig(NamedTuple):
 
     @property
     def is_firebase(self) -> bool:
-        return self.issuer.startswith("https://securetoken.google.com/")
+        return self.issuer.startswith("https://securetoken.google.com/")  # providers.FIREBASE_ISSUER
 
 
 class Settings(NamedTuple):
@@ -280,8 +281,9 @@ def _load_issuers(env: _Env, notes: list[str], warnings: list[str]) -> tuple[Iss
         entries = _read_issuer_list(env.raw("JWT_ISSUERS"))
         origin = "JWT_ISSUERS"
     else:
-        if not env.is_set("JWT_ISSUER_JWKS_URI") and not env.is_set("JWT_HMAC_SECRET"):
-            raise ConfigError("JWT_ISSUER_JWKS_URI", "set it to the issuer's JWKS URL (or file://), or configure JWT_ISSUERS")
+        if not env.is_set("JWT_ISSUER_JWKS_URI") and not env.is_set("JWT_ISSUER") and not env.is_set("JWT_HMAC_SECRET"):
+            raise ConfigError("JWT_ISSUER", "set the issuer (its keys are then derived or discovered), or JWT_ISSUER_JWKS_URI, "
+                                            "or configure JWT_ISSUERS")
         entries = [{"issuer": env.raw("JWT_ISSUER"), "jwks_uri": env.raw("JWT_ISSUER_JWKS_URI")}]
         origin = ""
     issuers = tuple(_issuer_config(entry, defaults, origin, index, notes, warnings if allow_insecure_http else None)
@@ -329,9 +331,25 @@ def _issuer_config(entry: dict[str, Any], defaults: dict[str, Any], origin: str,
 
     jwks_uri = str(merged.get("jwks_uri") or "").strip()
     uri_var = name("jwks_uri", "JWT_ISSUER_JWKS_URI")
+    issuer = str(merged.get("issuer") or "").strip()
+    issuer_var = name("issuer", "JWT_ISSUER")
+    discovery = False
+    if not jwks_uri and issuer and not merged.get("hmac_secret"):
+        # Issuer-only setup: a known provider's key URL, else OIDC discovery at the first key fetch.
+        from .providers import discovery_url, is_loopback_url, key_url_for_issuer
+
+        jwks_uri = key_url_for_issuer(issuer) or ""
+        if jwks_uri:
+            notes.append(f"derived key URL {jwks_uri} from issuer {issuer}")
+        elif issuer.startswith("https://") or (issuer.startswith("http://") and is_loopback_url(issuer)):
+            discovery = True
+            notes.append(f"keys of {issuer} by OIDC discovery ({discovery_url(issuer)})")
+        else:
+            raise ConfigError(issuer_var, f"{issuer!r}: an issuer whose keys are to be discovered must be an https:// URL "
+                                          "(or set the key URL)")
     if jwks_uri and not jwks_uri.startswith(("https://", "http://", "file://")):
         raise ConfigError(uri_var, f"expected an https://, http:// or file:// URL, got {jwks_uri!r}")
-    if jwks_uri.startswith("http://") and not is_loopback_url(jwks_uri):
+    if jwks_uri.startswith("http://") and not _is_loopback_url(jwks_uri):
         if insecure_http is None:
             raise ConfigError(uri_var, f"{jwks_uri} is plain http: keys fetched over it can be replaced in transit. Use https://, "
                                        "or set JWT_ALLOW_INSECURE_HTTP=true for a private network")
@@ -359,19 +377,22 @@ def _issuer_config(entry: dict[str, Any], defaults: dict[str, Any], origin: str,
             raise ConfigError(algorithms_var, f"unknown algorithm {alg!r}; use any of {', '.join(ASYMMETRIC_ALGORITHMS + HMAC_ALGORITHMS)}")
         if alg in HMAC_ALGORITHMS and secret is None:
             raise ConfigError(algorithms_var, f"{alg} needs JWT_HMAC_SECRET (HS* is only accepted with an explicit secret)")
-    if not jwks_uri and not any(alg in HMAC_ALGORITHMS for alg in listed):
-        raise ConfigError(uri_var, "set the issuer's JWKS URL (or file://)")
+    if not jwks_uri and not discovery and not any(alg in HMAC_ALGORITHMS for alg in listed):
+        raise ConfigError(uri_var, "set the issuer's JWKS URL (or file://), or the issuer to discover it")
 
     token_use = frozenset(split_csv(merged["token_use"])) or None
     if token_use and not token_use <= {"access", "id"}:
         raise ConfigError(name("token_use", "JWT_TOKEN_USE"), f"expected access and/or id, got {sorted(token_use)}")
 
-    issuer = str(merged.get("issuer") or "").strip()
+    aliases: tuple[str, ...] = ()
     if not issuer:
+        from .providers import derive_issuer, issuer_aliases
+
         issuer = derive_issuer(jwks_uri, audiences) or ""
         if not issuer:
-            raise ConfigError(name("issuer", "JWT_ISSUER"), f"cannot derive the issuer from {jwks_uri or 'the configuration'!r}; set it to the exact `iss` your tokens carry")
-        notes.append(f"derived issuer {issuer} from {jwks_uri}")
+            raise ConfigError(issuer_var, f"cannot derive the issuer from {jwks_uri or 'the configuration'!r}; set it to the exact `iss` your tokens carry")
+        aliases = issuer_aliases(issuer, jwks_uri)
+        notes.append(f"derived issuer {issuer} from {jwks_uri}" + (f" (also accepted: {', '.join(aliases)})" if aliases else ""))
 
     return IssuerConfig(
         issuer=issuer,
@@ -384,7 +405,15 @@ def _issuer_config(entry: dict[str, Any], defaults: dict[str, Any], origin: str,
         hmac_secret=secret,
         jwks_snapshot=_snapshot_uri(str(merged.get("jwks_snapshot") or "").strip(), name("jwks_snapshot", "JWT_JWKS_SNAPSHOT"), jwks_uri),
         required_claims=_required_claims(merged.get("required_claims"), name("required_claims", "JWT_REQUIRED_CLAIMS")),
+        aliases=aliases,
+        discovery=discovery,
     )
+
+
+def _is_loopback_url(uri: str) -> bool:
+    from .providers import is_loopback_url  # only for plain-http URLs: most configurations never load providers.py
+
+    return is_loopback_url(uri)
 
 
 def _required_claims(document: object, variable: str) -> RequiredClaims | None:
@@ -414,45 +443,6 @@ def _snapshot_uri(raw: str, variable: str, jwks_uri: str) -> str:
     if not os.path.isfile(uri[len("file://"):]):
         raise ConfigError(variable, f"{raw!r} is not a readable file")
     return uri
-
-
-WELL_KNOWN_JWKS = "/.well-known/jwks.json"
-GOOGLE_SECURETOKEN_KEYS = (
-    "https://www.googleapis.com/robot/v1/metadata/x509/securetoken@system.gserviceaccount.com",
-    "https://www.googleapis.com/service_accounts/v1/jwk/securetoken@system.gserviceaccount.com",
-)
-
-
-def is_loopback_url(uri: str) -> bool:
-    """Whether an http(s) URL names this machine (127.0.0.0/8, ::1, localhost): the local stage,
-    tests, a sidecar. Nothing crosses a network to reach it."""
-    try:
-        (_, host, _), _ = split_url(uri)
-    except FetchError:
-        return False
-    host = host.lower().rstrip(".")
-    if host in ("localhost", "::1") or host.endswith(".localhost"):
-        return True
-    octets = host.split(".")
-    return len(octets) == 4 and octets[0] == "127" and all(o.isdigit() and int(o) < 256 for o in octets)
-
-
-def derive_issuer(jwks_uri: str, audiences: frozenset[str]) -> str | None:
-    """The `iss` a provider's JWKS URI implies, or None when that would be a guess."""
-    if jwks_uri in GOOGLE_SECURETOKEN_KEYS:
-        # Firebase: iss is https://securetoken.google.com/<project id>, and aud is the project id.
-        return f"https://securetoken.google.com/{next(iter(audiences))}" if len(audiences) == 1 else None
-    if not jwks_uri.startswith("https://"):
-        return None
-    host = jwks_uri[len("https://"):].split("/", 1)[0]
-    if jwks_uri.endswith(WELL_KNOWN_JWKS):
-        base = jwks_uri[: -len(WELL_KNOWN_JWKS)]
-        # Auth0 tenants issue with a trailing slash: iss = https://<tenant>.auth0.com/
-        return base + "/" if host.endswith(".auth0.com") and base.count("/") == 2 else base
-    if host.endswith((".okta.com", ".oktapreview.com")) and jwks_uri.endswith("/v1/keys"):
-        # Okta authorization servers: https://<org>/oauth2/<server>/v1/keys -> .../oauth2/<server>
-        return jwks_uri[: -len("/v1/keys")]
-    return None
 
 
 def settings_markdown() -> str:

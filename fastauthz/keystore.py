@@ -33,11 +33,12 @@ INFINITY = float("inf")
 class _Flight:
     """One fetch in progress; callers that need its result wait on `done`."""
 
-    __slots__ = ("done", "error", "number", "result")
+    __slots__ = ("done", "error", "number", "result", "uri")
 
     def __init__(self, done: Any) -> None:
         self.done = done
         self.number = 0
+        self.uri = ""  # the key URL this fetch found by OIDC discovery
         self.result: tuple[KeySet, float | None, float] | None = None
         self.error: str | None = None
 
@@ -60,8 +61,10 @@ class KeyStore:
         snapshot: str = "",
         spawn: Callable[[Callable[[], None]], None] | None = None,
         retries: int = 2,
+        discover_from: str = "",
     ) -> None:
-        self.uri = uri
+        self.uri = uri  # empty until OIDC discovery from `discover_from` (an issuer) has found it
+        self.discover_from = discover_from
         self.pinned = uri.startswith("file://")  # shipped with the function: never expires, never refetched
         self.snapshot = snapshot
         self._log = log
@@ -86,6 +89,11 @@ class KeyStore:
         self._lock: Any = None  # threading.Lock, created on first fetch: file:// never loads threading
         self.fetch_count = 0
         self.installed_fetch = 0  # the number of the fetch whose key set is installed
+
+    @property
+    def source(self) -> str:
+        """Where the keys come from, for log lines: the key URL, or the discovery still to find it."""
+        return self.uri or f"OIDC discovery of {self.discover_from}"
 
     # -- hot path ----------------------------------------------------------------------------
     def key_for(self, kid: str | None, now: float) -> PreparedKey:
@@ -152,8 +160,8 @@ class KeyStore:
 
     def _unavailable(self, now: float) -> KeysUnavailable:
         age = round(now - self.fetched_at) if self.keys is not None else None
-        self._log.error("keys unavailable: failing closed", reason="keys_unavailable", jwks_uri=self.uri, keys_age_s=age)
-        return KeysUnavailable(f"fastauthz: no servable keys for {self.uri}")
+        self._log.error("keys unavailable: failing closed", reason="keys_unavailable", jwks_uri=self.source, keys_age_s=age)
+        return KeysUnavailable(f"fastauthz: no servable keys for {self.source}")
 
     def _begin_fetch(self, now: float, wait: bool) -> None:
         """Start a fetch unless one is in flight (single flight); with `wait`, take its result."""
@@ -182,7 +190,12 @@ class KeyStore:
         self.fetch_count += 1
         flight.number = self.fetch_count
         try:
-            fetched = fetch_document(self.uri, self._timeout, self._retries)
+            uri = self.uri
+            if not uri:  # issuer-only setup: discovery is part of the first fetch, its answer kept like keys
+                from .providers import discover_jwks_uri
+
+                uri = flight.uri = discover_jwks_uri(self.discover_from, self._timeout, self._retries)
+            fetched = fetch_document(uri, self._timeout, self._retries)
             flight.result = (load_key_set(fetched.body), fetched.max_age, fetched.duration)
         except (FetchError, KeySetError) as error:
             flight.error = str(error)
@@ -197,6 +210,9 @@ class KeyStore:
         if flight is None or not flight.done.is_set():
             return
         self._flight = None
+        if flight.uri and not self.uri:
+            self.uri = flight.uri
+            self._log.info("key URL discovered", issuer=self.discover_from, jwks_uri=self.uri)
         if flight.result is not None:
             keys, max_age, duration = flight.result
             self.install(keys, now, max_age)
@@ -208,7 +224,7 @@ class KeyStore:
         else:
             self.retry_after = now + max(self._cooldown, 1.0)
             serving = self.keys is not None and now < self.stale_until
-            self._log.error("key fetch failed", reason="fetch_failed", jwks_uri=self.uri, outcome="failed", error=flight.error,
+            self._log.error("key fetch failed", reason="fetch_failed", jwks_uri=self.source, outcome="failed", error=flight.error,
                             serving_stale=serving, keys_age_s=round(now - self.fetched_at) if self.keys is not None else None)
             if self._metrics is not None:
                 self._metrics.count("KeyFetchFailed")

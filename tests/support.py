@@ -197,7 +197,8 @@ def outcome(authorizer: Authorizer, event: dict[str, Any]) -> tuple[str, Any]:
 
 # -- a real key server on 127.0.0.1 ------------------------------------------------------------
 class KeyServer:
-    """Serves whatever `body`/`status`/`headers` say, after `delay` seconds; counts requests."""
+    """Serves whatever `body`/`status`/`headers` say (or, at a path given to serve_at, that
+    document), after `delay` seconds; counts requests."""
 
     def __init__(self, body: Any = b"{}", status: int = 200, headers: dict[str, str] | None = None) -> None:
         self.body: bytes = body if isinstance(body, bytes) else json.dumps(body).encode()
@@ -205,6 +206,7 @@ class KeyServer:
         self.headers = headers or {"Content-Type": "application/json"}
         self.delay = 0.0
         self.requests = 0
+        self.paths: dict[str, bytes] = {}
         owner = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -215,13 +217,15 @@ class KeyServer:
                 owner.requests += 1
                 if owner.delay:
                     time.sleep(owner.delay)
+                at_path = owner.paths.get(self.path.split("?")[0])
+                body = at_path if at_path is not None else owner.body
                 try:
-                    self.send_response(owner.status)
+                    self.send_response(200 if at_path is not None else owner.status)
                     for name, value in owner.headers.items():
                         self.send_header(name, value)
-                    self.send_header("Content-Length", str(len(owner.body)))
+                    self.send_header("Content-Length", str(len(body)))
                     self.end_headers()
-                    self.wfile.write(owner.body)
+                    self.wfile.write(body)
                 except (BrokenPipeError, ConnectionResetError):
                     pass
 
@@ -235,8 +239,16 @@ class KeyServer:
         self.thread.start()
 
     @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}/.well-known/jwks.json"
+        return f"{self.base}/.well-known/jwks.json"
+
+    def serve_at(self, path: str, document: Any) -> None:
+        """Answer GET `path` with `document` (200), whatever serve() says for other paths."""
+        self.paths[path] = document if isinstance(document, bytes) else json.dumps(document).encode()
 
     def serve(self, document: Any, status: int = 200, **headers: str) -> None:
         self.body = document if isinstance(document, bytes) else json.dumps(document).encode()

@@ -84,11 +84,12 @@ def cmd_check_config(args: argparse.Namespace) -> int:
             print("  HMAC secret only")
             continue
         if keystore.refresh() and keystore.keys is not None:
-            print(f"  keys from {config.jwks_uri}: {', '.join(sorted(str(k) for k in keystore.keys.by_kid))}")
+            found = " (found by OIDC discovery)" if config.discovery else ""
+            print(f"  keys from {keystore.uri}{found}: {', '.join(sorted(str(k) for k in keystore.keys.by_kid))}")
             for skipped in keystore.keys.skipped:
                 print(f"  skipped {skipped}")
         else:
-            print(f"  could not load keys from {config.jwks_uri}", file=sys.stderr)
+            print(f"  could not load keys from {keystore.source}", file=sys.stderr)
             failed = True
     return 1 if failed else 0
 

@@ -22,7 +22,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import urllib.request
 import zipfile
 from pathlib import Path
 
@@ -93,16 +92,36 @@ def compile_bytecode(target: Path, python: str) -> None:
 
 
 def add_snapshot(target: Path, source: str) -> int:
+    """Ship `source`'s key set as jwks-snapshot.json. `source` is a key URL, a file, or an issuer
+    whose key URL is derived or discovered as the handler does (SNAPSHOT=https://<issuer>)."""
     from ..keys import load_key_set
 
-    if source.startswith(("http://", "https://")):
-        with urllib.request.urlopen(source, timeout=10) as answer:  # noqa: S310 (the operator's own key URL)
-            body = answer.read()
-    else:
-        body = Path(source.removeprefix("file://")).read_bytes()
+    body = fetch_key_set(source)
     keys = load_key_set(body)  # refuse to ship something that is not a usable key set
     (target / "jwks-snapshot.json").write_bytes(body)
     return len(keys)
+
+
+def fetch_key_set(source: str) -> bytes:
+    """The key document at `source`: a file, a key URL, or an issuer resolved as the handler
+    resolves it (a known provider's key URL, else OIDC discovery)."""
+    from ..errors import KeySetError
+    from ..fetch import FetchError, fetch_document
+    from ..keys import load_key_set
+    from ..providers import discover_jwks_uri, key_url_for_issuer
+
+    if not source.startswith(("http://", "https://")):
+        return Path(source.removeprefix("file://")).read_bytes()
+    key_url = key_url_for_issuer(source)
+    if key_url is None:
+        try:
+            body = fetch_document(source, 10).body
+            load_key_set(body)
+            return body  # a key URL
+        except (FetchError, KeySetError):
+            key_url = discover_jwks_uri(source, 10)
+    print(f"snapshot: {source} is an issuer; its keys are at {key_url}")
+    return fetch_document(key_url, 10).body
 
 
 def write_zip(source: Path, zip_path: Path, prefix: str = "") -> None:

@@ -224,3 +224,46 @@ def test_the_public_surface_is_pinned():
     with pytest.raises(AttributeError):
         fastauthz.nothing_here
     assert (Path(fastauthz.__file__).parent / "py.typed").exists()
+
+
+# -- issuer-only setup and bare-host issuers --------------------------------------------------------
+@pytest.fixture
+def idp(key_server):
+    """An OIDC provider on 127.0.0.1: discovery document and keys at paths of their own."""
+    from tests.support import jwks
+
+    key_server.serve(b"not here", status=404)
+    key_server.serve_at("/.well-known/openid-configuration", {"issuer": key_server.base, "jwks_uri": key_server.base + "/oauth/keys"})
+    key_server.serve_at("/oauth/keys", jwks("rsa-1"))
+    return key_server
+
+
+def test_the_issuer_alone_is_enough_its_keys_are_discovered(load_handler, idp, capsys):
+    module = load_handler(JWT_ISSUER=idp.base, JWT_ISSUER_JWKS_URI="")
+    assert effect(module.handler(connect_event(mint("rsa-1", live(iss=idp.base))), None)) == "Allow"
+    lines = log_lines(capsys)
+    assert any(line.get("message") == "key URL discovered" and line["jwks_uri"] == idp.base + "/oauth/keys" for line in lines)
+    unauthorized(module, connect_event(mint("rsa-1", live(iss=idp.base + "/"))))  # a configured issuer is exact
+
+
+def test_an_issuer_list_entry_without_a_key_url_is_discovered_too(load_handler, idp):
+    issuers = json.dumps([{"issuer": idp.base}])
+    module = load_handler(JWT_ISSUER_JWKS_URI="", JWT_ISSUER="", JWT_ISSUERS=issuers)
+    assert effect(module.handler(connect_event(mint("rsa-1", live(iss=idp.base))), None)) == "Allow"
+
+
+def test_a_discovery_document_naming_another_issuer_fails_closed(load_handler, idp):
+    idp.serve_at("/.well-known/openid-configuration", {"issuer": "https://evil.example", "jwks_uri": idp.base + "/oauth/keys"})
+    module = load_handler(JWT_ISSUER=idp.base, JWT_ISSUER_JWKS_URI="", JWT_JWKS_TIMEOUT_SECONDS="0.5")
+    with pytest.raises(KeysUnavailable):
+        module.handler(connect_event(mint("rsa-1", live(iss=idp.base))), None)
+
+
+def test_a_bare_host_issuer_is_accepted_with_and_without_its_trailing_slash(load_handler, key_server):
+    from tests.support import jwks
+
+    key_server.serve(jwks("rsa-1"))
+    module = load_handler(JWT_ISSUER="", JWT_ISSUER_JWKS_URI=key_server.url)  # https://host/.well-known/jwks.json shape
+    for iss in (key_server.base, key_server.base + "/"):
+        assert effect(module.handler(connect_event(mint("rsa-1", live(iss=iss))), None)) == "Allow"
+    unauthorized(module, connect_event(mint("rsa-1", live(iss=key_server.base + "//"))))

@@ -14,7 +14,9 @@ from pathlib import Path
 from tests.support import AUDIENCE, ISSUER, write_jwks
 
 FORBIDDEN = ("urllib3", "ssl", "_ssl", "socket", "http", "email", "joserfc", "fastauthz.dev", "logging", "threading",
-             "hashlib", "hmac", "cryptography.x509", "locust", "websockets", "pytest", "hypothesis")
+             "hashlib", "hmac", "cryptography.x509", "locust", "websockets", "pytest", "hypothesis",
+             # loaded only where configured: required claims or a hook (rules), derivation or discovery (providers)
+             "fastauthz.rules", "fastauthz.providers")
 
 PROBE = """
 import json, sys
@@ -41,3 +43,13 @@ def test_hmac_support_is_loaded_only_when_a_secret_is_configured(tmp_path: Path)
     env = {"JWT_ISSUER_JWKS_URI": write_jwks(tmp_path, "rsa-1"), "JWT_ISSUER": ISSUER, "JWT_AUTHORIZED_AUDIENCES": AUDIENCE,
            "JWT_HMAC_SECRET": "s" * 32}
     assert "hmac" in modules_after_import(env)
+
+
+def test_rules_and_providers_load_only_where_they_are_configured(tmp_path: Path):
+    env = {"JWT_ISSUER_JWKS_URI": write_jwks(tmp_path, "rsa-1"), "JWT_ISSUER": ISSUER, "JWT_AUTHORIZED_AUDIENCES": AUDIENCE,
+           "JWT_REQUIRED_CLAIMS": '{"tier": "gold"}'}
+    assert "fastauthz.rules" in modules_after_import(env)
+    # the issuer derived from a (loopback: nothing leaves this machine) key URL
+    derived = {"JWT_ISSUER_JWKS_URI": "http://127.0.0.1:1/.well-known/jwks.json", "JWT_AUTHORIZED_AUDIENCES": AUDIENCE,
+               "JWT_JWKS_TIMEOUT_SECONDS": "0.1", "JWT_ISSUER": ""}
+    assert "fastauthz.providers" in modules_after_import(derived)

@@ -3,6 +3,8 @@ from __future__ import annotations
 import json
 import urllib.request
 
+import pytest
+
 from fastauthz.dev.cli import main
 from fastauthz.dev.issuer import DevIssuer
 from tests.support import NOW, Logs, claims, connect_event, make_authorizer, mint, outcome, write_jwks
@@ -92,3 +94,38 @@ def test_a_client_hanging_up_on_the_dev_issuer_prints_no_traceback(tmp_path, cap
         time.sleep(0.3)  # the handler threads see the resets
         assert urllib.request.urlopen(issuer.jwks_uri, timeout=5).status == 200  # still serving
     assert "Traceback" not in capfd.readouterr().err
+
+
+@pytest.fixture
+def idp(key_server):
+    from tests.support import jwks
+
+    key_server.serve(b"<html>an issuer's home page</html>")
+    key_server.serve_at("/.well-known/openid-configuration", {"issuer": key_server.base, "jwks_uri": key_server.base + "/oauth/keys"})
+    key_server.serve_at("/oauth/keys", jwks("rsa-1"))
+    return key_server
+
+
+def test_check_config_discovers_the_keys_of_an_issuer_alone(monkeypatch, capsys, idp):
+    for name, value in {"JWT_ISSUER": idp.base, "JWT_AUTHORIZED_AUDIENCES": "cli"}.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("JWT_ISSUER_JWKS_URI", raising=False)
+    assert main(["check-config"]) == 0
+    out = capsys.readouterr().out
+    assert f"keys from {idp.base}/oauth/keys (found by OIDC discovery): rsa-1" in out
+
+
+def test_a_snapshot_comes_from_a_file_a_key_url_or_an_issuer_resolved_as_the_handler_does(tmp_path, idp):
+    from fastauthz.dev.package import add_snapshot
+    from fastauthz.errors import KeySetError
+    from tests.support import jwks
+
+    (tmp_path / "keys.json").write_text(json.dumps(jwks("rsa-1")))
+    for source in (str(tmp_path / "keys.json"), f"file://{tmp_path / 'keys.json'}", idp.base + "/oauth/keys", idp.base):
+        target = tmp_path / "task"
+        target.mkdir(exist_ok=True)
+        assert add_snapshot(target, source) == 1
+        assert json.loads((target / "jwks-snapshot.json").read_text())["keys"][0]["kid"] == "rsa-1"
+    (tmp_path / "not-keys.json").write_text("{}")
+    with pytest.raises(KeySetError):
+        add_snapshot(tmp_path / "task", str(tmp_path / "not-keys.json"))

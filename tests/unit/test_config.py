@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from fastauthz.config import ASYMMETRIC_ALGORITHMS, HMAC_ALGORITHMS, SETTING_NAMES, derive_issuer, load_settings, settings_markdown
+from fastauthz.config import ASYMMETRIC_ALGORITHMS, HMAC_ALGORITHMS, SETTING_NAMES, load_settings, settings_markdown
 from fastauthz.errors import ConfigError
+from fastauthz.providers import derive_issuer
 from tests.support import AUDIENCE, ISSUER
 
 BASE = {"JWT_ISSUER_JWKS_URI": "file:///keys.json", "JWT_ISSUER": ISSUER, "JWT_AUTHORIZED_AUDIENCES": AUDIENCE}
@@ -34,7 +35,8 @@ def test_minimal_configuration_and_its_defaults():
 
 
 @pytest.mark.parametrize(("env", "variable"), [
-    ({"JWT_ISSUER_JWKS_URI": None}, "JWT_ISSUER_JWKS_URI"),
+    ({"JWT_ISSUER_JWKS_URI": None, "JWT_ISSUER": None}, "JWT_ISSUER"),
+    ({"JWT_ISSUER_JWKS_URI": None, "JWT_ISSUER": "my-issuer"}, "JWT_ISSUER"),  # nothing to discover from
     ({"JWT_ISSUER_JWKS_URI": "ftp://x"}, "JWT_ISSUER_JWKS_URI"),
     ({"JWT_AUTHORIZED_AUDIENCES": ""}, "JWT_AUTHORIZED_AUDIENCES"),
     ({"JWT_ISSUER": "", "JWT_ISSUER_JWKS_URI": "https://example.com/keys"}, "JWT_ISSUER"),

@@ -15,6 +15,7 @@ else the machine is doing, so two runs agree to about 0.001% where wall-clock ra
 
     python -m bench.gate              # check against bench/budgets.toml, write bench/results/check.json
     python -m bench.gate --baseline   # rewrite the baselines from this commit (after an intended change)
+    python -m bench.gate --env FASTAUTHZ_REFUSE_WITH=deny   # what a setting costs: the same table, no verdict
 """
 
 from __future__ import annotations
@@ -189,6 +190,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--baseline", action="store_true", help="rewrite bench/budgets.toml from this commit's counts")
     parser.add_argument("--json", default=str(RESULTS), help="where to write the verdict")
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 2, help="valgrind runs at once")
+    parser.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
+                        help="configure the measured authorizer (repeatable): a report of what a setting costs, never a verdict")
     args = parser.parse_args(argv)
     valgrind = shutil.which("valgrind")
     if valgrind is None:
@@ -196,7 +199,12 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     budgets = tomllib.loads(BUDGETS.read_text()) if BUDGETS.exists() else {}
     with tempfile.TemporaryDirectory(prefix="fastauthz-gate-") as workdir:
-        measured = measure(Counter(valgrind, Path(workdir)), args.jobs)
+        counter = Counter(valgrind, Path(workdir))
+        if args.env:
+            if args.baseline:
+                parser.error("--env measures a variant: it cannot be a baseline")
+            counter.environ["GATE_AUTHORIZER_ENV"] = json.dumps(dict(item.split("=", 1) for item in args.env))
+        measured = measure(counter, args.jobs)
     values = ratios(measured)
     if args.baseline:
         write_budgets(values, float(budgets.get("tolerance", DEFAULT_TOLERANCE)))
@@ -207,6 +215,9 @@ def main(argv: list[str] | None = None) -> int:
     print(table(verdict, measured, budgets))
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
     Path(args.json).write_text(json.dumps(verdict, indent=2) + "\n")
+    if args.env:
+        print(f"\nwith {' '.join(args.env)}: a report, not a verdict (the gate judges the default configuration)")
+        return 0
     failed = [case["name"] for case in verdict["cases"] if case["value"] > case["limit"]]
     print(f"\n{len(failed)} case(s) over their limit: {', '.join(failed)}" if failed else
           f"\nall {len(verdict['cases'])} cases within {float(budgets.get('tolerance', DEFAULT_TOLERANCE)):.0%} of their baselines")

@@ -55,10 +55,12 @@ EVENT_TEMPLATE_TOKEN_CASE = "RS256-2048"  # the token of the cold start's first 
 
 
 def environment(fixtures: dict[str, Any]) -> dict[str, str]:
-    """The function's configuration: defaults but for the issuer, its file:// keys and the cache size."""
+    """The function's configuration: defaults but for the issuer, its file:// keys and the cache size,
+    plus GATE_AUTHORIZER_ENV (JSON, `make bench-check` --env: what a setting costs, not gated)."""
     return {"JWT_ISSUER": fixtures["issuer"], "JWT_ISSUER_JWKS_URI": f"file://{FIXTURES / 'jwks.json'}",
             "JWT_AUTHORIZED_AUDIENCES": fixtures["audience"], "JWT_CACHE_SIZE": str(CACHE_SIZE),
-            "FASTAUTHZ_METRICS_INTERVAL_SECONDS": "3600"}  # no flush inside a run: flushes are per minute, not per call
+            "FASTAUTHZ_METRICS_INTERVAL_SECONDS": "3600",  # no flush inside a run: flushes are per minute, not per call
+            **orjson.loads(os.environ.get("GATE_AUTHORIZER_ENV", "{}"))}
 
 
 def event_for(template: dict[str, Any], token: str, method_arn: str | None = None) -> dict[str, Any]:
@@ -214,6 +216,8 @@ class Workload:
                 raise AssertionError(f"{name}: refused with {reasons}, expected {expect}") from None
         else:
             effect = result["policyDocument"]["Statement"][0]["Effect"]
+            if result["principalId"] == "unauthorized":  # FASTAUTHZ_REFUSE_WITH=deny: the refusal is a Deny
+                effect = result["context"]["reason"]
             if effect != expect:
                 raise AssertionError(f"{name}: {effect}, expected {expect}")
         finally:
@@ -246,6 +250,7 @@ class Rotating:
             "JWT_ISSUER": fixtures["url_issuer"], "JWT_ISSUER_JWKS_URI": uri, "JWT_AUTHORIZED_AUDIENCES": fixtures["audience"],
             "JWT_JWKS_TTL_SECONDS": "86400", "JWT_JWKS_COOLDOWN_SECONDS": "3600", "JWT_JWKS_TIMEOUT_SECONDS": "30",
             "JWT_CACHE_SIZE": str(CACHE_SIZE), "FASTAUTHZ_METRICS_INTERVAL_SECONDS": "3600",
+            **orjson.loads(os.environ.get("GATE_AUTHORIZER_ENV", "{}")),
         })
         self.authorizer = Authorizer(settings, load_keys=False)
         keystore = next(iter(self.authorizer.issuers.values())).keystore

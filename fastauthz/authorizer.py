@@ -44,7 +44,12 @@ class Issuer:
         self.rules = rules
         self.algorithms = config.algorithms
         self.required_scopes = config.required_scopes
-        self.required_claims = config.required_claims
+        # JWT_REQUIRED_CLAIMS compiled to one predicate at cold start (rules.py is loaded only then).
+        self.required_claims: Callable[[dict[str, Any]], bool] | None = None
+        if config.required_claims is not None:
+            from .rules import claims_predicate
+
+            self.required_claims = claims_predicate(config.required_claims)
         self.keystore = keystore
         self.hmac: PreparedKey | None = hmac_key(config.hmac_secret) if config.hmac_secret else None
 
@@ -86,9 +91,10 @@ class Authorizer:
         # FASTAUTHZ_AUTHORIZE, imported now: a missing module or function fails the cold start.
         self.hook: Hook | None = None
         if settings.authorize:
-            from .rules import load_hook
+            from .rules import consult_hook, load_hook
 
             self.hook = load_hook(settings.authorize)
+            self._consult_hook = consult_hook
         self.hook_cache_seconds = settings.authorize_cache_seconds
         self.issuers: dict[str, Issuer] = {}
         for config in settings.issuers:
@@ -303,20 +309,15 @@ class Authorizer:
         """The reason code of a Deny by the configured rules, "" when they pass (or there are none)."""
         if issuer.required_scopes and not issuer.required_scopes <= granted_scopes(payload):
             return "insufficient_scope"
-        if issuer.required_claims is not None:
-            from .rules import claims_satisfy  # imported only where required claims are configured
-
-            if not claims_satisfy(payload, issuer.required_claims):
-                return "insufficient_claims"
+        if issuer.required_claims is not None and not issuer.required_claims(payload):
+            return "insufficient_claims"
         return ""
 
     def _ask_hook(self, payload: dict[str, Any], event: Mapping[str, Any], principal: str, now: float,
                   expires: float) -> tuple[str, dict[str, Any] | None, float]:
         """(denial, extra context, cache expiry) from FASTAUTHZ_AUTHORIZE. Raises Rejected (401)."""
-        from .rules import consult_hook
-
         try:
-            denial, extra = consult_hook(self.hook, dict(payload), event)  # type: ignore[arg-type]  # checked by the caller
+            denial, extra = self._consult_hook(self.hook, dict(payload), event)  # type: ignore[arg-type]  # checked by the caller
         except Rejected as rejection:
             if rejection.reason == "hook_error":
                 self.log.error("authorization hook failed: refusing", reason="hook_error", error=rejection.detail, sub=truncate(principal))

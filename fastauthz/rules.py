@@ -23,6 +23,7 @@ from .errors import ConfigError, Rejected, truncate
 
 Hook = Callable[[dict[str, Any], Any], Any]
 RequiredClaims = tuple[tuple[str, tuple[Any, ...]], ...]  # (claim, accepted values), in the order given
+CompiledClaims = tuple[tuple[str, frozenset[tuple[Any, type]]], ...]  # (claim, {(accepted value, its type)})
 _SCALARS = (str, int, float, bool)
 
 
@@ -41,15 +42,25 @@ def parse_required_claims(document: object, variable: str) -> RequiredClaims | N
     return tuple(rules)
 
 
-def claims_satisfy(payload: Mapping[str, Any], required: RequiredClaims) -> bool:
+def claims_satisfy(payload: Mapping[str, Any], required: CompiledClaims) -> bool:
     """Whether every required claim holds: the claim equals an accepted value, or (a list claim)
     holds one. Types must match too: "1" is not 1, and true is not 1."""
     for name, accepted in required:
         value = payload.get(name)
-        present = value if type(value) is list else (value,)
-        if not any(type(item) is type(wanted) and item == wanted for item in present for wanted in accepted):
+        for item in value if type(value) is list else (value,):
+            kind = type(item)
+            if kind in _SCALARS and (item, kind) in accepted:
+                break
+        else:
             return False
     return True
+
+
+def claims_predicate(required: RequiredClaims) -> Callable[[Mapping[str, Any]], bool]:
+    """claims_satisfy bound to `required`, with each claim's accepted values as a set of
+    (value, type) pairs: one hash lookup per claim element on the decision path."""
+    compiled: CompiledClaims = tuple((name, frozenset((wanted, type(wanted)) for wanted in accepted)) for name, accepted in required)
+    return lambda payload: claims_satisfy(payload, compiled)
 
 
 def load_hook(spec: str, variable: str = "FASTAUTHZ_AUTHORIZE") -> Hook:

@@ -81,13 +81,15 @@ bench-fixtures: $(STAMP)
 bench-compare: $(BENCH_STAMP)
 	$(BIN)/python -m pytest bench/test_per_invocation.py --benchmark-only -q --benchmark-compare --benchmark-compare-fail=median:15%
 
-## make package: Lambda zips for x86_64 and arm64 in dist/ (PYTHON_VERSION=3.12 for another runtime; SNAPSHOT=<url> to ship keys)
+## make package: Lambda zips for x86_64 and arm64 in dist/, for the runtime the templates in deploy/ use
+## (PYTHON_VERSION=3.13 for another; SNAPSHOT=<key URL, file or issuer> to ship the current keys)
+PYTHON_VERSION ?= 3.12
 package: $(STAMP)
-	$(BIN)/python -m fastauthz.dev.package $(if $(PYTHON_VERSION),--python $(PYTHON_VERSION)) $(if $(SNAPSHOT),--snapshot $(SNAPSHOT))
+	$(BIN)/python -m fastauthz.dev.package --python $(PYTHON_VERSION) $(if $(SNAPSHOT),--snapshot $(SNAPSHOT))
 
 ## make layer: the same as Lambda layers (dist/fastauthz-layer-*.zip, packages under python/)
 layer: $(STAMP)
-	$(BIN)/python -m fastauthz.dev.package --layer $(if $(PYTHON_VERSION),--python $(PYTHON_VERSION))
+	$(BIN)/python -m fastauthz.dev.package --layer --python $(PYTHON_VERSION)
 
 ## make deploy-check: cfn-lint on the SAM template and the WebSocket-authorizer rules on every template
 deploy-check: $(STAMP)

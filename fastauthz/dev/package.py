@@ -11,26 +11,49 @@
   Python defaults to the one running this script; another needs `pythonX.Y` on PATH (or pyenv).
 - `fastauthz/dev/` (tooling) is left out; optionally a snapshot of the key set is added as
   `jwks-snapshot.json` (set JWT_JWKS_SNAPSHOT=/var/task/jwks-snapshot.json).
-- Reproducible: sorted entries, fixed timestamps.
+- Wheels chosen per target runtime: python3.9-3.11 run on Amazon Linux 2 (glibc 2.26), so their
+  zips take manylinux wheels up to manylinux_2_26 only; 3.12 and later (Amazon Linux 2023, glibc
+  2.34) up to manylinux_2_34. tests/integration/test_package.py reads the GLIBC_ versions every
+  shared object needs.
+- Reproducible: the same commit and inputs give the same bytes (sorted entries, fixed timestamps,
+  bytecode with fixed source paths and hash seed), so Terraform's filebase64sha256 and SAM's
+  CodeUri hash change only when the code does.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import re
 import shutil
 import subprocess
 import sys
 import tempfile
 import zipfile
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
 RUNTIME_REQUIREMENTS = ("cryptography>=42", "orjson>=3.9")
-PLATFORMS = {
-    "x86_64": ("manylinux_2_28_x86_64", "manylinux2014_x86_64", "manylinux_2_17_x86_64"),
-    "arm64": ("manylinux_2_28_aarch64", "manylinux2014_aarch64", "manylinux_2_17_aarch64"),
-}
+MACHINES = {"x86_64": "x86_64", "arm64": "aarch64"}
+# Lambda's Python runtimes: python3.9-3.11 run on Amazon Linux 2 (glibc 2.26), 3.12 and later on
+# Amazon Linux 2023 (glibc 2.34). A wheel built for a newer glibc fails to load there.
+AMAZON_LINUX_2_GLIBC = (2, 26)
+AMAZON_LINUX_2023_GLIBC = (2, 34)
+OLDEST_MANYLINUX_MINOR = 17  # manylinux2014
+
+
+def runtime_glibc(version: str) -> tuple[int, int]:
+    """The glibc of the Lambda runtime for Python `version` (X.Y)."""
+    major, minor = (int(part) for part in version.split(".")[:2])
+    return AMAZON_LINUX_2_GLIBC if (major, minor) <= (3, 11) else AMAZON_LINUX_2023_GLIBC
+
+
+def platform_tags(arch: str, version: str) -> list[str]:
+    """The manylinux tags a wheel may carry to load on that runtime, newest first."""
+    machine = MACHINES[arch]
+    _, newest = runtime_glibc(version)
+    return [f"manylinux_2_{minor}_{machine}" for minor in range(newest, OLDEST_MANYLINUX_MINOR - 1, -1)] + [f"manylinux2014_{machine}"]
 ZIP_TIME = (2020, 1, 1, 0, 0, 0)
 LEFT_OUT = ("__pycache__", "tests", "test")
 
@@ -57,7 +80,7 @@ def find_python(version: str) -> str:
 
 
 def install_dependencies(target: Path, arch: str, version: str) -> None:
-    platforms = [argument for platform in PLATFORMS[arch] for argument in ("--platform", platform)]
+    platforms = [argument for platform in platform_tags(arch, version) for argument in ("--platform", platform)]
     subprocess.run(
         [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-compile", "--target", str(target),
          "--implementation", "cp", "--python-version", version, "--only-binary=:all:", *platforms, *RUNTIME_REQUIREMENTS],
@@ -87,8 +110,15 @@ def prune(target: Path) -> None:
         shutil.rmtree(path, ignore_errors=True)
 
 
-def compile_bytecode(target: Path, python: str) -> None:
-    subprocess.run([python, "-m", "compileall", "-q", "-j", "0", "--invalidation-mode", "unchecked-hash", str(target)], check=True)
+def compile_bytecode(target: Path, python: str, installed_at: str) -> None:
+    """Bytecode that is the same on every build: source paths recorded as where Lambda unpacks the
+    code (`-s`/`-p`: /var/task, or /opt/python for a layer) instead of this build's temporary
+    directory, a fixed hash seed (frozenset constants are written in hash order), and one process
+    compiling in a fixed order (marshal marks objects by reference count, which with parallel
+    workers depends on which worker compiled what before: pycparser's parser differed)."""
+    environ = {**os.environ, "PYTHONHASHSEED": "0"}
+    subprocess.run([python, "-m", "compileall", "-q", "--invalidation-mode", "unchecked-hash",
+                    "-s", str(target), "-p", installed_at, str(target)], check=True, env=environ)
 
 
 def add_snapshot(target: Path, source: str) -> int:
@@ -124,6 +154,32 @@ def fetch_key_set(source: str) -> bytes:
     return fetch_document(key_url, 10).body
 
 
+ELF_MACHINES = {0x3E: "x86_64", 0xB7: "arm64"}
+_GLIBC_VERSION = re.compile(rb"GLIBC_2\.(\d+)\b")
+_PYC_TAG = re.compile(r"\.cpython-(\d)(\d+)\.pyc$")
+
+
+def inspect_zip(zip_path: Path) -> dict[str, Any]:
+    """What a Lambda zip needs of its runtime: {"glibc": (2, N) the highest GLIBC_ version any
+    shared object requires, "architectures": {"x86_64"|"arm64", ...} of its ELF files, "pythons":
+    {"3.12", ...} of its bytecode}. Read from the bytes (the version names a shared object needs are
+    strings in its dynamic string table), so it needs no binutils."""
+    glibc, architectures, pythons = (2, 0), set(), set()
+    with zipfile.ZipFile(zip_path) as archive:
+        for name in archive.namelist():
+            if match := _PYC_TAG.search(name):
+                pythons.add(f"{match.group(1)}.{match.group(2)}")
+            if not (name.endswith(".so") or ".so." in name):
+                continue
+            data = archive.read(name)
+            if data[:4] != b"\x7fELF":
+                continue
+            architectures.add(ELF_MACHINES.get(int.from_bytes(data[18:20], "little"), f"machine {data[18]:#x}"))
+            for found in _GLIBC_VERSION.finditer(data):
+                glibc = max(glibc, (2, int(found.group(1))))
+    return {"glibc": glibc, "architectures": architectures, "pythons": pythons}
+
+
 def write_zip(source: Path, zip_path: Path, prefix: str = "") -> None:
     zip_path.parent.mkdir(parents=True, exist_ok=True)
     with zipfile.ZipFile(zip_path, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=9) as archive:
@@ -145,7 +201,7 @@ def build(arch: str, version: str, out: Path, snapshot: str | None = None, work:
     prune(staging)
     if snapshot:
         add_snapshot(staging, snapshot)
-    compile_bytecode(staging, python)
+    compile_bytecode(staging, python, "/opt/python" if layer else "/var/task")
     zip_path = out / f"fastauthz-{'layer' if layer else 'lambda'}-{arch}-py{version}.zip"
     write_zip(staging, zip_path, prefix="python/" if layer else "")
     sizes: dict[str, int] = {}
@@ -159,7 +215,7 @@ def build(arch: str, version: str, out: Path, snapshot: str | None = None, work:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--arch", action="append", choices=sorted(PLATFORMS), help="repeatable; default: both")
+    parser.add_argument("--arch", action="append", choices=sorted(MACHINES), help="repeatable; default: both")
     parser.add_argument("--python", default=f"{sys.version_info.major}.{sys.version_info.minor}", help="target Lambda runtime Python, X.Y")
     parser.add_argument("--snapshot", help="URL or file of the key set to ship as jwks-snapshot.json")
     parser.add_argument("--out", default=str(ROOT / "dist"))

@@ -75,3 +75,60 @@ def test_the_layer_holds_the_same_tree_under_python(tmp_path: Path):
     names = zipfile.ZipFile(zip_path).namelist()
     assert zip_path.name.startswith("fastauthz-layer-") and all(n.startswith("python/") for n in names)
     assert "python/fastauthz/handler.py" in names and any(n.startswith("python/cryptography/") for n in names)
+
+
+RUNTIMES = ("3.11", "3.12", "3.13")
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    """One zip per (runtime, architecture), built as `make package PYTHON_VERSION=…` builds it."""
+    from fastauthz.dev.package import MACHINES
+
+    zips: dict[tuple[str, str], Path] = {}
+
+    def build_for(version: str, arch: str) -> Path:
+        if (version, arch) not in zips:
+            out = tmp_path_factory.mktemp(f"dist-{version}-{arch}")
+            try:
+                zips[version, arch] = build(arch, version, out, work=out)[0]
+            except SystemExit as missing:  # no pythonX.Y here to compile its bytecode
+                pytest.skip(f"python{version}: {missing}")
+        return zips[version, arch]
+
+    assert set(MACHINES) == {"x86_64", "arm64"}
+    return build_for
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("arch", ["x86_64", "arm64"])
+@pytest.mark.parametrize("version", RUNTIMES)
+def test_every_shared_object_loads_on_the_runtimes_glibc(built, version, arch):
+    """python3.9-3.11 run on Amazon Linux 2 (glibc 2.26), 3.12+ on Amazon Linux 2023 (2.34)."""
+    from fastauthz.dev.package import inspect_zip, runtime_glibc
+
+    found = inspect_zip(built(version, arch))
+    assert found["glibc"] <= runtime_glibc(version), f"needs GLIBC_{found['glibc'][0]}.{found['glibc'][1]}"
+    assert found["architectures"] == {arch} and found["pythons"] == {version}
+
+
+def test_the_runtimes_glibc():
+    from fastauthz.dev.package import platform_tags, runtime_glibc
+
+    assert runtime_glibc("3.9") == runtime_glibc("3.11") == (2, 26)
+    assert runtime_glibc("3.12") == runtime_glibc("3.13") == (2, 34)
+    assert "manylinux_2_28_x86_64" not in platform_tags("x86_64", "3.11")
+    assert platform_tags("arm64", "3.11")[0] == "manylinux_2_26_aarch64" and "manylinux2014_aarch64" in platform_tags("arm64", "3.11")
+    assert platform_tags("x86_64", "3.12")[0] == "manylinux_2_34_x86_64"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("arch", ["x86_64", "arm64"])
+def test_two_builds_of_the_same_commit_are_the_same_bytes(built, tmp_path, arch):
+    import hashlib
+
+    first = built(VERSION, arch)
+    second = build(arch, VERSION, tmp_path, work=tmp_path)[0]
+    assert hashlib.sha256(first.read_bytes()).hexdigest() == hashlib.sha256(second.read_bytes()).hexdigest()
+    handler_pyc = zipfile.ZipFile(first).read(f"fastauthz/__pycache__/handler.cpython-{VERSION.replace('.', '')}.pyc")
+    assert b"/var/task/fastauthz/handler.py" in handler_pyc and str(tmp_path).encode() not in handler_pyc

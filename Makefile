@@ -91,10 +91,23 @@ package: $(STAMP)
 layer: $(STAMP)
 	$(BIN)/python -m fastauthz.dev.package --layer --python $(PYTHON_VERSION)
 
-## make deploy-check: cfn-lint on the SAM template and the WebSocket-authorizer rules on every template
-deploy-check: $(STAMP)
+## make deploy-check: what a user's tools would run, offline: the zips the templates name (make package),
+## cfn-lint on the SAM template, `serverless package` (v3, pinned in deploy/package.json) when npm exists,
+## `terraform fmt -check` when terraform exists, then the WebSocket-authorizer rules on every template and
+## on the Framework's generated CloudFormation (permissions scoped, zips that fit their runtime)
+SERVERLESS_CFN := deploy/.serverless/cloudformation-template-update-stack.json
+deploy-check: package
 	$(BIN)/cfn-lint deploy/sam/template.yaml
-	$(BIN)/python -m fastauthz.dev.deploycheck deploy/sam/template.yaml deploy/terraform/main.tf deploy/serverless.yml
+	rm -rf deploy/.serverless
+	@if command -v npm >/dev/null 2>&1; then \
+		npm ci --prefix deploy --no-audit --no-fund --silent && \
+		cd deploy && SLS_TELEMETRY_DISABLED=1 SLS_NOTIFICATIONS_MODE=off ./node_modules/.bin/serverless package \
+			--region eu-west-1 --param=jwksUri=https://example.com/.well-known/jwks.json --param=audiences=example; \
+	else echo "deploy-check: npm not found: serverless.yml is checked without the Framework's generated CloudFormation"; fi
+	@if command -v terraform >/dev/null 2>&1; then terraform fmt -check -diff deploy/terraform; \
+	else echo "deploy-check: terraform not found: terraform fmt skipped"; fi
+	$(BIN)/python -m fastauthz.dev.deploycheck deploy/sam/template.yaml deploy/terraform/main.tf deploy/serverless.yml \
+		$$(test -f $(SERVERLESS_CFN) && echo $(SERVERLESS_CFN))
 
 lint: $(STAMP)
 	$(BIN)/ruff check fastauthz tests bench loadtest

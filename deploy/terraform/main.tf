@@ -25,14 +25,45 @@ variable "audiences" {
   description = "JWT_AUTHORIZED_AUDIENCES, comma separated"
 }
 
-variable "package" {
+variable "region" {
+  type        = string
+  description = "AWS region to deploy to, e.g. eu-west-1"
+}
+
+variable "python_version" {
+  type        = string
+  default     = "3.12"
+  description = "Lambda runtime python<version>; build its zip with make package PYTHON_VERSION=<version>"
+}
+
+variable "architecture" {
   type    = string
-  default = "../../dist/fastauthz-lambda-arm64-py3.12.zip"
+  default = "arm64"
+  validation {
+    condition     = contains(["arm64", "x86_64"], var.architecture)
+    error_message = "architecture: arm64 or x86_64."
+  }
+}
+
+variable "package" {
+  type        = string
+  default     = ""
+  description = "The authorizer's zip; default: the one make package builds for python_version and architecture"
 }
 
 variable "stage_name" {
   type    = string
   default = "prod"
+}
+
+provider "aws" {
+  region = var.region
+}
+
+locals {
+  # Resolved from this module, like the connect function's source, not from the working directory.
+  package = var.package != "" ? var.package : "${path.module}/../../dist/fastauthz-lambda-${var.architecture}-py${var.python_version}.zip"
+  runtime = "python${var.python_version}"
 }
 
 data "aws_iam_policy_document" "lambda_assume" {
@@ -56,12 +87,12 @@ resource "aws_iam_role_policy_attachment" "logs" {
 }
 
 resource "aws_lambda_function" "authorizer" {
-  function_name    = "fastauthz-authorizer"
-  filename         = var.package
-  source_code_hash = filebase64sha256(var.package)
+  function_name    = "fastauthz-authorizer-${var.stage_name}" # a second stage in the account does not collide
+  filename         = local.package
+  source_code_hash = filebase64sha256(local.package)
   handler          = "fastauthz.handler.handler"
-  runtime          = "python3.12"
-  architectures    = ["arm64"]
+  runtime          = local.runtime
+  architectures    = [var.architecture]
   memory_size      = 512 # CPU scales with memory
   timeout          = 5
   role             = aws_iam_role.functions.arn
@@ -82,18 +113,18 @@ data "archive_file" "connect" {
 }
 
 resource "aws_lambda_function" "connect" {
-  function_name    = "fastauthz-connect"
+  function_name    = "fastauthz-connect-${var.stage_name}"
   filename         = data.archive_file.connect.output_path
   source_code_hash = data.archive_file.connect.output_base64sha256
   handler          = "connect.handler"
-  runtime          = "python3.12"
-  architectures    = ["arm64"]
+  runtime          = local.runtime
+  architectures    = [var.architecture]
   timeout          = 3
   role             = aws_iam_role.functions.arn
 }
 
 resource "aws_apigatewayv2_api" "websocket" {
-  name                       = "fastauthz-websocket"
+  name                       = "fastauthz-websocket-${var.stage_name}"
   protocol_type              = "WEBSOCKET"
   route_selection_expression = "$request.body.action"
 }

@@ -39,6 +39,8 @@ class Model:
         self.routes: list[dict[str, Any]] = []  # key, authorized (bool)
         self.authorizer_permissions: list[str] = []  # source ARNs of permissions on the authorizer function
         self.authorized_apis: list[str] = []  # AUTHORIZED_APIS values found in the authorizer's environment
+        self.unscoped_permissions: list[str] = []  # API Gateway invoke permissions without a SourceArn
+        self.packages: list[dict[str, Any]] = []  # the function zips named: path (as written), runtime, architecture
 
 
 # -- readers ---------------------------------------------------------------------------------------
@@ -69,7 +71,7 @@ def _literal(value: Any) -> str | None:
 def read_cloudformation(document: dict[str, Any], model: Model) -> None:
     resources = document.get("Resources") or {}
     authorizer_functions: set[str] = set()
-    for resource in resources.values():
+    for name, resource in resources.items():
         kind, properties = resource.get("Type"), resource.get("Properties") or {}
         if kind == "AWS::Serverless::WebSocketApi":
             auth = properties.get("Auth") or {}
@@ -91,12 +93,16 @@ def read_cloudformation(document: dict[str, Any], model: Model) -> None:
         elif kind == "AWS::ApiGatewayV2::Route":
             model.routes.append({"key": properties.get("RouteKey"), "authorized": properties.get("AuthorizationType") == "CUSTOM"})
         elif kind == "AWS::Lambda::Permission":
-            source = properties.get("SourceArn")
-            text = source.get("Fn::Sub") if isinstance(source, dict) else source
-            if isinstance(text, list):
-                text = text[0]
-            if isinstance(text, str) and "authorizers" in text:
+            text = _arn_text(properties.get("SourceArn"))
+            if text is None and properties.get("Principal") == "apigateway.amazonaws.com":
+                model.unscoped_permissions.append(name)
+            elif text is not None and "authorizers" in text:
                 model.authorizer_permissions.append(text)
+        elif kind in ("AWS::Serverless::Function", "AWS::Lambda::Function"):
+            code = properties.get("CodeUri")
+            if isinstance(code, str) and code.endswith(".zip"):
+                architectures = properties.get("Architectures") or ["x86_64"]
+                model.packages.append({"path": code, "runtime": properties.get("Runtime"), "architecture": architectures[0]})
     for name in authorizer_functions:
         variables = (((resources.get(name) or {}).get("Properties") or {}).get("Environment") or {}).get("Variables") or {}
         if _literal(variables.get("AUTHORIZED_APIS")):
@@ -129,9 +135,31 @@ def read_terraform(document: dict[str, Any], model: Model) -> None:
                             model.authorized_apis.append(value)
 
 
+def _arn_text(source: Any) -> str | None:
+    """A SourceArn as text: a literal, Fn::Sub's template, or Fn::Join's literal parts (references
+    dropped); None when there is none."""
+    if source is None:
+        return None
+    if isinstance(source, str):
+        return source
+    if isinstance(source, dict) and "Fn::Sub" in source:
+        template = source["Fn::Sub"]
+        return str(template[0] if isinstance(template, list) else template)
+    if isinstance(source, dict) and "Fn::Join" in source:
+        separator, parts = source["Fn::Join"]
+        return str(separator).join(part if isinstance(part, str) else "*" for part in parts)
+    return "*"
+
+
 def read_serverless(document: dict[str, Any], model: Model) -> None:
     functions = document.get("functions") or {}
+    provider = document.get("provider") or {}
+    extensions = (document.get("resources") or {}).get("extensions") or {}
     for function in functions.values():
+        artifact = (function.get("package") or {}).get("artifact")
+        if isinstance(artifact, str) and artifact.endswith(".zip"):
+            model.packages.append({"path": artifact, "runtime": function.get("runtime") or provider.get("runtime"),
+                                   "architecture": function.get("architecture") or provider.get("architecture") or "x86_64"})
         for event in function.get("events") or []:
             websocket = event.get("websocket") if isinstance(event, dict) else None
             if not isinstance(websocket, dict):
@@ -141,10 +169,17 @@ def read_serverless(document: dict[str, Any], model: Model) -> None:
             if authorizer is not None:
                 sources = authorizer.get("identitySource") if isinstance(authorizer, dict) else None
                 # The Framework's default identity source is route.request.header.Auth.
-                model.authorizers.append({"name": authorizer if isinstance(authorizer, str) else authorizer.get("name"),
-                                          "type": "REQUEST", "ttl": None,
+                authorizer_name = authorizer if isinstance(authorizer, str) else authorizer.get("name")
+                model.authorizers.append({"name": authorizer_name, "type": "REQUEST", "ttl": None,
                                           "identity_sources": ["route.request.header.Auth"] if sources is None else sources})
-                model.authorizer_permissions.append("arn:aws:execute-api:*:*:*/authorizers/*")  # the Framework adds it
+                # The Framework generates <Function>LambdaPermissionWebsockets without a SourceArn:
+                # only resources.extensions can scope it (its packaged CloudFormation shows the result).
+                logical = f"{str(authorizer_name)[:1].upper()}{str(authorizer_name)[1:]}LambdaPermissionWebsockets"
+                scoped = _arn_text(((extensions.get(logical) or {}).get("Properties") or {}).get("SourceArn"))
+                if scoped is None:
+                    model.unscoped_permissions.append(f"{logical} (generated by the Framework; scope it in resources.extensions)")
+                elif "authorizers" in scoped:
+                    model.authorizer_permissions.append(scoped)
         value = (function.get("environment") or {}).get("AUTHORIZED_APIS")
         if isinstance(value, str):
             model.authorized_apis.append(value)
@@ -169,6 +204,30 @@ def read(path: Path) -> Model:
 
 
 # -- rules -----------------------------------------------------------------------------------------
+def check_packages(model: Model, where: str, base: Path) -> list[Finding]:
+    """Every zip a template names exists (relative to the template) and fits its function's runtime
+    and architecture: bytecode for that Python, shared objects for that machine and its glibc."""
+    from .package import inspect_zip, runtime_glibc
+
+    findings = []
+    for package in model.packages:
+        path = (base / package["path"]).resolve()
+        runtime = str(package["runtime"] or "")
+        if not path.exists():
+            findings.append(Finding("error", where, f"{package['path']} does not exist: run `make package` (PYTHON_VERSION={runtime.removeprefix('python') or '?'})"))
+            continue
+        found = inspect_zip(path)
+        version = runtime.removeprefix("python")
+        if version not in found["pythons"]:
+            findings.append(Finding("error", where, f"{package['path']}: bytecode for Python {sorted(found['pythons'])}, but the runtime is {runtime}"))
+        if found["architectures"] and found["architectures"] != {package["architecture"]}:
+            findings.append(Finding("error", where, f"{package['path']}: built for {sorted(found['architectures'])}, but the function runs on {package['architecture']}"))
+        if version and found["glibc"] > runtime_glibc(version):
+            needed, has = found["glibc"], runtime_glibc(version)
+            findings.append(Finding("error", where, f"{package['path']}: needs GLIBC_{needed[0]}.{needed[1]}, {runtime} has {has[0]}.{has[1]}"))
+    return findings
+
+
 def check(model: Model, where: str) -> list[Finding]:
     findings: list[Finding] = []
     if not model.authorizers:
@@ -189,6 +248,9 @@ def check(model: Model, where: str) -> list[Finding]:
             findings.append(Finding("error", where, f"route {route['key']}: authorizers apply to $connect only"))
     if model.authorizers and not any(r["key"] == "$connect" and r["authorized"] for r in model.routes):
         findings.append(Finding("error", where, "no $connect route uses the authorizer"))
+    for permission in model.unscoped_permissions:
+        findings.append(Finding("error", where, f"{permission}: an invoke permission for API Gateway without a SourceArn lets any API, "
+                                                "in any account, invoke the function"))
     if model.authorizers and not any("/authorizers/" in arn or arn.endswith("/*") for arn in model.authorizer_permissions):
         findings.append(Finding("error", where, "no permission lets API Gateway invoke the authorizer (source ARN <api>/authorizers/<id>)"))
     for value in model.authorized_apis:
@@ -203,7 +265,8 @@ def main(argv: list[str] | None = None) -> int:
     paths = [Path(p) for p in (argv if argv is not None else sys.argv[1:])]
     errors = 0
     for path in paths:
-        findings = check(read(path), str(path))
+        model = read(path)
+        findings = check(model, str(path)) + check_packages(model, str(path), path.parent)
         for finding in findings:
             print(finding)
         errors += sum(f.level == "error" for f in findings)

@@ -32,8 +32,98 @@ def test_every_template_passes_the_websocket_authorizer_rules(template):
     assert [str(f) for f in check(read(template), str(template)) if f.level == "error"] == []
 
 
-def test_the_checker_exits_zero_on_the_shipped_templates(capsys):
-    assert main([str(p) for p in TEMPLATES]) == 0
+@pytest.fixture(scope="module")
+def deploy_with_zips(tmp_path_factory) -> Path:
+    """deploy/ copied beside a dist/ holding the zips its templates name (make package)."""
+    import shutil
+
+    from fastauthz.dev.package import build
+
+    root = tmp_path_factory.mktemp("project")
+    shutil.copytree(DEPLOY, root / "deploy", ignore=shutil.ignore_patterns("node_modules", ".serverless"))
+    build("arm64", "3.12", root / "dist", work=root)
+    return root / "deploy"
+
+
+@pytest.mark.slow
+def test_the_checker_exits_zero_on_the_shipped_templates_once_their_zips_are_built(deploy_with_zips, capsys):
+    assert main([str(deploy_with_zips / "sam" / "template.yaml"), str(deploy_with_zips / "terraform" / "main.tf"),
+                 str(deploy_with_zips / "serverless.yml")]) == 0
+
+
+def test_a_template_naming_a_zip_that_was_not_built_fails(tmp_path, capsys):
+    import shutil
+
+    shutil.copytree(DEPLOY, tmp_path / "deploy", ignore=shutil.ignore_patterns("node_modules", ".serverless"))
+    assert main([str(tmp_path / "deploy" / "serverless.yml")]) == 1
+    assert "does not exist: run `make package`" in capsys.readouterr().out
+
+
+def fake_zip(path: Path, python: str, machine: int, glibc_minor: int) -> Path:
+    """A zip with what inspect_zip reads: a .pyc's version tag and a shared object's ELF machine
+    and GLIBC_ version needs."""
+    import zipfile
+
+    elf = b"\x7fELF" + b"\x02\x01\x01" + b"\x00" * 11 + machine.to_bytes(2, "little") + b"\x00" * 40 + f"GLIBC_2.{glibc_minor}\x00".encode()
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr(f"fastauthz/__pycache__/handler.cpython-{python.replace('.', '')}.pyc", b"")
+        archive.writestr("cryptography/hazmat/bindings/_rust.abi3.so", elf)
+    return path
+
+
+@pytest.mark.parametrize(("python", "machine", "glibc", "problem"), [
+    ("3.12", 0xB7, 34, None),
+    ("3.11", 0xB7, 17, "but the runtime is python3.12"),
+    ("3.12", 0x3E, 17, "but the function runs on arm64"),
+    ("3.12", 0xB7, 35, "needs GLIBC_2.35, python3.12 has 2.34"),
+])
+def test_a_zip_must_fit_its_functions_runtime_architecture_and_glibc(tmp_path, capsys, python, machine, glibc, problem):
+    from fastauthz.dev.deploycheck import check_packages
+
+    (tmp_path / "dist").mkdir()
+    fake_zip(tmp_path / "dist" / "fastauthz-lambda-arm64-py3.12.zip", python, machine, glibc)
+    template = tmp_path / "deploy" / "serverless.yml"
+    template.parent.mkdir()
+    template.write_text((DEPLOY / "serverless.yml").read_text())
+    findings = [str(f) for f in check_packages(read(template), str(template), template.parent)]
+    assert findings == [] if problem is None else any(problem in f for f in findings), findings
+
+
+def test_a_python311_zip_needing_glibc_228_is_refused_for_amazon_linux_2(tmp_path):
+    from fastauthz.dev.deploycheck import check_packages
+
+    (tmp_path / "dist").mkdir()
+    fake_zip(tmp_path / "dist" / "fastauthz-lambda-arm64-py3.11.zip", "3.11", 0xB7, 28)
+    template = tmp_path / "deploy" / "serverless.yml"
+    template.parent.mkdir()
+    template.write_text((DEPLOY / "serverless.yml").read_text().replace("py3.12", "py3.11").replace("python3.12", "python3.11"))
+    findings = [str(f) for f in check_packages(read(template), str(template), template.parent)]
+    assert any("needs GLIBC_2.28, python3.11 has 2.26" in f for f in findings), findings
+
+
+def test_serverless_without_scoped_invoke_permissions_fails(tmp_path):
+    text = (DEPLOY / "serverless.yml").read_text()
+    unscoped = tmp_path / "serverless.yml"
+    unscoped.write_text(text[: text.index("resources:")])
+    errors = [str(f) for f in check(read(unscoped), "serverless.yml") if f.level == "error"]
+    assert any("AuthorizerLambdaPermissionWebsockets" in e and "without a SourceArn" in e for e in errors), errors
+
+
+def test_generated_cloudformation_with_an_unscoped_permission_fails(tmp_path):
+    """What `serverless package` v3 writes without the extensions (seen: AuthorizerLambdaPermissionWebsockets)."""
+    import json
+
+    document = {"Resources": {
+        "AuthorizerWebsocketsAuthorizer": {"Type": "AWS::ApiGatewayV2::Authorizer", "Properties": {"AuthorizerType": "REQUEST", "IdentitySource": []}},
+        "ConnectWebsocketsRoute": {"Type": "AWS::ApiGatewayV2::Route", "Properties": {"RouteKey": "$connect", "AuthorizationType": "CUSTOM"}},
+        "AuthorizerLambdaPermissionWebsockets": {"Type": "AWS::Lambda::Permission", "Properties": {
+            "Action": "lambda:InvokeFunction", "Principal": "apigateway.amazonaws.com", "FunctionName": {"Fn::GetAtt": ["AuthorizerLambdaFunction", "Arn"]}}},
+    }}
+    generated = tmp_path / "cloudformation-template-update-stack.json"
+    generated.write_text(json.dumps(document))
+    errors = [str(f) for f in check(read(generated), "generated") if f.level == "error"]
+    assert any("AuthorizerLambdaPermissionWebsockets" in e and "without a SourceArn" in e for e in errors)
+    assert any("no permission lets API Gateway invoke the authorizer" in e for e in errors)
 
 
 def _mutated(tmp_path: Path, template: Path, old: str, new: str) -> Path:

@@ -91,13 +91,27 @@ package: $(STAMP)
 layer: $(STAMP)
 	$(BIN)/python -m fastauthz.dev.package --layer --python $(PYTHON_VERSION)
 
-## make deploy-check: what a user's tools would run, offline: the zips the templates name (make package),
+## make deploy-check: what a user's tools would run, offline: the zips the templates name (make package, built twice:
+## the same bytes or it fails), sam validate --lint and sam build (aws-sam-cli, pinned, in .venv-sam),
 ## cfn-lint on the SAM template, `serverless package` (v3, pinned in deploy/package.json) when npm exists,
 ## `terraform fmt -check` when terraform exists, then the WebSocket-authorizer rules on every template and
 ## on the Framework's generated CloudFormation (permissions scoped, zips that fit their runtime)
 SERVERLESS_CFN := deploy/.serverless/cloudformation-template-update-stack.json
-deploy-check: package
+# aws-sam-cli in a virtualenv of its own: it pins dependencies of its own (cfn-lint, boto3, ...)
+SAM_VENV := .venv-sam
+SAM_VERSION := 1.170.0
+$(SAM_VENV)/.installed-$(SAM_VERSION):
+	$(PYTHON) -m venv $(SAM_VENV)
+	$(SAM_VENV)/bin/python -m pip install --quiet 'aws-sam-cli==$(SAM_VERSION)'
+	touch $@
+
+deploy-check: $(STAMP) $(SAM_VENV)/.installed-$(SAM_VERSION)
+	$(BIN)/python -m fastauthz.dev.package --python $(PYTHON_VERSION) --verify-reproducible
 	$(BIN)/cfn-lint deploy/sam/template.yaml
+	SAM_CLI_TELEMETRY=0 $(SAM_VENV)/bin/sam validate --lint -t deploy/sam/template.yaml --region eu-west-1
+	SAM_CLI_TELEMETRY=0 $(SAM_VENV)/bin/sam build -t deploy/sam/template.yaml --build-dir .aws-sam/build --region eu-west-1
+	$(SAM_VENV)/bin/python fastauthz/dev/sam_transform.py deploy/sam/template.yaml \
+		JwksUri=https://example.com/.well-known/jwks.json Audiences=example > .aws-sam/transformed.json
 	rm -rf deploy/.serverless
 	@if command -v npm >/dev/null 2>&1; then \
 		npm ci --prefix deploy --no-audit --no-fund --silent && \
@@ -106,12 +120,12 @@ deploy-check: package
 	else echo "deploy-check: npm not found: serverless.yml is checked without the Framework's generated CloudFormation"; fi
 	@if command -v terraform >/dev/null 2>&1; then terraform fmt -check -diff deploy/terraform; \
 	else echo "deploy-check: terraform not found: terraform fmt skipped"; fi
-	$(BIN)/python -m fastauthz.dev.deploycheck deploy/sam/template.yaml deploy/terraform/main.tf deploy/serverless.yml \
-		$$(test -f $(SERVERLESS_CFN) && echo $(SERVERLESS_CFN))
+	$(BIN)/python -m fastauthz.dev.deploycheck deploy/sam/template.yaml .aws-sam/transformed.json deploy/terraform/main.tf \
+		deploy/serverless.yml $$(test -f $(SERVERLESS_CFN) && echo $(SERVERLESS_CFN))
 
 lint: $(STAMP)
 	$(BIN)/ruff check fastauthz tests bench loadtest
 	$(BIN)/mypy
 
 clean:
-	rm -rf $(VENV) build dist *.egg-info .hypothesis
+	rm -rf $(VENV) $(SAM_VENV) .aws-sam build dist *.egg-info .hypothesis

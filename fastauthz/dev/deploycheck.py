@@ -100,7 +100,7 @@ def read_cloudformation(document: dict[str, Any], model: Model) -> None:
                 model.authorizer_permissions.append(text)
         elif kind in ("AWS::Serverless::Function", "AWS::Lambda::Function"):
             code = properties.get("CodeUri")
-            if isinstance(code, str) and code.endswith(".zip"):
+            if isinstance(code, str) and code.endswith(".zip") and "://" not in code:  # a local file, not an uploaded one
                 architectures = properties.get("Architectures") or ["x86_64"]
                 model.packages.append({"path": code, "runtime": properties.get("Runtime"), "architecture": architectures[0]})
     for name in authorizer_functions:

@@ -213,6 +213,21 @@ def build(arch: str, version: str, out: Path, snapshot: str | None = None, work:
     return zip_path, sizes
 
 
+def same_bytes_again(zip_path: Path, arch: str, version: str, snapshot: str | None, layer: bool) -> bool:
+    """Build the same zip again in another directory and compare: the same commit and inputs must give
+    the same bytes, or every deploy of an unchanged commit redeploys the function."""
+    import hashlib
+
+    with tempfile.TemporaryDirectory(prefix="fastauthz-again-") as again:
+        second, _ = build(arch, version, Path(again), snapshot, work=Path(again), layer=layer)
+        first_hash, second_hash = (hashlib.sha256(path.read_bytes()).hexdigest() for path in (zip_path, second))
+    if first_hash != second_hash:
+        print(f"{zip_path.name}: NOT reproducible: a second build differs ({first_hash[:12]} != {second_hash[:12]})", file=sys.stderr)
+        return False
+    print(f"  reproducible: a second build has the same sha256 {first_hash[:12]}")
+    return True
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--arch", action="append", choices=sorted(MACHINES), help="repeatable; default: both")
@@ -220,6 +235,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--snapshot", help="URL or file of the key set to ship as jwks-snapshot.json")
     parser.add_argument("--out", default=str(ROOT / "dist"))
     parser.add_argument("--layer", action="store_true", help="build Lambda layers (python/…) instead of function packages")
+    parser.add_argument("--verify-reproducible", action="store_true",
+                        help="build each zip a second time, elsewhere, and fail unless the bytes are the same (make deploy-check)")
     args = parser.parse_args(argv)
     out = Path(args.out)
     for arch in args.arch or ["x86_64", "arm64"]:
@@ -229,6 +246,8 @@ def main(argv: list[str] | None = None) -> int:
               f"{zip_path.stat().st_size / 1e6:.2f} MB zipped, {total / 1e6:.2f} MB unzipped (limit 250 MB)")
         for name, size in sorted(sizes.items(), key=lambda item: -item[1])[:8]:
             print(f"  {size / 1e6:7.2f} MB  {name}")
+        if args.verify_reproducible and not same_bytes_again(zip_path, arch, args.python, args.snapshot, args.layer):
+            return 1
     print(f"handler: fastauthz.handler.handler   runtime: python{args.python}   (.pyc compiled, unchecked-hash)")
     return 0
 

@@ -132,3 +132,20 @@ def test_two_builds_of_the_same_commit_are_the_same_bytes(built, tmp_path, arch)
     assert hashlib.sha256(first.read_bytes()).hexdigest() == hashlib.sha256(second.read_bytes()).hexdigest()
     handler_pyc = zipfile.ZipFile(first).read(f"fastauthz/__pycache__/handler.cpython-{VERSION.replace('.', '')}.pyc")
     assert b"/var/task/fastauthz/handler.py" in handler_pyc and str(tmp_path).encode() not in handler_pyc
+
+
+@pytest.mark.slow
+def test_the_reproducibility_check_catches_bytecode_that_embeds_the_build_directory(tmp_path, monkeypatch, capsys):
+    """make deploy-check builds twice (package --verify-reproducible); with the old compile step
+    (no -s/-p: every .pyc records its temporary build path) the two builds differ."""
+    import subprocess as run
+
+    from fastauthz.dev import package
+
+    def old_compile(target: Path, python: str, installed_at: str) -> None:
+        run.run([python, "-m", "compileall", "-q", "--invalidation-mode", "unchecked-hash", str(target)], check=True)
+
+    monkeypatch.setattr(package, "compile_bytecode", old_compile)
+    first = build("arm64", VERSION, tmp_path, work=tmp_path)[0]
+    assert package.same_bytes_again(first, "arm64", VERSION, None, False) is False
+    assert "NOT reproducible" in capsys.readouterr().err

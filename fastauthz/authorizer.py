@@ -131,7 +131,7 @@ class Authorizer:
     def load_keys(self) -> None:
         """Cold start: file and snapshot keys load now; URL fetches start in the background."""
         now = self.clock()
-        for issuer in set(self.issuers.values()):
+        for issuer in dict.fromkeys(self.issuers.values()):  # each issuer once (aliases share it), in configuration order
             if issuer.keystore is not None:
                 issuer.keystore.start(now)
         register_snapstart_hooks(self)
@@ -142,7 +142,7 @@ class Authorizer:
 
         from .fetch import reset_connections
 
-        for issuer in set(self.issuers.values()):
+        for issuer in dict.fromkeys(self.issuers.values()):  # each issuer once (aliases share it), in configuration order
             if issuer.keystore is not None:
                 issuer.keystore.after_restore()
         reset_connections()

@@ -8,7 +8,7 @@ a misconfigured authorizer must never run.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import orjson
@@ -32,10 +32,52 @@ MIN_HMAC_SECRET_BYTES = 32
 
 # NamedTuples rather than dataclasses: @dataclass generates and execs code at import, 2.4 ms of
 # cold start for these three classes (bench/coldstart.py); a NamedTuple costs a tenth of that.
+Parser = Callable[["Setting", str], Any]  # (the row, the raw text) -> the typed value; ConfigError names the row's variable
+
+
+def text(setting: Setting, raw: str) -> str:
+    return raw
+
+
+def text_or_default(setting: Setting, raw: str) -> str:
+    """Set but blank means the default (LOG_LEVEL=, FASTAUTHZ_METRICS_NAMESPACE=)."""
+    return raw or setting.default
+
+
+def boolean(setting: Setting, raw: str) -> bool:
+    return parse_bool(setting.name, raw)
+
+
+def csv(setting: Setting, raw: str) -> tuple[str, ...]:
+    return split_csv(raw)
+
+
+def number(low: float, high: float, kind: type = float, optional: bool = False) -> Parser:
+    """A number within [low, high], as `kind`; with `optional`, blank is None (no value)."""
+
+    def parse(setting: Setting, raw: str) -> Any:
+        if optional and not raw:
+            return None
+        return kind(parse_number(setting.name, raw, low, high))
+
+    return parse
+
+
+def choice(*options: str) -> Parser:
+    def parse(setting: Setting, raw: str) -> str:
+        value = raw.lower()
+        if value not in options:
+            raise ConfigError(setting.name, f"expected {' or '.join(options)}, got {raw!r}")
+        return value
+
+    return parse
+
+
 class Setting(NamedTuple):
     name: str
     default: str
     doc: str
+    parse: Parser = text
 
 
 # The one table of variables. README.md's configuration table is checked against it by
@@ -46,36 +88,42 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("JWT_JWKS_SNAPSHOT", "", "A key set shipped with the function (path or `file://`) for a URL source: served from the first call, revalidated against `JWT_ISSUER_JWKS_URI` in the background."),
     Setting("JWT_AUTHORIZED_AUDIENCES", "", "Comma list; a token is accepted if its `aud` (string or array) holds any of them. Cognito access tokens (no `aud`) are matched on `client_id`. Required unless `JWT_VERIFY_AUDIENCE=false`."),
     Setting("JWT_VERIFY_AUDIENCE", "true", "`false` switches the audience check off (explicitly; never by omission)."),
-    Setting("JWT_VERIFY_EXPIRATION", "true", "`false` stops requiring and checking `exp` (not recommended)."),
-    Setting("JWT_LEEWAY_SECONDS", "5", "Clock skew allowed on `exp`, `nbf`, `iat`, `auth_time` (0–300)."),
+    Setting("JWT_VERIFY_EXPIRATION", "true", "`false` stops requiring and checking `exp` (not recommended).", boolean),
+    Setting("JWT_LEEWAY_SECONDS", "5", "Clock skew allowed on `exp`, `nbf`, `iat`, `auth_time` (0–300).", number(0, MAX_LEEWAY_SECONDS, int)),
     Setting("JWT_ALGORITHMS", "", "Comma allow-list. Default: RS256/384/512, PS256/384/512, ES256/384/512, EdDSA (and RFC 9864's Ed25519, Ed448), plus HS256/384/512 when `JWT_HMAC_SECRET` is set. `none` is never accepted."),
     Setting("JWT_HMAC_SECRET", "", "Shared secret for HS* tokens (at least 32 bytes). Without it HS* is refused."),
     Setting("JWT_TOKEN_USE", "", "Comma list of accepted Cognito `token_use` values (`access`, `id`); unset: not checked."),
     Setting("JWT_REQUIRED_SCOPES", "", "Scopes that must all be in `scope` (space separated) or `scp`; a valid token without them gets a Deny (403)."),
     Setting("JWT_REQUIRED_CLAIMS", "", "A JSON object, claim name → expected value: a scalar must equal the claim or be one of its elements (`{\"cognito:groups\": \"chat-users\"}`); a list of values means any of them. A valid token that fails it gets a Deny (403, `insufficient_claims`)."),
     Setting("JWT_ISSUERS", "", "Several issuers: a JSON list (inline, or a path / `file://` to a JSON file) of objects with `issuer`, `jwks_uri` and optionally `jwks_snapshot`, `audiences`, `verify_audience`, `algorithms`, `token_use`, `required_scopes`, `required_claims`, `hmac_secret`. The single-issuer variables above are the defaults for omitted fields; `JWT_ISSUER_JWKS_URI` / `JWT_ISSUER` must then be unset."),
-    Setting("JWT_TOKEN_SOURCES", "header,query,protocol", "Where to look for the token, in order: `header` (Authorization, `Bearer` optional), `query`, `protocol` (a JWT entry in Sec-WebSocket-Protocol), `cookie`. The first present source is used. `cookie` is appended by default when `JWT_COOKIE_NAME` is set."),
+    Setting("JWT_TOKEN_SOURCES", "header,query,protocol", "Where to look for the token, in order: `header` (Authorization, `Bearer` optional), `query`, `protocol` (a JWT entry in Sec-WebSocket-Protocol), `cookie`. The first present source is used. `cookie` is appended by default when `JWT_COOKIE_NAME` is set.", csv),
     Setting("JWT_QUERY_PARAMETER", "authorization", "Query-string parameter holding the token (matched exactly, then case-insensitively)."),
     Setting("JWT_COOKIE_NAME", "", "Cookie holding the token; enables the `cookie` source."),
-    Setting("JWT_CONTEXT_CLAIMS", "iss,aud,scope,client_id,token_use,email", "Claims copied into the authorizer `context` (flattened: lists joined with `,`, objects as JSON); `*` for all. `exp` is always added."),
+    Setting("JWT_CONTEXT_CLAIMS", "iss,aud,scope,client_id,token_use,email", "Claims copied into the authorizer `context` (flattened: lists joined with `,`, objects as JSON); `*` for all. `exp` is always added.", csv),
     Setting("FASTAUTHZ_AUTHORIZE", "", "Your own rule, `package.module:function`, imported at cold start and called as `function(claims, event)` after the built-in checks pass: `True`/`None` allows, `False` denies (403, `denied_by_hook`), a dict allows with extra context entries; raising `fastauthz.Unauthorized` refuses (401); any other exception fails closed (401, `hook_error`)."),
-    Setting("FASTAUTHZ_AUTHORIZE_CACHE_SECONDS", "", "How long the hook's answer is reused for the same token (0–86400). Default: the token's life, like the rest of the decision. `0` verifies and asks the hook on every connect (revocation lists)."),
-    Setting("FASTAUTHZ_REFUSE_WITH", "unauthorized", "`unauthorized`: refusals raise `Unauthorized` (401, a Lambda error). `deny`: they return a Deny policy with `context.reason` (403): no function error, no traceback for the runtime to format. Log lines and metrics are the same."),
-    Setting("JWT_MAX_TOKEN_BYTES", "8192", "Longer tokens are refused before any decoding."),
-    Setting("JWT_CACHE_SIZE", "4096", "Verified tokens remembered (by exact token, never past `exp`); 0 disables."),
-    Setting("AUTHORIZED_APIS", "", "Comma list of API ids or execute-api ARN patterns the Allow covers. Default: the event's own `<api>/<stage>/*`."),
-    Setting("JWT_JWKS_TTL_SECONDS", "", "How long fetched keys are fresh. Default: the response's `Cache-Control: max-age` clamped to 60–86400, else 3600."),
-    Setting("JWT_JWKS_MAX_STALE_SECONDS", "86400", "How long past freshness the last good keys are served while the source fails; then fail closed (500)."),
-    Setting("JWT_JWKS_COOLDOWN_SECONDS", "30", "Minimum spacing of refetches caused by unknown `kid`s."),
-    Setting("JWT_JWKS_TIMEOUT_SECONDS", "2", "Connect + read timeout of one key fetch."),
-    Setting("JWT_ALLOW_INSECURE_HTTP", "false", "`true` accepts plain `http://` key URLs for hosts other than loopback (a private network; logged as a warning). Otherwise they stop the cold start: keys fetched over http can be replaced in transit."),
-    Setting("FASTAUTHZ_METRICS", "true", "Emit CloudWatch Embedded Metric Format records (one per interval, aggregated)."),
-    Setting("FASTAUTHZ_METRICS_NAMESPACE", "fastauthz", "CloudWatch namespace of the metrics."),
-    Setting("FASTAUTHZ_METRICS_INTERVAL_SECONDS", "60", "How often aggregated metrics are flushed."),
+    Setting("FASTAUTHZ_AUTHORIZE_CACHE_SECONDS", "", "How long the hook's answer is reused for the same token (0–86400). Default: the token's life, like the rest of the decision. `0` verifies and asks the hook on every connect (revocation lists).", number(0, 86400, optional=True)),
+    Setting("FASTAUTHZ_REFUSE_WITH", "unauthorized", "`unauthorized`: refusals raise `Unauthorized` (401, a Lambda error). `deny`: they return a Deny policy with `context.reason` (403): no function error, no traceback for the runtime to format. Log lines and metrics are the same.", choice("unauthorized", "deny")),
+    Setting("JWT_MAX_TOKEN_BYTES", "8192", "Longer tokens are refused before any decoding.", number(256, 65536, int)),
+    Setting("JWT_CACHE_SIZE", "4096", "Verified tokens remembered (by exact token, never past `exp`); 0 disables.", number(0, 1_000_000, int)),
+    Setting("AUTHORIZED_APIS", "", "Comma list of API ids or execute-api ARN patterns the Allow covers. Default: the event's own `<api>/<stage>/*`.", csv),
+    Setting("JWT_JWKS_TTL_SECONDS", "", "How long fetched keys are fresh. Default: the response's `Cache-Control: max-age` clamped to 60–86400, else 3600.", number(1, 7 * 86400, optional=True)),
+    Setting("JWT_JWKS_MAX_STALE_SECONDS", "86400", "How long past freshness the last good keys are served while the source fails; then fail closed (500).", number(0, 30 * 86400)),
+    Setting("JWT_JWKS_COOLDOWN_SECONDS", "30", "Minimum spacing of refetches caused by unknown `kid`s.", number(0, 3600)),
+    Setting("JWT_JWKS_TIMEOUT_SECONDS", "2", "Connect + read timeout of one key fetch.", number(0.1, 30)),
+    Setting("JWT_ALLOW_INSECURE_HTTP", "false", "`true` accepts plain `http://` key URLs for hosts other than loopback (a private network; logged as a warning). Otherwise they stop the cold start: keys fetched over http can be replaced in transit.", boolean),
+    Setting("FASTAUTHZ_METRICS", "true", "Emit CloudWatch Embedded Metric Format records (one per interval, aggregated).", boolean),
+    Setting("FASTAUTHZ_METRICS_NAMESPACE", "fastauthz", "CloudWatch namespace of the metrics.", text_or_default),
+    Setting("FASTAUTHZ_METRICS_INTERVAL_SECONDS", "60", "How often aggregated metrics are flushed.", number(1, 3600)),
     Setting("AWS_LAMBDA_LOG_LEVEL", "", "Set by Lambda's advanced logging controls; wins over `LOG_LEVEL`."),
-    Setting("LOG_LEVEL", "INFO", "DEBUG, INFO, WARN or ERROR. Denials log at INFO, allows at DEBUG."),
+    Setting("LOG_LEVEL", "INFO", "DEBUG, INFO, WARN or ERROR. Denials log at INFO, allows at DEBUG.", text_or_default),
 )
 SETTING_NAMES = frozenset(s.name for s in SETTINGS)
+SETTING_ROWS = {s.name: s for s in SETTINGS}
+
+
+def default(name: str) -> Any:
+    """A setting's default, parsed: for code outside load_settings that needs one (KeyStore)."""
+    return SETTING_ROWS[name].parse(SETTING_ROWS[name], SETTING_ROWS[name].default)
 ISSUER_FIELDS = frozenset(
     {"issuer", "jwks_uri", "jwks_snapshot", "audiences", "verify_audience", "algorithms", "token_use",
      "required_scopes", "required_claims", "hmac_secret"}
@@ -106,31 +154,33 @@ class IssuerConfig(NamedTuple):
 
 
 class Settings(NamedTuple):
+    """The parsed configuration. Built by load_settings only: every default is in SETTINGS."""
+
     issuers: tuple[IssuerConfig, ...]
-    verify_expiration: bool = True
-    leeway: int = 5
-    token_sources: tuple[str, ...] = ("header", "query", "protocol")
-    query_parameter: str = "authorization"
-    cookie_name: str = ""
-    context_claims: tuple[str, ...] = ("iss", "aud", "scope", "client_id", "token_use", "email")
-    max_token_bytes: int = 8192
-    cache_size: int = 4096
-    authorized_apis: tuple[str, ...] = ()
-    jwks_ttl: float | None = None
-    jwks_max_stale: float = 86400.0
-    jwks_cooldown: float = 30.0
-    jwks_timeout: float = 2.0
-    metrics: bool = True
-    metrics_namespace: str = "fastauthz"
-    metrics_interval: float = 60.0
-    log_level: str = "INFO"
-    authorize: str = ""  # FASTAUTHZ_AUTHORIZE, imported by the Authorizer at cold start
-    authorize_cache_seconds: float | None = None
-    refuse_with: str = "unauthorized"
+    verify_expiration: bool
+    leeway: int
+    token_sources: tuple[str, ...]
+    query_parameter: str
+    cookie_name: str
+    context_claims: tuple[str, ...]
+    max_token_bytes: int
+    cache_size: int
+    authorized_apis: tuple[str, ...]
+    jwks_ttl: float | None
+    jwks_max_stale: float
+    jwks_cooldown: float
+    jwks_timeout: float
+    metrics: bool
+    metrics_namespace: str
+    metrics_interval: float
+    log_level: str
+    authorize: str  # FASTAUTHZ_AUTHORIZE, imported by the Authorizer at cold start
+    authorize_cache_seconds: float | None
+    refuse_with: str
     # What the loader worked out by itself (derived issuers), for the cold-start log line.
-    notes: tuple[str, ...] = ()
+    notes: tuple[str, ...]
     # What the loader accepted but an operator should see (logged at WARN at cold start).
-    warnings: tuple[str, ...] = ()
+    warnings: tuple[str, ...]
 
 
 class _Env:
@@ -145,17 +195,13 @@ class _Env:
         value = self._environ.get(name)
         return (self._defaults[name] if value is None else value).strip()
 
+    def value(self, name: str) -> Any:
+        """The variable parsed by its row's parser (the row says the type, the range and the default)."""
+        return SETTING_ROWS[name].parse(SETTING_ROWS[name], self.raw(name))
+
     def is_set(self, name: str) -> bool:
         return bool(self._environ.get(name, "").strip())
 
-    def boolean(self, name: str) -> bool:
-        return parse_bool(name, self.raw(name))
-
-    def number(self, name: str, low: float, high: float) -> float:
-        return parse_number(name, self.raw(name), low, high)
-
-    def csv(self, name: str) -> tuple[str, ...]:
-        return split_csv(self.raw(name))
 
 
 def split_scopes(raw: object) -> tuple[str, ...]:
@@ -197,7 +243,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     warnings: list[str] = []
     issuers = _load_issuers(env, notes, warnings)
 
-    sources = env.csv("JWT_TOKEN_SOURCES")
+    sources = env.value("JWT_TOKEN_SOURCES")
     cookie_name = env.raw("JWT_COOKIE_NAME")
     if not env.is_set("JWT_TOKEN_SOURCES") and cookie_name:
         sources = (*sources, "cookie")
@@ -214,18 +260,13 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     if "query" in sources and not query_parameter:
         raise ConfigError("JWT_QUERY_PARAMETER", "the query source is enabled: name the parameter")
 
-    ttl_raw = env.raw("JWT_JWKS_TTL_SECONDS")
-    log_level = (env.raw("AWS_LAMBDA_LOG_LEVEL") or env.raw("LOG_LEVEL") or "INFO").upper()
+    log_level = (env.raw("AWS_LAMBDA_LOG_LEVEL") or env.value("LOG_LEVEL")).upper()
     log_level = {"WARNING": "WARN", "TRACE": "DEBUG", "FATAL": "ERROR", "CRITICAL": "ERROR"}.get(log_level, log_level)
     if log_level not in ("DEBUG", "INFO", "WARN", "ERROR"):
         variable = "AWS_LAMBDA_LOG_LEVEL" if env.raw("AWS_LAMBDA_LOG_LEVEL") else "LOG_LEVEL"
         raise ConfigError(variable, f"expected DEBUG, INFO, WARN or ERROR, got {log_level!r}")
 
-    refuse_with = env.raw("FASTAUTHZ_REFUSE_WITH").lower()
-    if refuse_with not in ("unauthorized", "deny"):
-        raise ConfigError("FASTAUTHZ_REFUSE_WITH", f"expected unauthorized or deny, got {refuse_with!r}")
-
-    authorized_apis = env.csv("AUTHORIZED_APIS")
+    authorized_apis = env.value("AUTHORIZED_APIS")
     for api in authorized_apis:
         if api.startswith("arn:") and ":execute-api:" not in api:
             raise ConfigError("AUTHORIZED_APIS", f"{api!r} is not an execute-api ARN")
@@ -237,26 +278,26 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
 
     return Settings(
         issuers=issuers,
-        verify_expiration=env.boolean("JWT_VERIFY_EXPIRATION"),
-        leeway=int(env.number("JWT_LEEWAY_SECONDS", 0, MAX_LEEWAY_SECONDS)),
+        verify_expiration=env.value("JWT_VERIFY_EXPIRATION"),
+        leeway=env.value("JWT_LEEWAY_SECONDS"),
         token_sources=sources,
         query_parameter=query_parameter,
         cookie_name=cookie_name,
-        context_claims=env.csv("JWT_CONTEXT_CLAIMS"),
-        max_token_bytes=int(env.number("JWT_MAX_TOKEN_BYTES", 256, 65536)),
-        cache_size=int(env.number("JWT_CACHE_SIZE", 0, 1_000_000)),
+        context_claims=env.value("JWT_CONTEXT_CLAIMS"),
+        max_token_bytes=env.value("JWT_MAX_TOKEN_BYTES"),
+        cache_size=env.value("JWT_CACHE_SIZE"),
         authorized_apis=authorized_apis,
-        jwks_ttl=env.number("JWT_JWKS_TTL_SECONDS", 1, 7 * 86400) if ttl_raw else None,
-        jwks_max_stale=env.number("JWT_JWKS_MAX_STALE_SECONDS", 0, 30 * 86400),
-        jwks_cooldown=env.number("JWT_JWKS_COOLDOWN_SECONDS", 0, 3600),
-        jwks_timeout=env.number("JWT_JWKS_TIMEOUT_SECONDS", 0.1, 30),
-        metrics=env.boolean("FASTAUTHZ_METRICS"),
-        metrics_namespace=env.raw("FASTAUTHZ_METRICS_NAMESPACE") or "fastauthz",
-        metrics_interval=env.number("FASTAUTHZ_METRICS_INTERVAL_SECONDS", 1, 3600),
+        jwks_ttl=env.value("JWT_JWKS_TTL_SECONDS"),
+        jwks_max_stale=env.value("JWT_JWKS_MAX_STALE_SECONDS"),
+        jwks_cooldown=env.value("JWT_JWKS_COOLDOWN_SECONDS"),
+        jwks_timeout=env.value("JWT_JWKS_TIMEOUT_SECONDS"),
+        metrics=env.value("FASTAUTHZ_METRICS"),
+        metrics_namespace=env.value("FASTAUTHZ_METRICS_NAMESPACE"),
+        metrics_interval=env.value("FASTAUTHZ_METRICS_INTERVAL_SECONDS"),
         log_level=log_level,
         authorize=env.raw("FASTAUTHZ_AUTHORIZE"),
-        authorize_cache_seconds=env.number("FASTAUTHZ_AUTHORIZE_CACHE_SECONDS", 0, 86400) if env.is_set("FASTAUTHZ_AUTHORIZE_CACHE_SECONDS") else None,
-        refuse_with=refuse_with,
+        authorize_cache_seconds=env.value("FASTAUTHZ_AUTHORIZE_CACHE_SECONDS"),
+        refuse_with=env.value("FASTAUTHZ_REFUSE_WITH"),
         notes=tuple(notes),
         warnings=tuple(warnings),
     )
@@ -273,7 +314,7 @@ def _load_issuers(env: _Env, notes: list[str], warnings: list[str]) -> tuple[Iss
         "jwks_snapshot": env.raw("JWT_JWKS_SNAPSHOT"),
         "required_claims": _json_object(env.raw("JWT_REQUIRED_CLAIMS"), "JWT_REQUIRED_CLAIMS"),
     }
-    allow_insecure_http = env.boolean("JWT_ALLOW_INSECURE_HTTP")
+    allow_insecure_http = env.value("JWT_ALLOW_INSECURE_HTTP")
     if env.is_set("JWT_ISSUERS"):
         for single in ("JWT_ISSUER_JWKS_URI", "JWT_ISSUER"):
             if env.is_set(single):

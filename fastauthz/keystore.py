@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from .config import default
 from .errors import KeySetError, KeysUnavailable, Rejected, truncate
 from .fetch import FetchError, fetch_document
 from .keys import KeySet, PreparedKey, load_key_set
@@ -52,10 +53,10 @@ class KeyStore:
         *,
         log: Log,
         metrics: Any = None,
-        ttl: float | None = None,
-        max_stale: float = 86400.0,
-        cooldown: float = 30.0,
-        timeout: float = 2.0,
+        ttl: float | None = default("JWT_JWKS_TTL_SECONDS"),
+        max_stale: float = default("JWT_JWKS_MAX_STALE_SECONDS"),
+        cooldown: float = default("JWT_JWKS_COOLDOWN_SECONDS"),
+        timeout: float = default("JWT_JWKS_TIMEOUT_SECONDS"),
         clock: Callable[[], float] = time.time,
         on_keys_removed: Callable[[set[str | None]], None] | None = None,
         snapshot: str = "",

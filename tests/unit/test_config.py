@@ -169,3 +169,20 @@ def test_plain_http_keys_on_a_private_network_need_the_explicit_escape_and_are_w
     logs = Logs()
     Authorizer(settings, write=logs.write, load_keys=False)
     assert [line["message"] for line in logs if line["level"] == "WARN"] == [settings.warnings[0]]
+
+
+def test_each_default_is_written_once_in_its_settings_row():
+    """Settings has no defaults of its own and KeyStore takes the rows' (a default written twice drifts)."""
+    import inspect
+
+    from fastauthz.config import SETTINGS, Settings, default
+    from fastauthz.keystore import KeyStore
+
+    for row in SETTINGS:
+        default(row.name)  # every row's default passes its own parser
+    assert Settings._field_defaults == {}
+    parameters = inspect.signature(KeyStore).parameters
+    assert parameters["max_stale"].default == default("JWT_JWKS_MAX_STALE_SECONDS") == 86400
+    assert parameters["cooldown"].default == default("JWT_JWKS_COOLDOWN_SECONDS") == 30
+    assert parameters["timeout"].default == default("JWT_JWKS_TIMEOUT_SECONDS") == 2
+    assert parameters["ttl"].default is default("JWT_JWKS_TTL_SECONDS") is None

@@ -1,4 +1,4 @@
-"""The fuzz target (tests/fuzz/fuzz_handler.py) in the suite: a bounded run, FASTAUTHZ_FUZZ_SECONDS
+"""The fuzz target (tests/fuzz/fuzz_handler.py) in the suite: a bounded run, FUZZ_SECONDS
 long (60 by default; `make fuzz` runs longer and keeps a corpus)."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ TARGET = Path(__file__).with_name("fuzz_handler.py")
 
 @pytest.mark.slow
 def test_the_handler_survives_a_bounded_fuzzing_run(tmp_path: Path) -> None:
-    seconds = int(os.environ.get("FASTAUTHZ_FUZZ_SECONDS", "60"))
+    seconds = int(os.environ.get("FUZZ_SECONDS", "60"))
     completed = subprocess.run(
         [sys.executable, str(TARGET), f"-max_total_time={seconds}", "-timeout=10", "-rss_limit_mb=2048",
          f"-artifact_prefix={tmp_path}/"],

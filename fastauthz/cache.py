@@ -68,9 +68,6 @@ class VerifiedCache:
             evict_oldest(entries)  # remember(), written out: one call less per fresh token
         entries[token] = entry
 
-    def drop(self, token: str) -> None:
-        self.entries.pop(token, None)
-
     def purge_keys(self, issuer: str, kids: set[str | None]) -> int:
         """Drop entries signed by keys that left `issuer`'s key set; returns how many."""
         doomed = [t for t, e in self.entries.items() if e.issuer == issuer and e.kid in kids]
@@ -94,10 +91,6 @@ class RejectedCache:
 
     def add(self, token: str, now: float, reason: str) -> None:
         remember(self.entries, hash(token), (now + self.ttl, reason), self.size)
-
-    def reason_for(self, token: str, now: float) -> str | None:
-        found = self.entries.get(hash(token))
-        return found[1] if found is not None and now < found[0] else None
 
     def clear(self) -> None:
         self.entries.clear()

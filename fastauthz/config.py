@@ -1,8 +1,9 @@
 """Every environment variable fastauthz reads, declared once, parsed once at cold start.
 
-Cold path only. Precedence: an explicit argument (tests, tooling) > the environment > the default
-below. A bad value raises ConfigError naming the variable and the fix, which fails the cold start:
-a misconfigured authorizer must never run.
+Cold path only. load_settings(environ) reads the mapping it is given (os.environ by default:
+tests and tooling pass their own), each variable through its row in SETTINGS, which holds its
+default and parser. A bad value raises ConfigError naming the variable and the fix, which fails the
+cold start: a misconfigured authorizer must never run.
 """
 
 from __future__ import annotations

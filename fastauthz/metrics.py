@@ -1,6 +1,6 @@
 """Counters aggregated in memory, flushed as one CloudWatch Embedded Metric Format record per interval.
 
-Hot path: `count` is a dict increment; `maybe_flush` a float comparison. One EMF line per interval
+Hot path: `count` is a dict increment; the authorizer compares `next_flush` itself. One EMF line per interval
 (not per call) keeps log volume and cost flat at high connection rates.
 """
 
@@ -45,10 +45,6 @@ class Metrics:
         self.verify_seconds += seconds
         self.verify_count += 1
 
-
-    def maybe_flush(self, now: float) -> None:
-        if now >= self.next_flush:
-            self.flush(now)
 
     def flush(self, now: float) -> None:
         self.next_flush = now + self.interval

@@ -1,9 +1,9 @@
 """Compact JWS parsing (RFC 7515 §7.1): size cap, three segments, strict base64url, JSON objects.
 
-Hot path. Nothing here trusts the token: only `keys.PreparedKey.verify` decides whether a
-signature holds. The authorizer calls the steps one by one (split_token, HeaderCache,
-decode_payload, then decode_signature after the cheap checks); `parse_token` chains them for
-tooling and tests.
+Hot path. Nothing here trusts the token: only a key's verifier (`keys.PreparedKey.verifiers[alg]`)
+decides whether a signature holds. The authorizer calls the steps one by one (split_token,
+HeaderCache, decode_payload, then decode_signature after the cheap checks); `parse_token` chains the
+same steps for tooling and tests.
 """
 
 from __future__ import annotations
@@ -175,7 +175,7 @@ def parse_token(token: str, max_bytes: int, algorithms: frozenset[str] | None = 
     The authorizer's hot path composes the same steps with a HeaderCache (authorizer.py).
     """
     raw, header_segment, payload_segment, signature_segment = split_token(token, max_bytes)
-    header = decode_header(header_segment, algorithms)
+    header = HeaderCache(algorithms).parse(header_segment)[0]  # the authorizer's header step, on a cache miss
     payload = decode_payload(payload_segment)
     return _new_token(UnverifiedToken, (header, payload, raw[: len(header_segment) + 1 + len(payload_segment)], signature_segment))
 

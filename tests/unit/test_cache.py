@@ -29,13 +29,14 @@ def test_purge_drops_only_entries_of_removed_keys_of_that_issuer():
     assert set(cache.entries) == {"b", "c"}
 
 
-def test_rejected_cache_remembers_for_its_ttl_only_and_is_bounded():
+def test_rejected_cache_remembers_by_hash_until_its_ttl_and_is_bounded():
+    """The authorizer reads entries[hash(token)] = (expires, reason) and honours it while now < expires."""
     cache = RejectedCache(size=2, ttl=10)
     cache.add("a", 0, "expired")
-    assert cache.reason_for("a", 5) == "expired" and cache.reason_for("a", 10) is None and cache.reason_for("b", 5) is None
+    assert cache.entries == {hash("a"): (10, "expired")}
     cache.add("b", 0, "malformed")
     cache.add("c", 0, "bad_signature")
-    assert cache.reason_for("a", 1) is None and cache.reason_for("c", 1) == "bad_signature"
+    assert hash("a") not in cache.entries and cache.entries[hash("c")] == (10, "bad_signature")
 
 
 def test_a_full_cache_drops_its_oldest_eighth_at_once_and_keeps_insertion_order():
@@ -51,6 +52,6 @@ def test_steady_state_eviction_stays_bounded_and_fifo_over_many_generations():
     for index in range(10_000):
         cache.add(f"token-{index}", 0, "expired")
         assert len(cache.entries) <= 64
-    remembered = [f"token-{index}" for index in range(10_000) if cache.reason_for(f"token-{index}", 1)]
+    remembered = [f"token-{index}" for index in range(10_000) if hash(f"token-{index}") in cache.entries]
     assert remembered == [f"token-{index}" for index in range(10_000 - len(remembered), 10_000)]
     assert len(remembered) >= 64 - 64 // 8

@@ -30,6 +30,8 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from fastauthz.dev.b64 import b64url_decode
+
 if TYPE_CHECKING:
     from fastauthz.authorizer import Authorizer
 
@@ -85,7 +87,7 @@ def floor_verifier(alg: str, jwk: dict[str, Any]) -> Callable[[bytes, bytes], No
     from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
     def number(name: str) -> int:
-        return int.from_bytes(b64url(jwk[name]), "big")
+        return int.from_bytes(b64url_decode(jwk[name]), "big")
 
     public: Any
     if jwk["kty"] == "RSA":
@@ -93,7 +95,7 @@ def floor_verifier(alg: str, jwk: dict[str, Any]) -> Callable[[bytes, bytes], No
     elif jwk["kty"] == "EC":
         public = ec.EllipticCurvePublicNumbers(number("x"), number("y"), ec.SECP256R1()).public_key()
     else:
-        public = ed25519.Ed25519PublicKey.from_public_bytes(b64url(jwk["x"]))
+        public = ed25519.Ed25519PublicKey.from_public_bytes(b64url_decode(jwk["x"]))
     if alg == "RS256":
         pkcs1, sha256 = padding.PKCS1v15(), hashes.SHA256()
         return lambda signature, data: public.verify(signature, data, pkcs1, sha256)
@@ -105,12 +107,6 @@ def floor_verifier(alg: str, jwk: dict[str, Any]) -> Callable[[bytes, bytes], No
         return lambda signature, data: public.verify(
             encode_dss_signature(int.from_bytes(signature[:32], "big"), int.from_bytes(signature[32:], "big")), data, ecdsa)
     return public.verify  # type: ignore[no-any-return]
-
-
-def b64url(segment: str) -> bytes:
-    from base64 import urlsafe_b64decode
-
-    return urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
 
 
 class Workload:
@@ -177,7 +173,7 @@ class Workload:
         prepared = []
         for token in tokens:
             header, payload, signature = token.split(".")
-            prepared.append((b64url(signature), f"{header}.{payload}".encode()))
+            prepared.append((b64url_decode(signature), f"{header}.{payload}".encode()))
 
         def run(index: int) -> None:
             signature, data = prepared[index]
@@ -232,20 +228,20 @@ class Workload:
 class Rotating:
     """A second function whose issuer's keys come from a URL: the one place an unknown kid makes a
     refetch, then a cooldown. The keys are installed as a completed fetch would install them, and
-    the URL is a loopback port bound but never listening, so the one refetch (made by the first
-    warm-up call) is refused at once, without a thread or a timeout, and the store cools down."""
+    the URL is loopback port 0, to which a connection is refused at once, so the one refetch (made by
+    the first warm-up call) fails without a thread or a timeout, and the store cools down. The URL is
+    a constant on purpose: an ephemeral port made it differ from run to run, and with it string
+    hashes and the interned-string table, which moved later objects in memory and so CPython's
+    method-cache collisions: some runs paid ~3,500 instructions more per call in unrelated cases."""
 
     def __init__(self, fixtures: dict[str, Any]) -> None:
-        import socket
         import time
 
         from fastauthz.authorizer import Authorizer
         from fastauthz.config import load_settings
         from fastauthz.keys import load_key_set
 
-        self.closed_port = socket.socket()
-        self.closed_port.bind(("127.0.0.1", 0))
-        uri = f"http://127.0.0.1:{self.closed_port.getsockname()[1]}/jwks.json"
+        uri = "http://127.0.0.1:0/jwks.json"  # refused at once; the same text in every run
         settings = load_settings({
             "JWT_ISSUER": fixtures["url_issuer"], "JWT_ISSUER_JWKS_URI": uri, "JWT_AUTHORIZED_AUDIENCES": fixtures["audience"],
             "JWT_JWKS_TTL_SECONDS": "86400", "JWT_JWKS_COOLDOWN_SECONDS": "3600", "JWT_JWKS_TIMEOUT_SECONDS": "30",

@@ -5,7 +5,6 @@ verify a JWS signature without it)."""
 
 from __future__ import annotations
 
-import base64
 import copy
 import io
 import json
@@ -21,6 +20,7 @@ from joserfc.jwk import ECKey, KeySet, OKPKey, RSAKey
 from fastauthz.authorizer import Authorizer
 from fastauthz.cache import VerifiedEntry
 from fastauthz.config import load_settings
+from fastauthz.dev.b64 import b64url_decode
 
 ISSUER = "https://issuer.bench"
 AUDIENCE = "bench-client"
@@ -46,10 +46,6 @@ def saturate(authorizer: Authorizer) -> None:
     filler = VerifiedEntry(float("inf"), {}, None, "filler", {}, "", ISSUER, None, {})
     verified.entries.update((f"filler-{index}", filler) for index in range(verified.size))
     rejected.entries.update((-index, (float("inf"), "malformed")) for index in range(1, rejected.size + 1))
-
-
-def b64decode(segment: str) -> bytes:
-    return base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
 
 
 class Case:
@@ -96,7 +92,7 @@ class Case:
     # -- the floor ----------------------------------------------------------------------------------
     def _prepare(self, token: str) -> tuple[bytes, bytes]:
         header, payload, signature = token.split(".")
-        return b64decode(signature), f"{header}.{payload}".encode()
+        return b64url_decode(signature), f"{header}.{payload}".encode()
 
     def floor(self) -> Callable[[int], None]:
         """verify(sig, data) straight on a cryptography key object: nothing else."""

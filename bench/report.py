@@ -169,11 +169,9 @@ def main() -> int:
     RESULTS.mkdir(exist_ok=True)
     full = body if not groups else body + "\n\nAll groups:\n\n" + markdown_groups(groups)
     (RESULTS / "report.md").write_text("# fastauthz benchmarks\n\n" + full + "\n")
-    text = README.read_text()
-    if START in text and END in text:
-        head, _, rest = text.partition(START)
-        _, _, tail = rest.partition(END)
-        README.write_text(f"{head}{START}\n{body}\n{END}{tail}")
+    from fastauthz.dev.readme import replace_section
+
+    README.write_text(replace_section(README.read_text(), START, END, body))
     print("wrote bench/results/report.md, bench/results/chart.png and the README benchmark section")
     return 0
 

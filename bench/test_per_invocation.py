@@ -16,6 +16,7 @@ import pytest
 
 from bench.cases import Case, saturate
 from bench.peers import PEERS, JwksServer, accepts_and_refuses
+from fastauthz.dev.b64 import b64url_decode
 from fastauthz.keys import load_key_set
 
 BATCH = 100
@@ -177,14 +178,12 @@ def test_key_set_import_fastauthz(benchmark: Any) -> None:
 
 def test_key_set_import_floor_cryptography(benchmark: Any) -> None:
     """The floor: cryptography key objects straight from the JWK numbers, nothing else."""
-    import base64
 
     from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
     document = json.dumps(_key_set_document()).encode()
 
-    def b64(value: str) -> bytes:
-        return base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
+    b64 = b64url_decode
 
     def raw_import(body: bytes) -> list[Any]:
         keys = []

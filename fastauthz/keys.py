@@ -145,7 +145,9 @@ def _restrict(verifiers: dict[str, Verifier], only: str | None) -> dict[str, Ver
 def _b64(value: Any, name: str) -> bytes:
     if type(value) is not str or not value:
         raise ValueError(f"{name} must be a base64url string")
-    # Keys come from the configured source, but are still decoded strictly.
+    # Keys come from the configured source, but are still decoded strictly, except that padding is
+    # accepted: some providers publish padded numbers, and refusing them would refuse their keys.
+    # Tokens go through token.b64url_decode, which also refuses padding and non-canonical endings.
     return a2b_base64((value.rstrip("=") + "=" * (-len(value.rstrip("=")) % 4)).translate(str.maketrans("-_", "+/")), strict_mode=True)
 
 

@@ -3,7 +3,6 @@ built by hand, AWS-shaped events, and a real HTTP key server on 127.0.0.1."""
 
 from __future__ import annotations
 
-import base64
 import copy
 import http.server
 import json
@@ -19,6 +18,7 @@ from joserfc.jwk import ECKey, KeySet, OctKey, OKPKey, RSAKey
 
 from fastauthz.authorizer import Authorizer
 from fastauthz.config import load_settings
+from fastauthz.dev.b64 import b64url, b64url_decode
 
 EVENTS = Path(__file__).parent / "events"
 ISSUER = "https://issuer.test"
@@ -94,10 +94,6 @@ def mint_hmac(secret: str, payload: dict[str, Any] | None = None, alg: str = "HS
     return jwt.encode({"alg": alg}, claims() if payload is None else payload, OctKey.import_key(secret), algorithms=[alg])
 
 
-def b64url(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
 def forge(header: Any, payload: Any, signature: bytes = b"") -> str:
     """A token built by hand: any header, payload and signature bytes."""
     def segment(part: Any) -> str:
@@ -108,9 +104,7 @@ def forge(header: Any, payload: Any, signature: bytes = b"") -> str:
 
 def parts(token: str) -> tuple[dict[str, Any], dict[str, Any], bytes]:
     h, p, s = token.split(".")
-    pad = lambda x: x + "=" * (-len(x) % 4)  # noqa: E731
-    return (json.loads(base64.urlsafe_b64decode(pad(h))), json.loads(base64.urlsafe_b64decode(pad(p))),
-            base64.urlsafe_b64decode(pad(s)))
+    return json.loads(b64url_decode(h)), json.loads(b64url_decode(p)), b64url_decode(s)
 
 
 # -- events --------------------------------------------------------------------------------------

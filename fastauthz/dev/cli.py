@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
 import json
 import os
 import sys
@@ -24,13 +23,14 @@ from typing import Any
 
 from ..config import MAX_LEEWAY_SECONDS
 from ..logs import fingerprint
+from .b64 import b64url_decode
 
 DEFAULT_STATE = ".fastauthz"
 STAGE_PORT = 8765
 
 
 def _b64json(segment: str) -> Any:
-    return json.loads(base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4)))
+    return json.loads(b64url_decode(segment))
 
 
 def cmd_inspect(args: argparse.Namespace) -> int:

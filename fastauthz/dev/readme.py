@@ -18,13 +18,18 @@ SECTIONS: tuple[tuple[str, str, Callable[[], str]], ...] = (
 )
 
 
+def replace_section(text: str, start: str, end: str, body: str) -> str:
+    """`text` with what stands between the markers `start` and `end` replaced by `body` (unchanged
+    when either marker is missing). The one splicer of README sections (bench/report.py uses it too)."""
+    before, found, rest = text.partition(start)
+    _, found_end, after = rest.partition(end)
+    return f"{before}{start}\n{body}\n{end}{after}" if found and found_end else text
+
+
 def generated(text: str) -> str:
     """`text` with every generated section rewritten from the code."""
     for start, end, make in SECTIONS:
-        before, found, rest = text.partition(start)
-        _, found_end, after = rest.partition(end)
-        if found and found_end:
-            text = f"{before}{start}\n{make()}\n{end}{after}"
+        text = replace_section(text, start, end, make())
     return text
 
 

@@ -16,7 +16,6 @@ only) and calls `fastauthz.handler.handler` as Lambda does. Invariants, checked 
 
 from __future__ import annotations
 
-import base64
 import json
 import os
 import sys
@@ -31,6 +30,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 with atheris.instrument_imports(include=["fastauthz"]):  # tests.support imports fastauthz: instrument from the start
+    from fastauthz.dev.b64 import b64url_decode
     from tests.support import AUDIENCE, ISSUER, b64url, claims, connect_event, mint, write_jwks
 
 KEYS = ("rsa-1", "es256-1", "ed25519-1")
@@ -83,7 +83,7 @@ def mutate(data: atheris.FuzzedDataProvider, token: str) -> str:
             parts = token.split(".")
             if len(parts) == 3:
                 try:
-                    payload = json.loads(base64.urlsafe_b64decode(parts[1] + "=="))
+                    payload = json.loads(b64url_decode(parts[1]))
                 except ValueError:
                     continue
                 if isinstance(payload, dict) and payload:

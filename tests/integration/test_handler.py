@@ -217,17 +217,39 @@ def test_metrics_are_flushed_as_one_embedded_metric_format_record(load_handler, 
     assert {"Allow", "CacheHit", "VerifyTime"} <= names
 
 
-def test_every_held_event_shape_is_handled(load_handler, served):
-    """Events as API Gateway sends them: null maps, absent maps, lower-case header names."""
+HELD_EVENTS = sorted((Path(__file__).parents[1] / "events").glob("*authorizer_request.json"))
+
+
+def held_shapes(event: dict, token: str) -> dict[str, dict]:
+    """A held event with the token where clients send it, and in the shapes API Gateway also sends:
+    the header in lower case with maps null or absent, and the token in the query string only."""
+    header = json.loads(json.dumps(event))
+    header["headers"] = {**(header.get("headers") or {}), "Authorization": f"Bearer {token}"}
+    header["multiValueHeaders"] = {**(header.get("multiValueHeaders") or {}), "Authorization": [f"Bearer {token}"]}
+    lower = json.loads(json.dumps(event))
+    lower["headers"] = {name.lower(): value for name, value in (lower.get("headers") or {}).items() if name.lower() != "authorization"}
+    lower["headers"]["authorization"] = token
+    lower["multiValueHeaders"] = None
+    lower["queryStringParameters"] = None
+    lower.pop("multiValueQueryStringParameters", None)
+    lower.pop("stageVariables", None)
+    query = json.loads(json.dumps(event))
+    for name in ("headers", "multiValueHeaders"):
+        query[name] = {k: v for k, v in (query.get(name) or {}).items() if k.lower() != "authorization"}
+    query["queryStringParameters"] = {**(query.get("queryStringParameters") or {}), "authorization": token}
+    query["multiValueQueryStringParameters"] = {**(query.get("multiValueQueryStringParameters") or {}), "authorization": [token]}
+    return {"header": header, "lower-case header, null maps": lower, "query string": query}
+
+
+@pytest.mark.parametrize("held", HELD_EVENTS, ids=lambda path: path.stem)
+def test_every_held_event_shape_is_handled(load_handler, served, held: Path):
+    """Every event under tests/events, as API Gateway sends it, allows a valid token in each shape."""
+    event = json.loads(held.read_text())
     module = load_handler(**env_for(served.url))
-    token = mint("rsa-1", live_claims())
-    event = connect_event()
-    event["headers"] = {"authorization": token}
-    event["multiValueHeaders"] = None
-    event["queryStringParameters"] = None
-    event.pop("multiValueQueryStringParameters")
-    event.pop("stageVariables")
-    assert module.handler(event, None)["principalId"] == "user-1"
+    for shape, shaped in held_shapes(event, mint("rsa-1", live_claims())).items():
+        result = module.handler(shaped, None)
+        assert result["principalId"] == "user-1", shape
+        assert policy_allows(result, event["methodArn"]), shape
 
 
 class RecordingRuntimeClient:

@@ -6,6 +6,7 @@ import pytest
 
 from fastauthz.authorizer import Authorizer
 from fastauthz.config import load_settings
+from fastauthz.dev.b64 import b64url_decode
 from fastauthz.dev.issuer import DevIssuer
 from loadtest.tokens import EXPECTED, KINDS, TokenSupply, parse_mix, tamper
 from tests.support import connect_event, outcome
@@ -39,13 +40,11 @@ def test_every_minted_kind_gets_its_expected_decision_from_the_authorizer(tmp_pa
 def test_after_activation_tokens_come_from_the_new_key(tmp_path):
     with DevIssuer(audience="load", alg="ES256", state_dir=tmp_path) as issuer:
         supply = TokenSupply(f"mint:{tmp_path}", {"valid": 1})
-        import base64
         import json
         import time
 
         def kid(token: str) -> str:
-            head = token.split(".")[0]
-            return json.loads(base64.urlsafe_b64decode(head + "=" * (-len(head) % 4)))["kid"]
+            return json.loads(b64url_decode(token.split(".")[0]))["kid"]
 
         first = kid(supply.token("valid"))
         issuer.rotate_step("publish")

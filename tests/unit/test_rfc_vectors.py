@@ -7,7 +7,6 @@ shared would go unseen. These signatures were computed by the RFCs' authors.
 from __future__ import annotations
 
 import json
-from base64 import urlsafe_b64decode
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +14,7 @@ import pytest
 
 from fastauthz.claims import ClaimRules, check_claims
 from fastauthz.config import load_settings
+from fastauthz.dev.b64 import b64url_decode
 from fastauthz.errors import Rejected
 from fastauthz.keys import PreparedKey, hmac_key, load_key_set
 from fastauthz.token import HeaderCache, decode_payload, decode_signature, split_token
@@ -26,7 +26,7 @@ ISSUED_FOR = 1300819380 - 60  # RFC 7515's example expires at 1300819380 (2011):
 def key_of(vector: dict[str, Any]) -> PreparedKey:
     jwk = vector["key"]
     if jwk["kty"] == "oct":
-        return hmac_key(urlsafe_b64decode(jwk["k"] + "=" * (-len(jwk["k"]) % 4)))
+        return hmac_key(b64url_decode(jwk["k"]))
     found = load_key_set({"keys": [jwk]}).find(jwk.get("kid"))
     assert found is not None
     return found

@@ -5,7 +5,6 @@ verify a JWS signature without it)."""
 
 from __future__ import annotations
 
-import copy
 import io
 import json
 import tempfile
@@ -14,25 +13,20 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from joserfc import jwt
-from joserfc.jwk import ECKey, KeySet, OKPKey, RSAKey
+from joserfc.jwk import KeySet
 
 from fastauthz.authorizer import Authorizer
 from fastauthz.cache import VerifiedEntry
 from fastauthz.config import load_settings
-from fastauthz.dev.b64 import b64url_decode
+from fastauthz.dev.tokens import b64url_decode, generate_key, sign
+from tests.support.events import connect_event
 
 ISSUER = "https://issuer.bench"
 AUDIENCE = "bench-client"
-EVENT_FILE = Path(__file__).resolve().parents[1] / "tests" / "events" / "connect_authorizer_request.json"
-ALGORITHMS = {
-    # name: (alg, key factory)
-    "RS256-2048": ("RS256", lambda kid: RSAKey.generate_key(2048, parameters={"kid": kid, "use": "sig"})),
-    "RS256-4096": ("RS256", lambda kid: RSAKey.generate_key(4096, parameters={"kid": kid, "use": "sig"})),
-    "PS256": ("PS256", lambda kid: RSAKey.generate_key(2048, parameters={"kid": kid, "use": "sig"})),
-    "ES256": ("ES256", lambda kid: ECKey.generate_key("P-256", parameters={"kid": kid, "use": "sig"})),
-    "ES384": ("ES384", lambda kid: ECKey.generate_key("P-384", parameters={"kid": kid, "use": "sig"})),
-    "EdDSA": ("EdDSA", lambda kid: OKPKey.generate_key("Ed25519", parameters={"kid": kid, "use": "sig"})),
+ALGORITHMS: dict[str, tuple[str, int | None]] = {
+    # name: (alg, RSA key size)
+    "RS256-2048": ("RS256", 2048), "RS256-4096": ("RS256", 4096), "PS256": ("PS256", 2048),
+    "ES256": ("ES256", None), "ES384": ("ES384", None), "EdDSA": ("EdDSA", None),
 }
 
 
@@ -53,27 +47,18 @@ class Case:
 
     def __init__(self, name: str, count: int = 500, now: float | None = None) -> None:
         self.name = name
-        self.alg, factory = ALGORITHMS[name]
-        self.key = factory(f"bench-{name.lower()}")
+        self.alg, size = ALGORITHMS[name]
+        self.key = generate_key(self.alg, kid=f"bench-{name.lower()}", size=size)
         self.now = int(time.time() if now is None else now)
         self.tokens = [self.mint(sub=f"user-{i}") for i in range(count)]
-        template = json.loads(EVENT_FILE.read_text())
-        self.events = [self.event(token, template) for token in self.tokens]
+        self.events = [connect_event(token) for token in self.tokens]
         self.public = self.key.get_op_key("verify")
         self._prepared = [self._prepare(token) for token in self.tokens]
 
     def mint(self, **claims: Any) -> str:
         payload = {"iss": ISSUER, "aud": AUDIENCE, "sub": "user", "iat": self.now, "exp": self.now + 3600,
                    "scope": "chat:read chat:write", "email": "user@example.com", **claims}
-        return jwt.encode({"alg": self.alg, "kid": self.key.kid, "typ": "JWT"}, payload, self.key, algorithms=[self.alg])
-
-    @staticmethod
-    def event(token: str | None, template: dict[str, Any] | None = None) -> dict[str, Any]:
-        event = copy.deepcopy(template or json.loads(EVENT_FILE.read_text()))
-        if token is not None:
-            event["headers"]["Authorization"] = f"Bearer {token}"
-            event["multiValueHeaders"]["Authorization"] = [f"Bearer {token}"]
-        return event
+        return sign(self.key, payload, alg=self.alg, typ="JWT")
 
     def jwks(self) -> dict[str, Any]:
         return dict(KeySet([self.key]).as_dict(private=False))

@@ -21,22 +21,19 @@ every figure is a median; ratios are taken run by run against the Node peer with
 from __future__ import annotations
 
 import argparse
-import http.server
 import json
 import os
 import shutil
-import ssl
 import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import zipfile
 from pathlib import Path
 from typing import Any
 
-from fastauthz.dev.tls import make_certificates
+from tests.support.server import KeyServer
 
 ROOT = Path(__file__).resolve().parents[1]
 NODE_PEER = ROOT / "bench" / "node"
@@ -82,39 +79,10 @@ NODE_PEER_OF = {
 }
 
 
-class TlsJwksServer:
-    """The fixtures' JWKS over HTTPS on 127.0.0.1, with a CA made for this run (CA_FILE trusts it)."""
-
-    def __init__(self, directory: Path) -> None:
-        self.ca_file = make_certificates(directory)
-        body = (FIXTURES / "jwks.json").read_bytes()
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-            # Headers and body go out in two writes: with Nagle on, the second waits for the
-            # client's delayed ACK (~40 ms), a stall no production key endpoint has.
-            disable_nagle_algorithm = True
-
-            def do_GET(self) -> None:
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Cache-Control", "max-age=3600")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        context.load_cert_chain(directory / "server.pem", directory / "server.key")
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        self.url = f"https://127.0.0.1:{self.server.server_address[1]}/.well-known/jwks.json"
-
-    def close(self) -> None:
-        self.server.shutdown()
+def key_server(directory: Path) -> KeyServer:
+    """The fixtures' JWKS over HTTPS on 127.0.0.1, with a CA made for this run (its ca_file trusts it)."""
+    return KeyServer((FIXTURES / "jwks.json").read_bytes(), tls_directory=directory,
+                     headers={"Content-Type": "application/json", "Cache-Control": "max-age=3600"})
 
 
 def function_code(directory: Path) -> tuple[Path, str]:
@@ -148,7 +116,7 @@ def first_event() -> dict[str, Any]:
     return event
 
 
-def scenarios(task: Path, server: TlsJwksServer, node: str | None) -> dict[str, tuple[list[str], dict[str, str]]]:
+def scenarios(task: Path, server: KeyServer, node: str | None) -> dict[str, tuple[list[str], dict[str, str]]]:
     import sysconfig
 
     fixtures = json.loads((FIXTURES / "tokens.json").read_text())
@@ -197,7 +165,7 @@ def measure(runs: int, only: list[str] | None = None) -> dict[str, Any]:
     directory = Path(tempfile.mkdtemp(prefix="fastauthz-cold-"))
     node = node_peer()
     task, package = function_code(directory)
-    server = TlsJwksServer(directory)
+    server = key_server(directory)
     try:
         chosen = {name: spec for name, spec in scenarios(task, server, node).items()
                   if not only or name in only or name in NODE_SCENARIOS or name == "floor imports"}

@@ -23,10 +23,11 @@ from typing import Any
 
 from bench.coldstart import node_peer
 from bench.workload import CACHE_SIZE, saturate
+from tests.support.events import CONNECT, EVENTS, connect_event
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT / "bench" / "fixtures"
-EVENT_FILE = ROOT / "tests" / "events" / "connect_authorizer_request.json"
+EVENT_FILE = EVENTS / f"{CONNECT}.json"  # the template Node fills in
 BATCH = 128
 CASES = {  # row: (fixture token set, fresh tokens each call?)
     "fresh RS256-2048 token": ("RS256-2048", True),
@@ -40,18 +41,11 @@ def fastauthz_batch(fixtures: dict[str, Any]) -> Any:
     from fastauthz.authorizer import Authorizer
     from fastauthz.config import load_settings
 
-    template = json.loads(EVENT_FILE.read_text())
-
-    def event(token: str) -> dict[str, Any]:
-        copy = json.loads(json.dumps(template))
-        copy["headers"]["Authorization"] = f"Bearer {token}"
-        return copy
-
     authorizer = Authorizer(load_settings({
         "JWT_ISSUER": fixtures["issuer"], "JWT_ISSUER_JWKS_URI": f"file://{FIXTURES / 'jwks.json'}",
         "JWT_AUTHORIZED_AUDIENCES": fixtures["audience"], "JWT_CACHE_SIZE": str(CACHE_SIZE),
     }), write=io.StringIO().write)
-    events = {name: [event(token) for token in tokens] for name, tokens in fixtures["tokens"].items()}
+    events = {name: [connect_event(token) for token in tokens] for name, tokens in fixtures["tokens"].items()}
 
     def run(name: str, fresh: bool) -> float:
         batch = events[name][:BATCH] if fresh else [events[name][0]] * BATCH

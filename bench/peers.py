@@ -4,39 +4,14 @@ on any refusal. `None` when the library cannot do that algorithm."""
 
 from __future__ import annotations
 
-import http.server
-import json
-import threading
 from collections.abc import Callable
 from typing import Any
 
 from bench.cases import AUDIENCE, ISSUER, Case
+from fastauthz.dev.tokens import tamper
+from tests.support.server import KeyServer
 
 Verify = Callable[[str], Any]
-
-
-class JwksServer:
-    """A JWKS on 127.0.0.1 for the clients that fetch keys themselves (PyJWKClient)."""
-
-    def __init__(self, document: dict[str, Any]) -> None:
-        body = json.dumps(document).encode()
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            disable_nagle_algorithm = True
-
-            def do_GET(self) -> None:
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/.well-known/jwks.json"
 
 
 def pyjwt_key(case: Case) -> Verify | None:
@@ -51,7 +26,7 @@ def pyjwt_key(case: Case) -> Verify | None:
     return verify
 
 
-def pyjwt_jwks_client(case: Case, server: JwksServer) -> Verify | None:
+def pyjwt_jwks_client(case: Case, server: KeyServer) -> Verify | None:
     import jwt
 
     client = jwt.PyJWKClient(server.url)
@@ -125,8 +100,7 @@ PEERS: dict[str, Callable[..., Verify | None]] = {
 def accepts_and_refuses(verify: Verify, case: Case) -> bool:
     """Correctness before timing: the valid token passes, a tampered one does not."""
     token = case.tokens[0]
-    head, _, signature = token.rpartition(".")
-    tampered = f"{head}.{signature[:-6]}{'AAAAAA' if signature[-6:] != 'AAAAAA' else 'BAAAAA'}"
+    tampered = tamper(token)
     try:
         verify(token)
     except Exception:

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from typing import Any
 
 from bench.cases import Case, saturate
+from tests.support.events import connect_event
 
 Batch = Callable[[], float]  # runs one batch, returns seconds per call
 
@@ -81,10 +82,10 @@ def measure(rounds: int) -> list[dict[str, Any]]:
         rows.append({"case": "handler, repeated token (cache hit)", **interleaved(floor, repeated, rounds)})
         # Early rejects, each over distinct tokens (nothing remembered helps), then one token replayed.
         distinct = {
-            "malformed": [case.event(f"not-a-token-{i}") for i in range(count)],
-            "alg none": [case.event("eyJhbGciOiJub25lIn0." + token.split(".")[1] + ".") for token in case.tokens],
-            "expired": [case.event(case.mint(sub=f"user-{i}", exp=case.now - 3600)) for i in range(count)],
-            "wrong audience": [case.event(case.mint(sub=f"user-{i}", aud="someone-else")) for i in range(count)],
+            "malformed": [connect_event(f"not-a-token-{i}") for i in range(count)],
+            "alg none": [connect_event("eyJhbGciOiJub25lIn0." + token.split(".")[1] + ".") for token in case.tokens],
+            "expired": [connect_event(case.mint(sub=f"user-{i}", exp=case.now - 3600)) for i in range(count)],
+            "wrong audience": [connect_event(case.mint(sub=f"user-{i}", aud="someone-else")) for i in range(count)],
         }
         for label, events in distinct.items():
             refusal = batch_of(expect_refusal(authorizer.handle, events), count, before=lambda: saturate(authorizer))

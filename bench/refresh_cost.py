@@ -19,8 +19,8 @@ import time
 
 from fastauthz.authorizer import Authorizer
 from fastauthz.config import load_settings
-from fastauthz.dev.apigw import sample_connect
 from fastauthz.dev.issuer import DevIssuer
+from tests.support.events import connect_event
 
 
 def measure(calls: int) -> dict[str, float]:
@@ -31,8 +31,8 @@ def measure(calls: int) -> dict[str, float]:
         authorizer = Authorizer(load_settings({**issuer.environment(), "FASTAUTHZ_METRICS": "false"}), write=io.StringIO().write)
         keystore = next(iter(authorizer.issuers.values())).keystore
         assert keystore is not None
-        events = [sample_connect(issuer.mint(sub=f"user-{i}")).authorizer_event() for i in range(2 * calls)]
-        warm = [sample_connect(issuer.mint(sub=f"warm-{i}")).authorizer_event() for i in range(8)]
+        events = [connect_event(issuer.mint(sub=f"user-{i}")) for i in range(2 * calls)]
+        warm = [connect_event(issuer.mint(sub=f"warm-{i}")) for i in range(8)]
         authorizer.handle(warm[0])  # the cold-start fetch is done
         plain, triggering = [], []
         for index in range(calls):

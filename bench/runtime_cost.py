@@ -31,6 +31,7 @@ import orjson
 
 from bench.cases import Case, saturate
 from bench.ratios import batch_of, expect_refusal, interleaved
+from tests.support.events import connect_event
 
 
 class OfflineRuntimeClient:
@@ -80,7 +81,7 @@ def measure(rounds: int) -> list[dict[str, Any]]:
 
     deny_mode = denying.handle  # fastauthz.handler.handler, with FASTAUTHZ_REFUSE_WITH=deny
 
-    malformed = [orjson.dumps(case.event(f"not-a-token-{index}")) for index in range(count)]
+    malformed = [orjson.dumps(connect_event(f"not-a-token-{index}")) for index in range(count)]
     fresh = [orjson.dumps(event) for event in case.events]
     floor = batch_of(case.floor(), count)
     rows = []

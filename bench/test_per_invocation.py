@@ -15,9 +15,11 @@ from typing import Any
 import pytest
 
 from bench.cases import Case, saturate
-from bench.peers import PEERS, JwksServer, accepts_and_refuses
-from fastauthz.dev.b64 import b64url_decode
+from bench.peers import PEERS, accepts_and_refuses
+from fastauthz.dev.tokens import b64url_decode, tamper
 from fastauthz.keys import load_key_set
+from tests.support.events import connect_event
+from tests.support.server import KeyServer
 
 BATCH = 100
 # Rounds of the cases whose caches are refilled before each round (pytest-benchmark cannot
@@ -61,7 +63,7 @@ def test_fastauthz_handler_fresh_tokens(benchmark: Any, alg: str) -> None:
     authorizer = case.authorizer()
     events = case.events
     correct = authorizer.handle(events[0])["principalId"] == "user-0"
-    tampered = case.event(case.tokens[0][:-6] + "AAAAAA")
+    tampered = connect_event(tamper(case.tokens[0]))
     try:
         authorizer.handle(tampered)
         correct = False
@@ -83,7 +85,7 @@ def test_peer_verify(benchmark: Any, alg: str, peer: str) -> None:
     case = case_for(alg)
     benchmark.group = f"verify {alg}"
     factory = PEERS[peer]
-    verify = factory(case, JwksServer(case.jwks())) if "PyJWKClient" in peer else factory(case)
+    verify = factory(case, KeyServer(case.jwks())) if "PyJWKClient" in peer else factory(case)
     if verify is None:
         pytest.skip(f"{peer} does not support {alg}")
     correct = accepts_and_refuses(verify, case)
@@ -112,18 +114,18 @@ REJECTS = ["malformed", "alg none", "expired", "wrong audience", "unknown kid in
 
 def _reject_events(case: Case, label: str) -> list[dict[str, Any]]:
     if label == "malformed":
-        return [case.event(f"not-a-token-{i}") for i in range(BATCH)]
+        return [connect_event(f"not-a-token-{i}") for i in range(BATCH)]
     if label == "alg none":
-        return [case.event("eyJhbGciOiJub25lIn0." + token.split(".")[1] + ".") for token in case.tokens]
+        return [connect_event("eyJhbGciOiJub25lIn0." + token.split(".")[1] + ".") for token in case.tokens]
     if label == "expired":
-        return [case.event(case.mint(sub=f"u{i}", exp=case.now - 3600)) for i in range(BATCH)]
+        return [connect_event(case.mint(sub=f"u{i}", exp=case.now - 3600)) for i in range(BATCH)]
     if label == "wrong audience":
-        return [case.event(case.mint(sub=f"u{i}", aud="someone-else")) for i in range(BATCH)]
+        return [connect_event(case.mint(sub=f"u{i}", aud="someone-else")) for i in range(BATCH)]
     head = json.dumps({"alg": case.alg, "kid": "not-a-published-kid"}).encode()
     import base64
 
     header = base64.urlsafe_b64encode(head).rstrip(b"=").decode()
-    return [case.event(f"{header}.{token.split('.', 1)[1]}") for token in case.tokens]
+    return [connect_event(f"{header}.{token.split('.', 1)[1]}") for token in case.tokens]
 
 
 @pytest.mark.parametrize("label", REJECTS)

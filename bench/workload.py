@@ -20,7 +20,6 @@ standard library: the tooling that minted the fixtures (joserfc) never loads her
 
 from __future__ import annotations
 
-import copy
 import gc
 import os
 import sys
@@ -30,14 +29,14 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from fastauthz.dev.b64 import b64url_decode
+from fastauthz.dev.tokens import b64url_decode
+from tests.support.events import connect_event
 
 if TYPE_CHECKING:
     from fastauthz.authorizer import Authorizer
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT / "bench" / "fixtures"
-EVENT_FILE = ROOT / "tests" / "events" / "connect_authorizer_request.json"
 OTHER_METHOD_ARN = "arn:aws:execute-api:eu-west-1:123456789012:otherapi01/prod/$connect"
 ALGORITHMS = {"RS256-2048": "RS256", "PS256": "PS256", "ES256": "ES256", "EdDSA": "EdDSA"}
 # The gate's cache size: its oldest eighth (128 entries) is evicted on the first fresh token after
@@ -65,18 +64,9 @@ def environment(fixtures: dict[str, Any]) -> dict[str, str]:
             **orjson.loads(os.environ.get("GATE_AUTHORIZER_ENV", "{}"))}
 
 
-def event_for(template: dict[str, Any], token: str, method_arn: str | None = None) -> dict[str, Any]:
-    event = copy.deepcopy(template)
-    event["headers"]["Authorization"] = f"Bearer {token}"
-    event["multiValueHeaders"]["Authorization"] = [f"Bearer {token}"]
-    if method_arn is not None:
-        event["methodArn"] = method_arn
-    return event
-
-
 def cold_start_event(fixtures: dict[str, Any], token_case: str) -> dict[str, Any]:
     """The first `$connect` of a cold start: the first valid token of `token_case`."""
-    return event_for(orjson.loads(EVENT_FILE.read_bytes()), fixtures["tokens"][token_case][0])
+    return connect_event(fixtures["tokens"][token_case][0])
 
 
 def floor_verifier(alg: str, jwk: dict[str, Any]) -> Callable[[bytes, bytes], None]:
@@ -117,7 +107,6 @@ class Workload:
         self.count: int = fixtures["count"]
         self.warmup: int = fixtures["warmup"]
         tokens: dict[str, list[str]] = fixtures["tokens"]
-        template = orjson.loads(EVENT_FILE.read_bytes())
         os.environ.update(environment(fixtures))
         from fastauthz import handler as entry  # the real entry point, built from the environment
 
@@ -127,7 +116,7 @@ class Workload:
         jwks = {key["kid"]: key for key in orjson.loads((FIXTURES / "jwks.json").read_bytes())["keys"]}
 
         def events(name: str, method_arn: str | None = None) -> list[dict[str, Any]]:
-            return [event_for(template, token, method_arn) for token in tokens[name]]
+            return [connect_event(token, method_arn=method_arn) for token in tokens[name]]
 
         self.cases: dict[str, Callable[[int], None]] = {}
         # What each handler case must answer, proved on its warm-up calls (not in the measured ones).
@@ -150,16 +139,16 @@ class Workload:
             self.cases[f"raw verify {name}"] = self._floor(alg, jwks[f"gate-{name.lower()}"], tokens[name])
             handler_case(f"handler, fresh {name} token", handle, events(name), "Allow")
         first = tokens["RS256-2048"][0]
-        handler_case("handler, repeated token (cache hit)", handle, [event_for(template, first)] * repeat, "Allow")
-        handler_case("handler, cache hit for another methodArn", handle, [event_for(template, first, OTHER_METHOD_ARN)] * repeat, "Allow")
+        handler_case("handler, repeated token (cache hit)", handle, [connect_event(first)] * repeat, "Allow")
+        handler_case("handler, cache hit for another methodArn", handle, [connect_event(first, method_arn=OTHER_METHOD_ARN)] * repeat, "Allow")
         alg_none = ["eyJhbGciOiJub25lIn0." + token.split(".")[1] + "." for token in tokens["RS256-2048"]]
         refusals = {
             # label: (events, the reason the log line must give)
-            "malformed": ([event_for(template, f"not-a-token-{index}") for index in range(repeat)], "malformed"),
-            "alg none": ([event_for(template, token) for token in alg_none], "alg_not_allowed"),
+            "malformed": ([connect_event(f"not-a-token-{index}") for index in range(repeat)], "malformed"),
+            "alg none": ([connect_event(token) for token in alg_none], "alg_not_allowed"),
             "expired": (events("expired"), "expired"),
             "wrong audience": (events("wrong audience"), "bad_audience"),
-            "replayed refusal": ([event_for(template, tokens["expired"][0])] * repeat, "expired"),
+            "replayed refusal": ([connect_event(tokens["expired"][0])] * repeat, "expired"),
         }
         for label, (refused_events, reason) in refusals.items():
             handler_case(f"handler, reject {label}", handle, refused_events, reason)

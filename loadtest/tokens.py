@@ -20,7 +20,8 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from fastauthz.dev.b64 import b64url_decode
+from fastauthz.dev.issuer import signing_key_of
+from fastauthz.dev.tokens import generate_key, parts, sign, tamper
 
 KINDS = ("valid", "repeated", "expired", "bad_signature", "unknown_kid", "none")
 EXPECTED = {"valid": 101, "repeated": 101, "expired": 401, "bad_signature": 401, "unknown_kid": 401, "none": 401}
@@ -48,15 +49,6 @@ def parse_mix(text: str) -> dict[str, float]:
         raise ValueError("the token mix needs a positive weight")
     return mix
 
-
-def tamper(token: str) -> str:
-    """Same header and payload, a signature that does not verify (still canonical base64url)."""
-    head, _, signature = token.rpartition(".")
-    return f"{head}.{signature[:-8]}{'A' * 8 if signature[-8:] != 'A' * 8 else 'B' + 'A' * 7}"
-
-
-def _claims_of(token: str) -> dict[str, Any]:
-    return dict(json.loads(b64url_decode(token.split(".")[1])))
 
 
 class TokenSupply:
@@ -107,30 +99,22 @@ class TokenSupply:
         path = self._state_dir / "issuer.json"
         mtime = path.stat().st_mtime
         if mtime != self._state_mtime:
-            from joserfc.jwk import KeySet
-
             state = json.loads(path.read_text())
-            keys = KeySet.import_key_set(state["keys"]).keys
-            state["key"] = next((k for k in keys if k.kid == state.get("signing_kid")), keys[-1])
+            state["key"] = signing_key_of(state)
             if self._state and state["key"].kid != self._state["key"].kid:
                 self._repeated = None  # a reconnecting client gets a token from the new key
             self._state, self._state_mtime = state, mtime
 
     def _mint(self, ttl: float, key: Any = None, kid: str | None = None) -> str:
-        from joserfc import jwt
-
         now = int(time.time())
         signing_key = key or self._state["key"]
-        alg = signing_key.get("alg") or {"RSA": "RS256", "EC": "ES256", "OKP": "EdDSA"}[signing_key.key_type]
         payload = {"iss": self._state["issuer"], "aud": self._state["audience"], "sub": f"load-{uuid.uuid4().hex[:12]}",
                    "iat": now, "exp": int(now + ttl), "scope": "chat"}
-        return jwt.encode({"alg": alg, "kid": kid or signing_key.kid, "typ": "JWT"}, payload, signing_key, algorithms=[alg])
+        return sign(signing_key, payload, kid=kid or signing_key.kid, typ="JWT")
 
     def _rogue_key(self) -> Any:
         if self._rogue is None:
-            from joserfc.jwk import ECKey
-
-            self._rogue = ECKey.generate_key("P-256", parameters={"alg": "ES256"})
+            self._rogue = generate_key("ES256", declare_alg=True)
         return self._rogue
 
     # -- tokens ----------------------------------------------------------------------------------
@@ -175,13 +159,10 @@ class TokenSupply:
 
     def _foreign_kid(self, valid: str) -> str:
         """Same issuer and audience as a real token, signed by a key the IdP never published."""
-        from joserfc import jwt
-
-        claims = _claims_of(valid)
+        claims = parts(valid)[1]
         claims["sub"] = f"load-{uuid.uuid4().hex[:12]}"
-        key = self._rogue_key()
-        return jwt.encode({"alg": "ES256", "kid": f"flood-{uuid.uuid4().hex}"}, claims, key, algorithms=["ES256"])
+        return sign(self._rogue_key(), claims, kid=f"flood-{uuid.uuid4().hex}")
 
     @staticmethod
     def _claims_expire_soon(token: str) -> bool:
-        return float(_claims_of(token).get("exp", 0)) < time.time() + 30
+        return float(parts(token)[1].get("exp", 0)) < time.time() + 30

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 import pytest
 
 from fastauthz.config import SETTING_NAMES
-from tests.support import KeyServer
+from tests.support.server import KeyServer
 
 # What configures the authorizer or the runtime around it: a developer's shell must not change a result.
 AMBIENT = ("JWT_", "FASTAUTHZ_", "AWS_", "GATE_")

@@ -199,19 +199,3 @@ def judge_authorizer(outcome_result: Any, error_type: str | None, error_message:
     authorizer["principalId"] = str(result["principalId"])
     authorizer["integrationLatency"] = round(latency_ms)
     return Verdict(101, "allowed", authorizer)
-
-
-def sample_connect(token: str | None = None, where: str = "header", api: str = "demoapi123", stage: str = "local") -> Connect:
-    """A `$connect` from a client that sends `token` in the header, query string or subprotocol list."""
-    headers = [("Host", "localhost"), ("Connection", "Upgrade"), ("Upgrade", "websocket"),
-               ("Sec-WebSocket-Key", base64.b64encode(os.urandom(16)).decode()), ("Sec-WebSocket-Version", "13"),
-               ("Sec-WebSocket-Extensions", "permessage-deflate; client_max_window_bits")]
-    path = f"/{stage}"
-    if token is not None and where == "header":
-        headers.append(("Authorization", f"Bearer {token}"))
-    elif token is not None and where == "query":
-        path += f"?authorization={token}"
-    elif token is not None and where == "protocol":
-        headers.append(("Sec-WebSocket-Protocol", f"bearer, {token}"))
-    return Connect(path=path, headers=headers, source_ip="127.0.0.1", source_port=50000, api=api, stage=stage,
-                   region="us-east-1", account="123456789012")

@@ -23,7 +23,7 @@ from typing import Any
 
 from ..config import MAX_LEEWAY_SECONDS
 from ..logs import fingerprint
-from .b64 import b64url_decode
+from .tokens import b64url_decode
 
 DEFAULT_STATE = ".fastauthz"
 STAGE_PORT = 8765

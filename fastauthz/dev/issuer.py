@@ -27,27 +27,16 @@ from typing import Any
 from urllib.parse import parse_qs, urlparse
 
 import orjson
-from joserfc import jwt
-from joserfc.jwk import ECKey, KeySet, OKPKey, RSAKey
+from joserfc.jwk import KeySet, RSAKey
 
-ALGORITHM_KEYS: dict[str, tuple[str, Any]] = {
-    "RS256": ("RSA", 2048), "RS384": ("RSA", 2048), "RS512": ("RSA", 2048),
-    "PS256": ("RSA", 2048), "PS384": ("RSA", 2048), "PS512": ("RSA", 2048),
-    "ES256": ("EC", "P-256"), "ES384": ("EC", "P-384"), "ES512": ("EC", "P-521"),
-    "EdDSA": ("OKP", "Ed25519"), "Ed25519": ("OKP", "Ed25519"), "Ed448": ("OKP", "Ed448"),
-}
+from .tokens import generate_key, sign
+
 DEFAULT_PORT = 8766
 STATE_FILE = "issuer.json"
 
 
-def generate_key(alg: str, kid: str | None = None) -> Any:
-    kind, size = ALGORITHM_KEYS[alg]
-    parameters: Any = {"kid": kid or f"dev-{alg.lower()}-{uuid.uuid4().hex[:8]}", "use": "sig", "alg": alg}
-    if kind == "RSA":
-        return RSAKey.generate_key(int(size), parameters=parameters)
-    if kind == "EC":
-        return ECKey.generate_key(size, parameters=parameters)
-    return OKPKey.generate_key(size, parameters=parameters)
+def new_key(alg: str) -> Any:
+    return generate_key(alg, kid=f"dev-{alg.lower()}-{uuid.uuid4().hex[:8]}", declare_alg=True)
 
 
 def certificate_pem(key: Any) -> str:
@@ -91,7 +80,7 @@ class DevIssuer:
         self._certificates: dict[str, str] = {}
         self._server = QuietHTTPServer((host, port), self._handler_class())
         self._thread: threading.Thread | None = None
-        self.keys: list[Any] = self._load_keys() or [generate_key(alg)]
+        self.keys: list[Any] = self._load_keys() or [new_key(alg)]
         self.signing_kid: str = str(self.keys[-1].kid)
         self._save()
 
@@ -133,7 +122,7 @@ class DevIssuer:
 
     def rotate(self, alg: str | None = None, keep_old: bool = False) -> str:
         """Publish a new signing key; unless keep_old, the previous one leaves the key set. Returns the new kid."""
-        new = generate_key(alg or self.alg)
+        new = new_key(alg or self.alg)
         with self._lock:
             self.keys = ([*self.keys] if keep_old else []) + [new]
             self.signing_kid = str(new.kid)
@@ -145,7 +134,7 @@ class DevIssuer:
         activate: the newest key signs; retire: every key but the signing one leaves."""
         with self._lock:
             if step == "publish":
-                self.keys = [*self.keys, generate_key(self.alg)]
+                self.keys = [*self.keys, new_key(self.alg)]
             elif step == "activate":
                 self.signing_kid = str(self.keys[-1].kid)
             elif step == "retire":
@@ -163,8 +152,7 @@ class DevIssuer:
         issued = int(time.time() if now is None else now)
         payload = {"iss": self.issuer, "sub": sub, "aud": self.audience if aud is None else aud,
                    "iat": issued, "exp": int(issued + ttl), "jti": uuid.uuid4().hex, **extra}
-        header = {"alg": algorithm, "kid": signing_key.kid, "typ": "JWT"}
-        return jwt.encode(header, payload, signing_key, algorithms=[algorithm])
+        return sign(signing_key, payload, alg=algorithm, typ="JWT")
 
     def environment(self) -> dict[str, str]:
         """The authorizer's environment for this issuer."""
@@ -281,14 +269,19 @@ def load_state(state_dir: str | Path) -> dict[str, Any]:
     return state
 
 
+def signing_key_of(state: dict[str, Any]) -> Any:
+    """The key a saved issuer state signs with (the newest, unless a rotation step holds it back)."""
+    keys = KeySet.import_key_set(state["keys"]).keys
+    return next((k for k in keys if k.kid == state.get("signing_kid")), keys[-1])
+
+
 def mint_from_state(state_dir: str | Path, **options: Any) -> str:
     """Mint with the keys of a running issuer (another process), as `fastauthz token` does."""
     state = load_state(state_dir)
-    key_set = KeySet.import_key_set(state["keys"])
-    signing_key = next((k for k in key_set.keys if k.kid == state.get("signing_kid")), key_set.keys[-1])
+    signing_key = signing_key_of(state)
     issued = int(time.time())
     ttl = float(options.pop("ttl", 300))
     alg = str(options.pop("alg", None) or signing_key.get("alg") or "RS256")
     payload = {"iss": state["issuer"], "sub": options.pop("sub", "dev-user"), "aud": options.pop("aud", None) or state["audience"],
                "iat": issued, "exp": int(issued + ttl), "jti": uuid.uuid4().hex, **options}
-    return jwt.encode({"alg": alg, "kid": signing_key.kid, "typ": "JWT"}, payload, signing_key, algorithms=[alg])
+    return sign(signing_key, payload, alg=alg, typ="JWT")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime
 import ipaddress
+import ssl
 from pathlib import Path
 
 
@@ -38,3 +39,10 @@ def make_certificates(directory: Path) -> Path:
     (directory / "server.key").write_bytes(server_key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                                                     serialization.NoEncryption()))
     return directory / "ca.pem"
+
+
+def server_context(directory: Path) -> ssl.SSLContext:
+    """A TLS server context with the certificate make_certificates(directory) wrote."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(directory / "server.pem", directory / "server.key")
+    return context

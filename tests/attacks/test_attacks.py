@@ -12,27 +12,17 @@ from cryptography.hazmat.primitives import serialization
 from joserfc import jwt
 from joserfc.jwk import RSAKey
 
-from tests.support import (
-    NOW,
-    Clock,
-    KeyServer,
-    Logs,
-    b64url,
-    claims,
-    connect_event,
-    forge,
-    key,
-    make_authorizer,
-    mint,
-    outcome,
-    parts,
-    sign_rs256,
-)
+from fastauthz.dev.tokens import b64url, forge, parts
+from tests.support.authorizers import Clock, Logs, make_authorizer, outcome
+from tests.support.events import connect_event
+from tests.support.keys import key
+from tests.support.server import KeyServer
+from tests.support.tokens import NOW, claims, mint, sign_rs256
 
 
 @pytest.fixture
 def authorizer(tmp_path: Path):
-    from tests.support import write_jwks
+    from tests.support.keys import write_jwks
 
     return make_authorizer(write_jwks(tmp_path, "rsa-1", "es256-1", "ed25519-1"), logs=Logs())
 
@@ -61,7 +51,7 @@ def test_hs256_rs256_key_confusion_with_the_public_key_as_secret_is_refused(auth
 
 
 def test_key_confusion_is_refused_even_when_hmac_is_enabled_with_a_real_secret(tmp_path: Path):
-    from tests.support import write_jwks
+    from tests.support.keys import write_jwks
 
     enabled = make_authorizer(write_jwks(tmp_path, "rsa-1"), logs=Logs(), JWT_HMAC_SECRET="k" * 32)
     public_pem = key("rsa-1").public_key.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
@@ -146,7 +136,7 @@ def test_oversized_header_value_is_refused_before_decoding(authorizer):
 
 
 def test_deeply_nested_payload_is_refused_cleanly(tmp_path: Path):
-    from tests.support import write_jwks
+    from tests.support.keys import write_jwks
 
     roomy = make_authorizer(write_jwks(tmp_path, "rsa-1"), logs=Logs(), JWT_MAX_TOKEN_BYTES="65536")
     nested = b'{"a":' * 5000 + b"1" + b"}" * 5000
@@ -188,7 +178,7 @@ def test_replayed_forgery_is_refused_from_the_negative_cache_without_crypto(auth
 
 
 def test_a_cached_token_is_not_served_past_its_exp(tmp_path: Path):
-    from tests.support import write_jwks
+    from tests.support.keys import write_jwks
 
     clock = Clock()
     cached = make_authorizer(write_jwks(tmp_path, "rsa-1"), clock=clock, logs=Logs(), JWT_LEEWAY_SECONDS="0")

@@ -30,8 +30,10 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 with atheris.instrument_imports(include=["fastauthz"]):  # tests.support imports fastauthz: instrument from the start
-    from fastauthz.dev.b64 import b64url_decode
-    from tests.support import AUDIENCE, ISSUER, b64url, claims, connect_event, mint, write_jwks
+    from fastauthz.dev.tokens import b64url, b64url_decode
+    from tests.support.events import connect_event
+    from tests.support.keys import write_jwks
+    from tests.support.tokens import AUDIENCE, ISSUER, claims, mint
 
 KEYS = ("rsa-1", "es256-1", "ed25519-1")
 MAX_SECONDS = 1.0

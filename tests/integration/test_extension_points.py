@@ -15,7 +15,9 @@ import pytest
 
 from fastauthz.errors import ConfigError, KeysUnavailable
 from tests import hooks
-from tests.support import AUDIENCE, ISSUER, claims, connect_event, mint, write_jwks
+from tests.support.events import connect_event
+from tests.support.keys import write_jwks
+from tests.support.tokens import AUDIENCE, ISSUER, claims, mint
 
 LIVE = int(time.time())
 
@@ -179,7 +181,7 @@ def test_deny_mode_denies_everything_when_the_method_arn_is_unusable(load_handle
 
 
 def test_deny_mode_still_fails_closed_with_a_500_when_keys_are_unavailable(load_handler):
-    from tests.support import KeyServer
+    from tests.support.server import KeyServer
 
     server = KeyServer()
     url = server.url
@@ -224,7 +226,7 @@ def test_the_public_surface_is_pinned():
 @pytest.fixture
 def idp(key_server):
     """An OIDC provider on 127.0.0.1: discovery document and keys at paths of their own."""
-    from tests.support import jwks
+    from tests.support.keys import jwks
 
     key_server.serve(b"not here", status=404)
     key_server.serve_at("/.well-known/openid-configuration", {"issuer": key_server.base, "jwks_uri": key_server.base + "/oauth/keys"})
@@ -254,7 +256,7 @@ def test_a_discovery_document_naming_another_issuer_fails_closed(load_handler, i
 
 
 def test_a_bare_host_issuer_is_accepted_with_and_without_its_trailing_slash(load_handler, key_server):
-    from tests.support import jwks
+    from tests.support.keys import jwks
 
     key_server.serve(jwks("rsa-1"))
     module = load_handler(JWT_ISSUER="", JWT_ISSUER_JWKS_URI=key_server.url)  # https://host/.well-known/jwks.json shape

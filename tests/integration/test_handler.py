@@ -14,7 +14,11 @@ from types import ModuleType
 import pytest
 
 from fastauthz.errors import ConfigError, KeysUnavailable
-from tests.support import AUDIENCE, ISSUER, KeyServer, claims, connect_event, jwks, mint, policy_allows, write_jwks
+from tests.support.authorizers import policy_allows
+from tests.support.events import connect_event
+from tests.support.keys import jwks, write_jwks
+from tests.support.server import KeyServer
+from tests.support.tokens import AUDIENCE, ISSUER, claims, mint
 
 LIVE = int(time.time())
 
@@ -160,7 +164,7 @@ def test_a_token_refused_on_its_claims_never_costs_a_key_fetch_for_its_unknown_k
 
 
 def test_firebase_certificate_map_and_derived_issuer(load_handler, key_server, monkeypatch):
-    from tests.support import key
+    from tests.support.keys import key
     from tests.unit.test_keys import _certificate_pem
 
     key_server.serve({"rsa-1": _certificate_pem(key("rsa-1").private_key)})
@@ -190,7 +194,7 @@ def test_several_issuers_are_routed_by_iss_to_their_own_keys(load_handler, serve
 
 
 def test_hmac_tokens_only_with_a_configured_secret(load_handler, served):
-    from tests.support import mint_hmac
+    from tests.support.tokens import mint_hmac
 
     secret = "x" * 40
     module = load_handler(**env_for(served.url, JWT_HMAC_SECRET=secret))

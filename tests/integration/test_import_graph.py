@@ -11,7 +11,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.support import AUDIENCE, ISSUER, write_jwks
+from tests.support.keys import write_jwks
+from tests.support.tokens import AUDIENCE, ISSUER
 
 FORBIDDEN = ("urllib3", "ssl", "_ssl", "socket", "http", "email", "joserfc", "fastauthz.dev", "logging", "threading",
              "hashlib", "hmac", "cryptography.x509", "locust", "websockets", "pytest", "hypothesis",

@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from fastauthz.dev.package import build, host_arch
-from tests.support import AUDIENCE, ISSUER, jwks, mint
+from tests.support.keys import jwks
+from tests.support.tokens import AUDIENCE, ISSUER, mint
 
 VERSION = f"{sys.version_info.major}.{sys.version_info.minor}"
 
@@ -55,7 +56,8 @@ def test_the_unpacked_zip_runs_the_handler_in_an_isolated_interpreter(lambda_zip
     (task / "jwks.json").write_text(json.dumps(jwks("rsa-1")))
     import time
 
-    from tests.support import claims, connect_event
+    from tests.support.events import connect_event
+    from tests.support.tokens import claims
 
     now = int(time.time())
     event = connect_event(mint("rsa-1", claims(iat=now - 5, exp=now + 300)))

@@ -18,7 +18,11 @@ from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 
-from tests.support import AUDIENCE, ISSUER, NOW, Logs, connect_event, jwks, key, make_authorizer, mint, outcome, write_jwks
+from fastauthz.dev.tokens import tamper
+from tests.support.authorizers import Logs, make_authorizer, outcome
+from tests.support.events import connect_event
+from tests.support.keys import jwks, key, write_jwks
+from tests.support.tokens import AUDIENCE, ISSUER, NOW, mint
 
 TRUSTED = ("rsa-1", "es256-1", "es384-1", "ed25519-1")
 ALGORITHMS = ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"]
@@ -88,7 +92,7 @@ def tokens(draw):
     if "payload_swap" in mutations:
         p = mint(signer, dict(payload, sub="admin"), alg=alg, kid=kid).split(".")[1]
     if "signature" in mutations:
-        s = s[:-6] + ("AAAAAA" if s[-6:] != "AAAAAA" else "BAAAAA")  # same length; 'A' ends canonically
+        return tamper(f"{h}.{p}.{s}")
     return f"{h}.{p}.{s}"
 
 

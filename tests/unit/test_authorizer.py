@@ -5,7 +5,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import NOW, Clock, Logs, claims, connect_event, jwks, make_authorizer, mint, outcome, write_jwks
+from tests.support.authorizers import Clock, Logs, make_authorizer, outcome
+from tests.support.events import connect_event
+from tests.support.keys import jwks, write_jwks
+from tests.support.tokens import NOW, claims, mint
 
 
 @pytest.fixture
@@ -80,7 +83,7 @@ def test_allows_are_logged_only_at_debug(tmp_path: Path, logs):
 
 
 def test_rotation_mid_traffic_drops_cached_tokens_signed_by_the_removed_key(key_server):
-    from tests.support import jwks
+    from tests.support.keys import jwks
 
     key_server.serve(jwks("rsa-1"))
     clock = Clock()
@@ -108,7 +111,7 @@ def test_keys_unavailable_is_a_distinct_error_and_counted(key_server):
 def test_snapstart_restore_hook_revalidates_keys_drops_connections_and_reseeds(key_server):
     import snapshot_restore_py
 
-    from tests.support import jwks
+    from tests.support.keys import jwks
 
     key_server.serve(jwks("rsa-1"))
     clock = Clock()

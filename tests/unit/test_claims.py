@@ -5,7 +5,7 @@ import pytest
 from fastauthz.claims import ClaimRules, check_claims, granted_scopes
 from fastauthz.config import IssuerConfig
 from fastauthz.errors import Rejected
-from tests.support import AUDIENCE, ISSUER, NOW, claims
+from tests.support.tokens import AUDIENCE, ISSUER, NOW, claims
 
 
 def rules(verify_expiration=True, leeway=5, issuer=ISSUER, token_use=None, verify_audience=True, audiences=(AUDIENCE,)):

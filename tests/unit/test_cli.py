@@ -7,7 +7,10 @@ import pytest
 
 from fastauthz.dev.cli import main
 from fastauthz.dev.issuer import DevIssuer
-from tests.support import NOW, Logs, claims, connect_event, make_authorizer, mint, outcome, write_jwks
+from tests.support.authorizers import Logs, make_authorizer, outcome
+from tests.support.events import connect_event
+from tests.support.keys import write_jwks
+from tests.support.tokens import NOW, claims, mint
 
 
 def test_inspect_decodes_without_trusting(capsys):
@@ -35,7 +38,7 @@ def test_token_mints_with_the_running_issuers_persisted_keys(tmp_path, capsys):
         token = capsys.readouterr().out.strip()
         from fastauthz.authorizer import Authorizer
         from fastauthz.config import load_settings
-        from tests.support import connect_event
+        from tests.support.events import connect_event
 
         authorizer = Authorizer(load_settings(issuer.environment()), write=lambda line: None)
         result = authorizer.handle(connect_event(token))
@@ -68,7 +71,8 @@ def test_the_issuer_serves_jwks_x509_and_rotates_on_command(tmp_path):
 def test_an_expired_token_is_refused_whatever_leeway_the_authorizer_allows(tmp_path, capsys):
     from fastauthz.authorizer import Authorizer
     from fastauthz.config import MAX_LEEWAY_SECONDS, load_settings
-    from tests.support import Logs, connect_event, outcome
+    from tests.support.authorizers import Logs, outcome
+    from tests.support.events import connect_event
 
     with DevIssuer(audience="cli", state_dir=tmp_path) as issuer:
         assert main(["token", "--state", str(tmp_path), "--expired"]) == 0
@@ -98,7 +102,7 @@ def test_a_client_hanging_up_on_the_dev_issuer_prints_no_traceback(tmp_path, cap
 
 @pytest.fixture
 def idp(key_server):
-    from tests.support import jwks
+    from tests.support.keys import jwks
 
     key_server.serve(b"<html>an issuer's home page</html>")
     key_server.serve_at("/.well-known/openid-configuration", {"issuer": key_server.base, "jwks_uri": key_server.base + "/oauth/keys"})
@@ -118,7 +122,7 @@ def test_check_config_discovers_the_keys_of_an_issuer_alone(monkeypatch, capsys,
 def test_a_snapshot_comes_from_a_file_a_key_url_or_an_issuer_resolved_as_the_handler_does(tmp_path, idp):
     from fastauthz.dev.package import add_snapshot
     from fastauthz.errors import KeySetError
-    from tests.support import jwks
+    from tests.support.keys import jwks
 
     (tmp_path / "keys.json").write_text(json.dumps(jwks("rsa-1")))
     for source in (str(tmp_path / "keys.json"), f"file://{tmp_path / 'keys.json'}", idp.base + "/oauth/keys", idp.base):

@@ -9,7 +9,7 @@ import pytest
 from fastauthz.config import ASYMMETRIC_ALGORITHMS, HMAC_ALGORITHMS, SETTING_NAMES, load_settings, settings_markdown
 from fastauthz.errors import ConfigError
 from fastauthz.providers import derive_issuer
-from tests.support import AUDIENCE, ISSUER
+from tests.support.tokens import AUDIENCE, ISSUER
 
 BASE = {"JWT_ISSUER_JWKS_URI": "file:///keys.json", "JWT_ISSUER": ISSUER, "JWT_AUTHORIZED_AUDIENCES": AUDIENCE}
 SECRET = "s" * 32
@@ -161,7 +161,7 @@ def test_plain_http_keys_on_loopback_are_accepted_quietly(uri):
 
 def test_plain_http_keys_on_a_private_network_need_the_explicit_escape_and_are_warned_of():
     from fastauthz.authorizer import Authorizer
-    from tests.support import Logs
+    from tests.support.authorizers import Logs
 
     settings = load_settings({"JWT_ISSUER_JWKS_URI": "http://keys.internal/jwks.json", "JWT_ISSUER": ISSUER,
                               "JWT_AUTHORIZED_AUDIENCES": AUDIENCE, "JWT_ALLOW_INSECURE_HTTP": "true"})

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from fastauthz import fetch
-from fastauthz.dev.tls import make_certificates
+from fastauthz.dev.tls import make_certificates, server_context
 from fastauthz.fetch import MAX_KEY_SET_BYTES, FetchError, fetch_document, split_url
 
 Reply = Callable[[socket.socket, int], None]  # (connection, request number) -> writes a response
@@ -206,12 +206,9 @@ def test_a_refused_connection_is_a_retryable_fetch_error() -> None:
 @pytest.fixture
 def tls(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> ssl.SSLContext:
     """A server context with a throwaway CA that the client trusts through SSL_CERT_FILE."""
-    ca = make_certificates(tmp_path)
-    monkeypatch.setenv("SSL_CERT_FILE", str(ca))
+    monkeypatch.setenv("SSL_CERT_FILE", str(make_certificates(tmp_path)))
     monkeypatch.setattr(fetch, "_tls", None)
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(tmp_path / "server.pem", tmp_path / "server.key")
-    return context
+    return server_context(tmp_path)
 
 
 def test_https_with_a_trusted_certificate(serve: Callable[..., RawServer], tls: ssl.SSLContext) -> None:

@@ -11,7 +11,8 @@ from cryptography.x509.oid import NameOID
 from fastauthz.errors import KeySetError
 from fastauthz.keys import load_key_set, prepare_jwk
 from fastauthz.token import parse_token
-from tests.support import jwks, key, mint
+from tests.support.keys import jwks, key
+from tests.support.tokens import mint
 
 
 def verify(token: str, key_set) -> None:

@@ -16,7 +16,10 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 from fastauthz.errors import KeysUnavailable, Rejected
 from fastauthz.keystore import DEFAULT_TTL, KeyStore
 from fastauthz.logs import Log
-from tests.support import NOW, Clock, KeyServer, Logs, jwks
+from tests.support.authorizers import Clock, Logs
+from tests.support.keys import jwks
+from tests.support.server import KeyServer
+from tests.support.tokens import NOW
 
 
 class Manual:

@@ -14,7 +14,7 @@ import pytest
 
 from fastauthz.claims import ClaimRules, check_claims
 from fastauthz.config import load_settings
-from fastauthz.dev.b64 import b64url_decode
+from fastauthz.dev.tokens import b64url_decode
 from fastauthz.errors import Rejected
 from fastauthz.keys import PreparedKey, hmac_key, load_key_set
 from fastauthz.token import HeaderCache, decode_payload, decode_signature, split_token

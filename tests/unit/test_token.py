@@ -2,9 +2,10 @@ from __future__ import annotations
 
 import pytest
 
+from fastauthz.dev.tokens import b64url, forge, parts
 from fastauthz.errors import Rejected
 from fastauthz.token import HeaderCache, b64url_decode, decode_signature, parse_token
-from tests.support import b64url, forge, mint, parts
+from tests.support.tokens import mint
 
 
 def reason_of(token: str, max_bytes: int = 8192) -> str:

@@ -58,7 +58,7 @@ bench: $(BENCH_STAMP)
 	$(BIN)/python -m pytest bench/test_per_invocation.py --benchmark-only -q --benchmark-autosave \
 		--benchmark-json=bench/results/per_invocation.json
 	$(BIN)/python -m bench.ratios --json bench/results/ratios.json
-	$(BIN)/python -m bench.gate --json bench/results/check.json || true
+	$(BIN)/python -m bench.gate --json bench/results/gate.json || true
 	$(BIN)/python -m bench.coldstart --json bench/results/coldstart.json
 	$(BIN)/python -m bench.node_per_token --json bench/results/node_per_token.json
 	$(BIN)/python -m bench.runtime_cost --json bench/results/runtime_cost.json
@@ -123,7 +123,8 @@ deploy-check: $(STAMP) $(SAM_VENV)/.installed-$(SAM_VERSION)
 	$(BIN)/python -m fastauthz.dev.deploycheck deploy/sam/template.yaml .aws-sam/transformed.json deploy/terraform/main.tf \
 		deploy/serverless.yml $$(test -f $(SERVERLESS_CFN) && echo $(SERVERLESS_CFN))
 
-lint: $(STAMP)
+## make lint: ruff, and mypy --strict over fastauthz, tests, bench and loadtest (locust installed for its types)
+lint: $(LOADTEST_STAMP)
 	$(BIN)/ruff check fastauthz tests bench loadtest
 	$(BIN)/mypy
 

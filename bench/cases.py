@@ -15,10 +15,10 @@ from typing import Any
 
 from joserfc.jwk import KeySet
 
+from bench.workload import floor as floor_run
 from fastauthz.authorizer import Authorizer
-from fastauthz.cache import VerifiedEntry
 from fastauthz.config import load_settings
-from fastauthz.dev.tokens import b64url_decode, generate_key, sign
+from fastauthz.dev.tokens import generate_key, sign
 from tests.support.events import connect_event
 
 ISSUER = "https://issuer.bench"
@@ -28,18 +28,6 @@ ALGORITHMS: dict[str, tuple[str, int | None]] = {
     "RS256-2048": ("RS256", 2048), "RS256-4096": ("RS256", 4096), "PS256": ("PS256", 2048),
     "ES256": ("ES256", None), "ES384": ("ES384", None), "EdDSA": ("EdDSA", None),
 }
-
-
-def saturate(authorizer: Authorizer) -> None:
-    """Empty both token caches, then fill them to capacity with other tokens' entries, as they are
-    after a while in production: every fresh token then pays for an eviction, as it does there
-    (an empty cache would hide that cost)."""
-    verified, rejected = authorizer.cache, authorizer.rejected
-    verified.clear()
-    rejected.clear()
-    filler = VerifiedEntry(float("inf"), {}, None, "filler", {}, "", ISSUER, None, {})
-    verified.entries.update((f"filler-{index}", filler) for index in range(verified.size))
-    rejected.entries.update((-index, (float("inf"), "malformed")) for index in range(1, rejected.size + 1))
 
 
 class Case:
@@ -52,8 +40,6 @@ class Case:
         self.now = int(time.time() if now is None else now)
         self.tokens = [self.mint(sub=f"user-{i}") for i in range(count)]
         self.events = [connect_event(token) for token in self.tokens]
-        self.public = self.key.get_op_key("verify")
-        self._prepared = [self._prepare(token) for token in self.tokens]
 
     def mint(self, **claims: Any) -> str:
         payload = {"iss": ISSUER, "aud": AUDIENCE, "sub": "user", "iat": self.now, "exp": self.now + 3600,
@@ -74,36 +60,6 @@ class Case:
     def authorizer(self, **env: str) -> Authorizer:
         return Authorizer(load_settings(self.environment(**env)), write=io.StringIO().write)
 
-    # -- the floor ----------------------------------------------------------------------------------
-    def _prepare(self, token: str) -> tuple[bytes, bytes]:
-        header, payload, signature = token.split(".")
-        return b64url_decode(signature), f"{header}.{payload}".encode()
-
     def floor(self) -> Callable[[int], None]:
-        """verify(sig, data) straight on a cryptography key object: nothing else."""
-        from cryptography.hazmat.primitives import hashes
-        from cryptography.hazmat.primitives.asymmetric import ec, padding
-
-        public, prepared = self.public, self._prepared
-        if self.alg.startswith("RS"):
-            pad, digest = padding.PKCS1v15(), hashes.SHA256()
-            call = lambda s, d: public.verify(s, d, pad, digest)  # noqa: E731
-        elif self.alg.startswith("PS"):
-            pad, digest = padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=32), hashes.SHA256()
-            call = lambda s, d: public.verify(s, d, pad, digest)  # noqa: E731
-        elif self.alg.startswith("ES"):
-            from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
-
-            ecdsa = ec.ECDSA(hashes.SHA256() if self.alg == "ES256" else hashes.SHA384())
-            size = {"ES256": 32, "ES384": 48}[self.alg]
-
-            def call(s: bytes, d: bytes) -> None:
-                public.verify(encode_dss_signature(int.from_bytes(s[:size], "big"), int.from_bytes(s[size:], "big")), d, ecdsa)
-        else:
-            call = public.verify
-
-        def run(index: int) -> None:
-            signature, data = prepared[index]
-            call(signature, data)
-
-        return run
+        """verify(sig, data) straight on a cryptography key object: nothing else (bench/workload's floor)."""
+        return floor_run(self.alg, self.jwks()["keys"][0], self.tokens)

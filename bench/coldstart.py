@@ -20,7 +20,6 @@ every figure is a median; ratios are taken run by run against the Node peer with
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import shutil
@@ -33,6 +32,8 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
+from bench import harness
+from tests.support.events import connect_event
 from tests.support.server import KeyServer
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -110,10 +111,7 @@ def node_peer() -> str | None:
 
 def first_event() -> dict[str, Any]:
     fixtures = json.loads((FIXTURES / "tokens.json").read_text())
-    event = json.loads((ROOT / "tests" / "events" / "connect_authorizer_request.json").read_text())
-    event["headers"]["Authorization"] = f"Bearer {fixtures['tokens']['RS256-2048'][0]}"
-    event["multiValueHeaders"]["Authorization"] = [event["headers"]["Authorization"]]
-    return event
+    return connect_event(fixtures["tokens"]["RS256-2048"][0])
 
 
 def scenarios(task: Path, server: KeyServer, node: str | None) -> dict[str, tuple[list[str], dict[str, str]]]:
@@ -207,16 +205,12 @@ def table(summary: dict[str, Any]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--runs", type=int, default=21)
-    parser.add_argument("--json", help="write the summary here")
-    parser.add_argument("--only", help="comma list of scenarios (the floor and the Node peers always run)")
-    args = parser.parse_args(argv)
-    summary = measure(args.runs, args.only.split(",") if args.only else None)
-    print(f"cold start, {args.runs} interleaved runs per scenario (medians), {summary['package']}, node {summary['node']}:\n{table(summary)}")
-    if args.json:
-        Path(args.json).write_text(json.dumps(summary, indent=2))
-    return 0
+    return harness.main(
+        __doc__, argv, lambda args: measure(args.runs, args.only.split(",") if args.only else None),
+        lambda summary, args: f"cold start, {args.runs} interleaved runs per scenario (medians), {summary['package']}, "
+                              f"node {summary['node']}:\n{table(summary)}",
+        repeat=("--runs", 21),
+        options=lambda parser: parser.add_argument("--only", help="comma list of scenarios (the floor and the Node peers always run)"))
 
 
 if __name__ == "__main__":

@@ -143,7 +143,7 @@ def ratios(measured: dict[str, Any]) -> dict[str, tuple[float, str]]:
 def judge(values: dict[str, tuple[float, str]], budgets: dict[str, Any]) -> dict[str, Any]:
     tolerance = float(budgets.get("tolerance", DEFAULT_TOLERANCE))
     baselines: dict[str, float] = budgets.get("baseline", {})
-    cases = []
+    cases: list[dict[str, Any]] = []
     for name, (value, unit) in values.items():
         baseline = baselines.get(name)
         # A case with no baseline yet fails: a new case is gated from the commit that adds it.

@@ -11,7 +11,6 @@ taken round by round and the median reported. aws-jwt-verify keeps no verified-t
 
 from __future__ import annotations
 
-import argparse
 import io
 import json
 import statistics
@@ -21,6 +20,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bench import harness
 from bench.coldstart import node_peer
 from bench.workload import CACHE_SIZE, saturate
 from tests.support.events import CONNECT, EVENTS, connect_event
@@ -112,15 +112,9 @@ def table(summary: dict[str, Any]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--rounds", type=int, default=15)
-    parser.add_argument("--json", help="write the rows here")
-    args = parser.parse_args(argv)
-    summary = measure(args.rounds)
-    print(f"per token against aws-jwt-verify on Node {summary.get('node', '')}, {args.rounds} interleaved rounds (medians):\n{table(summary)}")
-    if args.json:
-        Path(args.json).write_text(json.dumps(summary, indent=2))
-    return 0
+    return harness.main(__doc__, argv, lambda args: measure(args.rounds),
+                        lambda summary, args: f"per token against aws-jwt-verify on Node {summary.get('node', '')}, "
+                                              f"{args.rounds} interleaved rounds (medians):\n{table(summary)}")
 
 
 if __name__ == "__main__":

@@ -43,7 +43,7 @@ def joserfc_keyset(case: Case) -> Verify | None:
     from joserfc import jwt
     from joserfc.jwk import KeySet
 
-    key_set = KeySet.import_key_set(case.jwks())
+    key_set = KeySet.import_key_set({"keys": case.jwks()["keys"]})
     registry = jwt.JWTClaimsRegistry(iss={"essential": True, "value": ISSUER}, aud={"essential": True, "value": AUDIENCE},
                                      exp={"essential": True}, sub={"essential": True})
 

@@ -7,16 +7,16 @@ runs; a ratio measured round by round does not).
 
 from __future__ import annotations
 
-import argparse
 import gc
-import json
 import statistics
 import sys
 import time
 from collections.abc import Callable
 from typing import Any
 
-from bench.cases import Case, saturate
+from bench import harness
+from bench.cases import Case
+from bench.workload import saturate
 from tests.support.events import connect_event
 
 Batch = Callable[[], float]  # runs one batch, returns seconds per call
@@ -96,19 +96,15 @@ def measure(rounds: int) -> list[dict[str, Any]]:
     return rows
 
 
+def table(result: dict[str, Any], args: Any = None) -> str:
+    lines = [f"{'case':<40} {'ratio to floor':>14} {'median µs':>10} {'floor µs':>9}"]
+    lines += [f"{row['case']:<40} {row['ratio']:>14.3f} {row['median_us']:>10.2f} {row['floor_us']:>9.2f}" for row in result["rows"]]
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--rounds", type=int, default=21)
-    parser.add_argument("--json", help="write the rows here")
-    args = parser.parse_args(argv)
-    rows = measure(args.rounds)
-    print(f"{'case':<40} {'ratio to floor':>14} {'median µs':>10} {'floor µs':>9}")
-    for row in rows:
-        print(f"{row['case']:<40} {row['ratio']:>14.3f} {row['median_us']:>10.2f} {row['floor_us']:>9.2f}")
-    if args.json:
-        with open(args.json, "w") as handle:
-            json.dump({"python": sys.version.split()[0], "rows": rows}, handle, indent=2)
-    return 0
+    return harness.main(__doc__, argv, lambda args: {"python": sys.version.split()[0], "rows": measure(args.rounds)}, table,
+                        repeat=("--rounds", 21))
 
 
 if __name__ == "__main__":

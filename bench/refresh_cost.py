@@ -10,13 +10,13 @@ pair by pair in alternating order, with the same call when no refresh is due.
 
 from __future__ import annotations
 
-import argparse
 import io
 import multiprocessing
 import statistics
 import sys
 import time
 
+from bench import harness
 from fastauthz.authorizer import Authorizer
 from fastauthz.config import load_settings
 from fastauthz.dev.issuer import DevIssuer
@@ -34,7 +34,8 @@ def measure(calls: int) -> dict[str, float]:
         events = [connect_event(issuer.mint(sub=f"user-{i}")) for i in range(2 * calls)]
         warm = [connect_event(issuer.mint(sub=f"warm-{i}")) for i in range(8)]
         authorizer.handle(warm[0])  # the cold-start fetch is done
-        plain, triggering = [], []
+        plain: list[float] = []
+        triggering: list[float] = []
         for index in range(calls):
             for event in warm:  # the same warm state before each pair
                 authorizer.handle(event)
@@ -58,14 +59,10 @@ def measure(calls: int) -> dict[str, float]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--calls", type=int, default=300)
-    args = parser.parse_args(argv)
-    result = measure(args.calls)
-    print(f"fresh-token invocation, median of {args.calls} pairs: {result['plain_us']:.1f} µs with no refresh due, "
-          f"{result['triggering_us']:.1f} µs when it triggers the background refresh "
-          f"(+{result['triggering_us'] - result['plain_us']:.1f} µs); {result['fetches']} fetches")
-    return 0
+    return harness.main(__doc__, argv, lambda args: measure(args.calls), lambda result, args: (
+        f"fresh-token invocation, median of {args.calls} pairs: {result['plain_us']:.1f} µs with no refresh due, "
+        f"{result['triggering_us']:.1f} µs when it triggers the background refresh "
+        f"(+{result['triggering_us'] - result['plain_us']:.1f} µs); {result['fetches']} fetches"), repeat=("--calls", 300))
 
 
 if __name__ == "__main__":

@@ -16,12 +16,10 @@ the traceback), and FASTAUTHZ_REFUSE_WITH=deny (a Deny policy returned: no error
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import gc
 import importlib
 import io
-import json
 import os
 import sys
 from collections.abc import Callable
@@ -29,8 +27,10 @@ from typing import Any
 
 import orjson
 
-from bench.cases import Case, saturate
+from bench import harness
+from bench.cases import Case
 from bench.ratios import batch_of, expect_refusal, interleaved
+from bench.workload import saturate
 from tests.support.events import connect_event
 
 
@@ -102,23 +102,21 @@ def measure(rounds: int) -> list[dict[str, Any]]:
     }
     gc.freeze()
     for label, run in runs.items():
-        batch = batch_of(run, count, before=lambda: (saturate(authorizer), saturate(denying)))
+        def refill() -> None:
+            saturate(authorizer)
+            saturate(denying)
+
+        batch = batch_of(run, count, before=refill)
         rows.append({"case": label, **interleaved(floor, batch, rounds)})
     return rows
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--rounds", type=int, default=15)
-    parser.add_argument("--json", help="write the rows here")
-    args = parser.parse_args(argv)
-    with contextlib.redirect_stdout(io.StringIO()):  # the handler's and the runtime's log lines
-        rows = measure(args.rounds)
-    print(table(rows))
-    if args.json:
-        with open(args.json, "w") as handle:
-            json.dump({"rows": rows}, handle, indent=2)
-    return 0
+    def quietly(rounds: int) -> dict[str, Any]:
+        with contextlib.redirect_stdout(io.StringIO()):  # the handler's and the runtime's log lines
+            return {"rows": measure(rounds)}
+
+    return harness.main(__doc__, argv, lambda args: quietly(args.rounds), lambda result, args: table(result["rows"]))
 
 
 def table(rows: list[dict[str, Any]]) -> str:

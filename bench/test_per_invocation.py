@@ -14,8 +14,9 @@ from typing import Any
 
 import pytest
 
-from bench.cases import Case, saturate
+from bench.cases import Case
 from bench.peers import PEERS, accepts_and_refuses
+from bench.workload import saturate
 from fastauthz.dev.tokens import b64url_decode, tamper
 from fastauthz.keys import load_key_set
 from tests.support.events import connect_event
@@ -188,7 +189,7 @@ def test_key_set_import_floor_cryptography(benchmark: Any) -> None:
     b64 = b64url_decode
 
     def raw_import(body: bytes) -> list[Any]:
-        keys = []
+        keys: list[Any] = []
         for jwk in json.loads(body)["keys"]:
             if jwk["kty"] == "RSA":
                 keys.append(rsa.RSAPublicNumbers(int.from_bytes(b64(jwk["e"]), "big"), int.from_bytes(b64(jwk["n"]), "big")).public_key())
@@ -204,9 +205,9 @@ def test_key_set_import_floor_cryptography(benchmark: Any) -> None:
 
 
 def test_key_set_import_joserfc(benchmark: Any) -> None:
-    from joserfc.jwk import KeySet
+    from joserfc.jwk import KeySet, KeySetSerialization
 
-    document = _key_set_document()
+    document: KeySetSerialization = {"keys": _key_set_document()["keys"]}
     benchmark.group = "key-set import (4 keys)"
     record(benchmark, len(KeySet.import_key_set(document).keys) == 4, role="peer", peer="joserfc (KeySet + claims registry)")
     benchmark(batch(KeySet.import_key_set, [document] * BATCH))

@@ -73,6 +73,7 @@ class WebSocketConnectUser(User):
         options = self.environment.parsed_options
         kind = supply.pick_kind()
         token = supply.token(kind)
+        assert self.host is not None  # --host: locust refuses to start without one
         url, headers, subprotocols = self.host, [], None
         if token is not None:
             if options.token_in == "header":

@@ -1,11 +1,15 @@
 from __future__ import annotations
 
+import importlib
 import os
+import sys
 from collections.abc import Iterator
+from types import ModuleType
 
 import pytest
 
 from fastauthz.config import SETTING_NAMES
+from tests.support.authorizers import LoadHandler
 from tests.support.server import KeyServer
 
 # What configures the authorizer or the runtime around it: a developer's shell must not change a result.
@@ -26,3 +30,17 @@ def key_server() -> Iterator[KeyServer]:
     server = KeyServer()
     yield server
     server.close()
+
+
+@pytest.fixture
+def load_handler(monkeypatch: pytest.MonkeyPatch) -> Iterator[LoadHandler]:
+    """Imports fastauthz.handler afresh, as a cold start does, with these environment variables set
+    (metrics off unless given)."""
+    def load(**env: str) -> ModuleType:
+        for name, value in {"FASTAUTHZ_METRICS": "false", **env}.items():
+            monkeypatch.setenv(name, value)
+        sys.modules.pop("fastauthz.handler", None)
+        return importlib.import_module("fastauthz.handler")
+
+    yield load
+    sys.modules.pop("fastauthz.handler", None)

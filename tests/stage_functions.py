@@ -17,50 +17,50 @@ def record(event: dict[str, Any]) -> None:
             handle.write(json.dumps(event) + "\n")
 
 
-def allow(event, context):
+def allow(event: dict[str, Any], context: Any) -> dict[str, Any]:
     record(event)
     return {"principalId": "user-1", "policyDocument": ARN_ALLOW, "context": {"tier": "gold", "n": 3, "admin": False, "exp": 1800000000}}
 
 
-def unauthorized(event, context):
+def unauthorized(event: dict[str, Any], context: Any) -> None:
     raise Exception("Unauthorized")
 
 
-def deny(event, context):
+def deny(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return {"principalId": "user-1", "policyDocument": {"Version": "2012-10-17", "Statement": [
         {"Action": "execute-api:Invoke", "Effect": "Deny", "Resource": event["methodArn"]}]}}
 
 
-def allow_other_api(event, context):
+def allow_other_api(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return {"principalId": "u", "policyDocument": {"Version": "2012-10-17", "Statement": [
         {"Action": "execute-api:Invoke", "Effect": "Allow", "Resource": "arn:aws:execute-api:*:*:otherapi/*"}]}}
 
 
-def crash(event, context):
+def crash(event: dict[str, Any], context: Any) -> None:
     raise ValueError("boom")
 
 
-def malformed(event, context):
+def malformed(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return {"policy": "allow"}
 
 
-def nested_context(event, context):
+def nested_context(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return {"principalId": "u", "policyDocument": ARN_ALLOW, "context": {"groups": ["a", "b"]}}
 
 
-def oversized(event, context):
+def oversized(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return {"principalId": "u", "policyDocument": ARN_ALLOW, "context": {"big": "x" * 9000}}
 
 
-def slow(event, context):
+def slow(event: dict[str, Any], context: Any) -> dict[str, Any]:
     time.sleep(5)
     return allow(event, context)
 
 
-def connect_record(event, context):
+def connect_record(event: dict[str, Any], context: Any) -> dict[str, Any]:
     record(event)
     return {"statusCode": 200}
 
 
-def reflect(event, context):
+def reflect(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return {"statusCode": 200, "body": json.dumps(event)}

@@ -145,13 +145,14 @@ class DevIssuer:
         return str(self.keys[-1].kid)
 
     def mint(self, sub: str = "dev-user", aud: str | list[str] | None = None, ttl: float = 300, alg: str | None = None,
-             key: Any = None, now: float | None = None, **extra: Any) -> str:
-        """A signed token. `ttl` may be negative (already expired)."""
+             key: Any = None, now: float | None = None, claims: dict[str, Any] | None = None, **extra: Any) -> str:
+        """A signed token. `ttl` may be negative (already expired). Extra claims come as keywords, or in
+        `claims` for names that are not identifiers ("cognito:groups")."""
         signing_key = key or self.current
         algorithm = alg or signing_key.get("alg") or self.alg
         issued = int(time.time() if now is None else now)
         payload = {"iss": self.issuer, "sub": sub, "aud": self.audience if aud is None else aud,
-                   "iat": issued, "exp": int(issued + ttl), "jti": uuid.uuid4().hex, **extra}
+                   "iat": issued, "exp": int(issued + ttl), "jti": uuid.uuid4().hex, **(claims or {}), **extra}
         return sign(signing_key, payload, alg=algorithm, typ="JWT")
 
     def environment(self) -> dict[str, str]:

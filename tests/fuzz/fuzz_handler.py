@@ -37,7 +37,7 @@ with atheris.instrument_imports(include=["fastauthz"]):  # tests.support imports
 
 KEYS = ("rsa-1", "es256-1", "ed25519-1")
 MAX_SECONDS = 1.0
-FORGED_HEADERS = ({"alg": "none"}, {"alg": "HS256", "kid": "rsa-1"}, {"alg": "RS256", "kid": "rsa-1", "crit": ["exp"]},
+FORGED_HEADERS: tuple[object, ...] = ({"alg": "none"}, {"alg": "HS256", "kid": "rsa-1"}, {"alg": "RS256", "kid": "rsa-1", "crit": ["exp"]},
                   {"alg": "ES256", "kid": "rsa-1"}, {"alg": "RS256", "kid": "../../etc/passwd"}, {"alg": "EdDSA"}, [], "x", None)
 
 

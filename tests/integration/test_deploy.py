@@ -14,13 +14,13 @@ DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 TEMPLATES = [DEPLOY / "sam" / "template.yaml", DEPLOY / "terraform" / "main.tf", DEPLOY / "serverless.yml"]
 
 
-def test_cfn_lint_accepts_the_sam_template():
+def test_cfn_lint_accepts_the_sam_template() -> None:
     cfn_lint = Path(sys.executable).parent / "cfn-lint"
     completed = subprocess.run([str(cfn_lint), str(TEMPLATES[0])], capture_output=True, text=True)
     assert completed.returncode == 0, completed.stdout + completed.stderr
 
 
-def test_the_terraform_parses_and_wires_a_request_authorizer_to_connect():
+def test_the_terraform_parses_and_wires_a_request_authorizer_to_connect() -> None:
     model = read(TEMPLATES[1])
     assert [a["type"] for a in model.authorizers] == ["REQUEST"]
     assert {"key": "$connect", "authorized": True} in model.routes
@@ -28,12 +28,12 @@ def test_the_terraform_parses_and_wires_a_request_authorizer_to_connect():
 
 
 @pytest.mark.parametrize("template", TEMPLATES, ids=lambda p: p.name)
-def test_every_template_passes_the_websocket_authorizer_rules(template):
+def test_every_template_passes_the_websocket_authorizer_rules(template: Path) -> None:
     assert [str(f) for f in check(read(template), str(template)) if f.level == "error"] == []
 
 
 @pytest.fixture(scope="module")
-def deploy_with_zips(tmp_path_factory) -> Path:
+def deploy_with_zips(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """deploy/ copied beside a dist/ holding the zips its templates name (make package)."""
     import shutil
 
@@ -46,12 +46,12 @@ def deploy_with_zips(tmp_path_factory) -> Path:
 
 
 @pytest.mark.slow
-def test_the_checker_exits_zero_on_the_shipped_templates_once_their_zips_are_built(deploy_with_zips, capsys):
+def test_the_checker_exits_zero_on_the_shipped_templates_once_their_zips_are_built(deploy_with_zips: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main([str(deploy_with_zips / "sam" / "template.yaml"), str(deploy_with_zips / "terraform" / "main.tf"),
                  str(deploy_with_zips / "serverless.yml")]) == 0
 
 
-def test_a_template_naming_a_zip_that_was_not_built_fails(tmp_path, capsys):
+def test_a_template_naming_a_zip_that_was_not_built_fails(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     import shutil
 
     shutil.copytree(DEPLOY, tmp_path / "deploy", ignore=shutil.ignore_patterns("node_modules", ".serverless"))
@@ -77,7 +77,7 @@ def fake_zip(path: Path, python: str, machine: int, glibc_minor: int) -> Path:
     ("3.12", 0x3E, 17, "but the function runs on arm64"),
     ("3.12", 0xB7, 35, "needs GLIBC_2.35, python3.12 has 2.34"),
 ])
-def test_a_zip_must_fit_its_functions_runtime_architecture_and_glibc(tmp_path, capsys, python, machine, glibc, problem):
+def test_a_zip_must_fit_its_functions_runtime_architecture_and_glibc(tmp_path: Path, capsys: pytest.CaptureFixture[str], python: str, machine: int, glibc: int, problem: str | None) -> None:
     from fastauthz.dev.deploycheck import check_packages
 
     (tmp_path / "dist").mkdir()
@@ -89,7 +89,7 @@ def test_a_zip_must_fit_its_functions_runtime_architecture_and_glibc(tmp_path, c
     assert findings == [] if problem is None else any(problem in f for f in findings), findings
 
 
-def test_a_python311_zip_needing_glibc_228_is_refused_for_amazon_linux_2(tmp_path):
+def test_a_python311_zip_needing_glibc_228_is_refused_for_amazon_linux_2(tmp_path: Path) -> None:
     from fastauthz.dev.deploycheck import check_packages
 
     (tmp_path / "dist").mkdir()
@@ -101,7 +101,7 @@ def test_a_python311_zip_needing_glibc_228_is_refused_for_amazon_linux_2(tmp_pat
     assert any("needs GLIBC_2.28, python3.11 has 2.26" in f for f in findings), findings
 
 
-def test_serverless_without_scoped_invoke_permissions_fails(tmp_path):
+def test_serverless_without_scoped_invoke_permissions_fails(tmp_path: Path) -> None:
     text = (DEPLOY / "serverless.yml").read_text()
     unscoped = tmp_path / "serverless.yml"
     unscoped.write_text(text[: text.index("resources:")])
@@ -109,7 +109,7 @@ def test_serverless_without_scoped_invoke_permissions_fails(tmp_path):
     assert any("AuthorizerLambdaPermissionWebsockets" in e and "without a SourceArn" in e for e in errors), errors
 
 
-def test_generated_cloudformation_with_an_unscoped_permission_fails(tmp_path):
+def test_generated_cloudformation_with_an_unscoped_permission_fails(tmp_path: Path) -> None:
     """What `serverless package` v3 writes without the extensions (seen: AuthorizerLambdaPermissionWebsockets)."""
     import json
 
@@ -138,31 +138,31 @@ def _errors(path: Path) -> str:
     return "\n".join(str(f) for f in check(read(path), str(path)) if f.level == "error")
 
 
-def test_a_result_ttl_is_caught(tmp_path):
+def test_a_result_ttl_is_caught(tmp_path: Path) -> None:
     path = _mutated(tmp_path, TEMPLATES[1], 'authorizer_type = "REQUEST"', 'authorizer_type = "REQUEST"\n  authorizer_result_ttl_in_seconds = 300')
     assert "TTL" in _errors(path)
 
 
-def test_a_non_request_authorizer_is_caught(tmp_path):
+def test_a_non_request_authorizer_is_caught(tmp_path: Path) -> None:
     assert "only REQUEST" in _errors(_mutated(tmp_path, TEMPLATES[1], 'authorizer_type = "REQUEST"', 'authorizer_type = "JWT"'))
 
 
-def test_an_authorizer_on_another_route_is_caught(tmp_path):
+def test_an_authorizer_on_another_route_is_caught(tmp_path: Path) -> None:
     assert "$connect only" in _errors(_mutated(tmp_path, TEMPLATES[1], 'route_key          = "$connect"', 'route_key          = "$default"'))
 
 
-def test_a_rest_style_stage_wildcard_in_authorized_apis_is_caught(tmp_path):
+def test_a_rest_style_stage_wildcard_in_authorized_apis_is_caught(tmp_path: Path) -> None:
     path = _mutated(tmp_path, TEMPLATES[1], 'JWT_TOKEN_SOURCES        = "header,query,protocol"',
                     'JWT_TOKEN_SOURCES = "header,query,protocol"\n      AUTHORIZED_APIS = "arn:aws:execute-api:us-east-1:123456789012:abc/prod/*/*"')
     assert "does not match a WebSocket methodArn" in _errors(path)
 
 
-def test_a_permission_on_a_route_arn_instead_of_the_authorizer_is_caught(tmp_path):
+def test_a_permission_on_a_route_arn_instead_of_the_authorizer_is_caught(tmp_path: Path) -> None:
     path = _mutated(tmp_path, TEMPLATES[1], '/authorizers/${aws_apigatewayv2_authorizer.fastauthz.id}', '/prod/$connect')
     assert "invoke the authorizer" in _errors(path)
 
 
-def test_the_serverless_default_header_identity_source_is_warned_about(tmp_path):
+def test_the_serverless_default_header_identity_source_is_warned_about(tmp_path: Path) -> None:
     path = _mutated(tmp_path, TEMPLATES[2], "            identitySource: []\n", "")
     warnings = [str(f) for f in check(read(path), str(path)) if f.level == "warning"]
     assert any("route.request.header.Auth" in w and "browsers" in w for w in warnings)

@@ -4,55 +4,34 @@ mode and the library API."""
 
 from __future__ import annotations
 
-import importlib
 import json
-import sys
-import time
 from pathlib import Path
-from types import ModuleType
+from typing import Any
 
 import pytest
 
 from fastauthz.errors import ConfigError, KeysUnavailable
 from tests import hooks
+from tests.support.authorizers import LoadHandler, unauthorized
 from tests.support.events import connect_event
-from tests.support.keys import write_jwks
-from tests.support.tokens import AUDIENCE, ISSUER, claims, mint
-
-LIVE = int(time.time())
-
-
-def live(**overrides):
-    return claims(**{"iat": LIVE - 10, "exp": LIVE + 600, **overrides})
+from tests.support.keys import jwks, write_jwks
+from tests.support.server import KeyServer
+from tests.support.tokens import AUDIENCE, ISSUER, LIVE, live_claims, mint
 
 
 @pytest.fixture
-def load_handler(monkeypatch, tmp_path: Path, capsys):
+def load_handler(load_handler: LoadHandler, tmp_path: Path) -> LoadHandler:
+    """conftest's, with the test issuer's keys in a file unless the test says otherwise."""
     uri = write_jwks(tmp_path, "rsa-1")
-
-    def load(**env: str) -> ModuleType:
-        for name, value in {"JWT_ISSUER_JWKS_URI": uri, "JWT_ISSUER": ISSUER, "JWT_AUTHORIZED_AUDIENCES": AUDIENCE,
-                            "FASTAUTHZ_METRICS": "false", **env}.items():
-            monkeypatch.setenv(name, value)
-        sys.modules.pop("fastauthz.handler", None)
-        return importlib.import_module("fastauthz.handler")
-
-    yield load
-    sys.modules.pop("fastauthz.handler", None)
+    return lambda **env: load_handler(**{"JWT_ISSUER_JWKS_URI": uri, "JWT_ISSUER": ISSUER, "JWT_AUTHORIZED_AUDIENCES": AUDIENCE, **env})
 
 
-def effect(result) -> str:
-    return result["policyDocument"]["Statement"][0]["Effect"]
+def effect(result: dict[str, Any]) -> str:
+    return str(result["policyDocument"]["Statement"][0]["Effect"])
 
 
-def log_lines(capsys) -> list[dict]:
+def log_lines(capsys: pytest.CaptureFixture[str]) -> list[dict[str, Any]]:
     return [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
-
-
-def unauthorized(module: ModuleType, event) -> None:
-    with pytest.raises(Exception) as caught:
-        module.handler(event, None)
-    assert type(caught.value) is Exception and str(caught.value) == "Unauthorized"
 
 
 # -- configuration ----------------------------------------------------------------------------------
@@ -63,7 +42,7 @@ def unauthorized(module: ModuleType, event) -> None:
     ("FASTAUTHZ_REFUSE_WITH", "403"),
     ("FASTAUTHZ_AUTHORIZE_CACHE_SECONDS", "-1"),
 ])
-def test_a_bad_setting_stops_the_cold_start_naming_the_variable(load_handler, variable, value):
+def test_a_bad_setting_stops_the_cold_start_naming_the_variable(load_handler: LoadHandler, variable: str, value: str) -> None:
     with pytest.raises(ConfigError) as raised:
         load_handler(**{variable: value})
     assert raised.value.variable == variable
@@ -81,53 +60,53 @@ def test_a_bad_setting_stops_the_cold_start_naming_the_variable(load_handler, va
     ('{"org": 7, "tier": "gold"}', {"org": 7, "tier": "gold"}, "Allow"),
     ('{"org": 7, "tier": "gold"}', {"org": 7}, "Deny"),  # every claim must hold
 ])
-def test_required_claims(load_handler, capsys, required, token_claims, expected):
+def test_required_claims(load_handler: LoadHandler, capsys: pytest.CaptureFixture[str], required: str, token_claims: dict[str, Any], expected: str) -> None:
     module = load_handler(JWT_REQUIRED_CLAIMS=required)
-    result = module.handler(connect_event(mint("rsa-1", live(**token_claims))), None)
+    result = module.handler(connect_event(mint("rsa-1", live_claims(**token_claims))), None)
     assert effect(result) == expected
     if expected == "Deny":
         denied = [line for line in log_lines(capsys) if line.get("message") == "denied"]
         assert denied[-1]["reason"] == "insufficient_claims" and denied[-1]["token"]
 
 
-def test_required_claims_per_issuer_in_the_issuer_list(load_handler, tmp_path: Path):
+def test_required_claims_per_issuer_in_the_issuer_list(load_handler: LoadHandler, tmp_path: Path) -> None:
     issuers = json.dumps([{"issuer": ISSUER, "jwks_uri": write_jwks(tmp_path, "rsa-1"), "required_claims": {"tier": "gold"}}])
     module = load_handler(JWT_ISSUER_JWKS_URI="", JWT_ISSUER="", JWT_ISSUERS=issuers)
-    assert effect(module.handler(connect_event(mint("rsa-1", live(tier="gold"))), None)) == "Allow"
-    assert effect(module.handler(connect_event(mint("rsa-1", live(tier="lead"))), None)) == "Deny"
+    assert effect(module.handler(connect_event(mint("rsa-1", live_claims(tier="gold"))), None)) == "Allow"
+    assert effect(module.handler(connect_event(mint("rsa-1", live_claims(tier="lead"))), None)) == "Deny"
 
 
 # -- the authorization hook -----------------------------------------------------------------------
-def test_a_hook_denies_a_group_and_allows_its_members(load_handler, capsys):
+def test_a_hook_denies_a_group_and_allows_its_members(load_handler: LoadHandler, capsys: pytest.CaptureFixture[str]) -> None:
     module = load_handler(FASTAUTHZ_AUTHORIZE="tests.hooks:chat_users_only")
-    assert effect(module.handler(connect_event(mint("rsa-1", live(**{"cognito:groups": ["chat-users"]}))), None)) == "Allow"
-    assert effect(module.handler(connect_event(mint("rsa-1", live(**{"cognito:groups": ["guests"]}))), None)) == "Deny"
+    assert effect(module.handler(connect_event(mint("rsa-1", live_claims(**{"cognito:groups": ["chat-users"]}))), None)) == "Allow"
+    assert effect(module.handler(connect_event(mint("rsa-1", live_claims(**{"cognito:groups": ["guests"]}))), None)) == "Deny"
     assert [line["reason"] for line in log_lines(capsys) if line.get("message") == "denied"] == ["denied_by_hook"]
 
 
-def test_a_hooks_dict_allows_with_extra_context(load_handler):
+def test_a_hooks_dict_allows_with_extra_context(load_handler: LoadHandler) -> None:
     module = load_handler(FASTAUTHZ_AUTHORIZE="tests.hooks:tenant_context")
-    result = module.handler(connect_event(mint("rsa-1", live(tenant="acme"))), None)
+    result = module.handler(connect_event(mint("rsa-1", live_claims(tenant="acme"))), None)
     assert effect(result) == "Allow"
     assert result["context"]["tenant"] == "acme" and result["context"]["premium"] is True
     assert result["context"]["stage"] == "production" and result["context"]["exp"]
 
 
-def test_a_hook_raising_unauthorized_refuses_with_a_401(load_handler, tmp_path, monkeypatch, capsys):
+def test_a_hook_raising_unauthorized_refuses_with_a_401(load_handler: LoadHandler, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     revoked = tmp_path / "revoked.json"
     revoked.write_text(json.dumps(["s-2"]))
     monkeypatch.setenv("REVOKED_FILE", str(revoked))
     module = load_handler(FASTAUTHZ_AUTHORIZE="tests.hooks:revoked_sessions")
-    assert effect(module.handler(connect_event(mint("rsa-1", live(sid="s-1"))), None)) == "Allow"
-    unauthorized(module, connect_event(mint("rsa-1", live(sid="s-2"))))
+    assert effect(module.handler(connect_event(mint("rsa-1", live_claims(sid="s-1"))), None)) == "Allow"
+    unauthorized(module, connect_event(mint("rsa-1", live_claims(sid="s-2"))))
     line = [line for line in log_lines(capsys) if line.get("message") == "unauthorized"][-1]
     assert line["reason"] == "hook_unauthorized" and line["detail"] == "session revoked"
 
 
 @pytest.mark.parametrize("hook", ["tests.hooks:broken", "tests.hooks:odd_answer"])
-def test_a_failing_hook_fails_closed_loudly_without_the_token(load_handler, capsys, hook):
+def test_a_failing_hook_fails_closed_loudly_without_the_token(load_handler: LoadHandler, capsys: pytest.CaptureFixture[str], hook: str) -> None:
     module = load_handler(FASTAUTHZ_AUTHORIZE=hook)
-    token = mint("rsa-1", live())
+    token = mint("rsa-1", live_claims())
     unauthorized(module, connect_event(token))
     lines = log_lines(capsys)
     errors = [line for line in lines if line["level"] == "ERROR"]
@@ -137,8 +116,8 @@ def test_a_failing_hook_fails_closed_loudly_without_the_token(load_handler, caps
     assert token not in json.dumps(lines)
 
 
-def test_the_hooks_answer_is_cached_with_the_token_unless_told_otherwise(load_handler):
-    token = mint("rsa-1", live())
+def test_the_hooks_answer_is_cached_with_the_token_unless_told_otherwise(load_handler: LoadHandler) -> None:
+    token = mint("rsa-1", live_claims())
     hooks.CALLS["count"] = 0
     module = load_handler(FASTAUTHZ_AUTHORIZE="tests.hooks:counting")
     for _ in range(3):
@@ -151,18 +130,18 @@ def test_the_hooks_answer_is_cached_with_the_token_unless_told_otherwise(load_ha
     assert hooks.CALLS["count"] == 3  # every connect: a revocation list takes effect at once
 
 
-def test_a_hook_runs_after_the_built_in_rules_pass(load_handler):
+def test_a_hook_runs_after_the_built_in_rules_pass(load_handler: LoadHandler) -> None:
     hooks.CALLS["count"] = 0
     module = load_handler(FASTAUTHZ_AUTHORIZE="tests.hooks:counting", JWT_REQUIRED_SCOPES="chat:admin")
-    assert effect(module.handler(connect_event(mint("rsa-1", live())), None)) == "Deny"
-    unauthorized(module, connect_event(mint("rsa-1", live(exp=LIVE - 100))))
+    assert effect(module.handler(connect_event(mint("rsa-1", live_claims())), None)) == "Deny"
+    unauthorized(module, connect_event(mint("rsa-1", live_claims(exp=LIVE - 100))))
     assert hooks.CALLS["count"] == 0
 
 
 # -- Deny mode --------------------------------------------------------------------------------------
-def test_deny_mode_answers_every_refusal_with_a_deny_and_its_reason(load_handler, capsys):
+def test_deny_mode_answers_every_refusal_with_a_deny_and_its_reason(load_handler: LoadHandler, capsys: pytest.CaptureFixture[str]) -> None:
     module = load_handler(FASTAUTHZ_REFUSE_WITH="deny")
-    event = connect_event(mint("rsa-1", live(exp=LIVE - 100)))
+    event = connect_event(mint("rsa-1", live_claims(exp=LIVE - 100)))
     result = module.handler(event, None)
     assert result["principalId"] == "unauthorized" and result["context"] == {"reason": "expired"}
     assert result["policyDocument"]["Statement"][0] == {"Action": "execute-api:Invoke", "Effect": "Deny", "Resource": [event["methodArn"]]}
@@ -172,46 +151,45 @@ def test_deny_mode_answers_every_refusal_with_a_deny_and_its_reason(load_handler
     assert [line["reason"] for line in lines] == ["expired", "missing_token", "expired"]  # the same log lines as in 401 mode
 
 
-def test_deny_mode_denies_everything_when_the_method_arn_is_unusable(load_handler):
+def test_deny_mode_denies_everything_when_the_method_arn_is_unusable(load_handler: LoadHandler) -> None:
     module = load_handler(FASTAUTHZ_REFUSE_WITH="deny")
-    event = connect_event(mint("rsa-1", live()))
+    event = connect_event(mint("rsa-1", live_claims()))
     event["methodArn"] = "not-an-arn"
     result = module.handler(event, None)
     assert result["policyDocument"]["Statement"][0]["Resource"] == ["*"] and effect(result) == "Deny"
 
 
-def test_deny_mode_still_fails_closed_with_a_500_when_keys_are_unavailable(load_handler):
-    from tests.support.server import KeyServer
-
+def test_deny_mode_still_fails_closed_with_a_500_when_keys_are_unavailable(load_handler: LoadHandler) -> None:
     server = KeyServer()
     url = server.url
     server.close()
     module = load_handler(FASTAUTHZ_REFUSE_WITH="deny", JWT_ISSUER_JWKS_URI=url, JWT_JWKS_TIMEOUT_SECONDS="0.5")
     with pytest.raises(KeysUnavailable):
-        module.handler(connect_event(mint("rsa-1", live())), None)
+        module.handler(connect_event(mint("rsa-1", live_claims())), None)
 
 
 # -- the library API --------------------------------------------------------------------------------
-def test_the_library_verifies_a_token_on_the_handlers_configuration(tmp_path: Path):
+def test_the_library_verifies_a_token_on_the_handlers_configuration(tmp_path: Path) -> None:
     from fastauthz import Authorizer, Rejected
 
     environ = {"JWT_ISSUER_JWKS_URI": write_jwks(tmp_path, "rsa-1"), "JWT_ISSUER": ISSUER, "JWT_AUTHORIZED_AUDIENCES": AUDIENCE,
                "JWT_REQUIRED_CLAIMS": '{"tier": "gold"}', "LOG_LEVEL": "ERROR"}
     authorizer = Authorizer.from_env(environ)
-    token = mint("rsa-1", live(tier="gold"))
+    token = mint("rsa-1", live_claims(tier="gold"))
     claims_seen = authorizer.verify(token)
     assert claims_seen["sub"] == "user-1" and claims_seen["tier"] == "gold"
     claims_seen["sub"] = "changed"  # a copy: the cache is not the caller's to change
     assert authorizer.verify(token)["sub"] == "user-1"
-    assert authorizer.decide(connect_event(token))["principalId"] == "user-1"
-    for bad, reason in ((mint("rsa-1", live(exp=LIVE - 100)), "expired"), (mint("rsa-1", live(tier="lead")), "insufficient_claims"),
+    decided = authorizer.decide(connect_event(token))
+    assert decided is not None and decided["principalId"] == "user-1"
+    for bad, reason in ((mint("rsa-1", live_claims(exp=LIVE - 100)), "expired"), (mint("rsa-1", live_claims(tier="lead")), "insufficient_claims"),
                         (token[:-4] + "AAAA", "bad_signature"), ("x.y", "malformed"), (None, "malformed")):
         with pytest.raises(Rejected) as raised:
             authorizer.verify(bad)  # type: ignore[arg-type]
         assert raised.value.reason == reason
 
 
-def test_the_public_surface_is_pinned():
+def test_the_public_surface_is_pinned() -> None:
     import fastauthz
 
     assert sorted(fastauthz.__all__) == ["Authorizer", "ConfigError", "KeysUnavailable", "Rejected", "Unauthorized", "__version__"]
@@ -224,42 +202,38 @@ def test_the_public_surface_is_pinned():
 
 # -- issuer-only setup and bare-host issuers --------------------------------------------------------
 @pytest.fixture
-def idp(key_server):
+def idp(key_server: KeyServer) -> KeyServer:
     """An OIDC provider on 127.0.0.1: discovery document and keys at paths of their own."""
-    from tests.support.keys import jwks
-
     key_server.serve(b"not here", status=404)
     key_server.serve_at("/.well-known/openid-configuration", {"issuer": key_server.base, "jwks_uri": key_server.base + "/oauth/keys"})
     key_server.serve_at("/oauth/keys", jwks("rsa-1"))
     return key_server
 
 
-def test_the_issuer_alone_is_enough_its_keys_are_discovered(load_handler, idp, capsys):
+def test_the_issuer_alone_is_enough_its_keys_are_discovered(load_handler: LoadHandler, idp: KeyServer, capsys: pytest.CaptureFixture[str]) -> None:
     module = load_handler(JWT_ISSUER=idp.base, JWT_ISSUER_JWKS_URI="")
-    assert effect(module.handler(connect_event(mint("rsa-1", live(iss=idp.base))), None)) == "Allow"
+    assert effect(module.handler(connect_event(mint("rsa-1", live_claims(iss=idp.base))), None)) == "Allow"
     lines = log_lines(capsys)
     assert any(line.get("message") == "key URL discovered" and line["jwks_uri"] == idp.base + "/oauth/keys" for line in lines)
-    unauthorized(module, connect_event(mint("rsa-1", live(iss=idp.base + "/"))))  # a configured issuer is exact
+    unauthorized(module, connect_event(mint("rsa-1", live_claims(iss=idp.base + "/"))))  # a configured issuer is exact
 
 
-def test_an_issuer_list_entry_without_a_key_url_is_discovered_too(load_handler, idp):
+def test_an_issuer_list_entry_without_a_key_url_is_discovered_too(load_handler: LoadHandler, idp: KeyServer) -> None:
     issuers = json.dumps([{"issuer": idp.base}])
     module = load_handler(JWT_ISSUER_JWKS_URI="", JWT_ISSUER="", JWT_ISSUERS=issuers)
-    assert effect(module.handler(connect_event(mint("rsa-1", live(iss=idp.base))), None)) == "Allow"
+    assert effect(module.handler(connect_event(mint("rsa-1", live_claims(iss=idp.base))), None)) == "Allow"
 
 
-def test_a_discovery_document_naming_another_issuer_fails_closed(load_handler, idp):
+def test_a_discovery_document_naming_another_issuer_fails_closed(load_handler: LoadHandler, idp: KeyServer) -> None:
     idp.serve_at("/.well-known/openid-configuration", {"issuer": "https://evil.example", "jwks_uri": idp.base + "/oauth/keys"})
     module = load_handler(JWT_ISSUER=idp.base, JWT_ISSUER_JWKS_URI="", JWT_JWKS_TIMEOUT_SECONDS="0.5")
     with pytest.raises(KeysUnavailable):
-        module.handler(connect_event(mint("rsa-1", live(iss=idp.base))), None)
+        module.handler(connect_event(mint("rsa-1", live_claims(iss=idp.base))), None)
 
 
-def test_a_bare_host_issuer_is_accepted_with_and_without_its_trailing_slash(load_handler, key_server):
-    from tests.support.keys import jwks
-
+def test_a_bare_host_issuer_is_accepted_with_and_without_its_trailing_slash(load_handler: LoadHandler, key_server: KeyServer) -> None:
     key_server.serve(jwks("rsa-1"))
     module = load_handler(JWT_ISSUER="", JWT_ISSUER_JWKS_URI=key_server.url)  # https://host/.well-known/jwks.json shape
     for iss in (key_server.base, key_server.base + "/"):
-        assert effect(module.handler(connect_event(mint("rsa-1", live(iss=iss))), None)) == "Allow"
-    unauthorized(module, connect_event(mint("rsa-1", live(iss=key_server.base + "//"))))
+        assert effect(module.handler(connect_event(mint("rsa-1", live_claims(iss=iss))), None)) == "Allow"
+    unauthorized(module, connect_event(mint("rsa-1", live_claims(iss=key_server.base + "//"))))

@@ -3,46 +3,25 @@ environment at import, with keys served by a real HTTP server on 127.0.0.1."""
 
 from __future__ import annotations
 
-import importlib
 import json
-import sys
 import time
 import traceback
 from pathlib import Path
-from types import ModuleType
+from typing import Any
 
 import pytest
 
 from fastauthz.errors import ConfigError, KeysUnavailable
-from tests.support.authorizers import policy_allows
+from tests.support.authorizers import LoadHandler, policy_allows, unauthorized
 from tests.support.events import connect_event
-from tests.support.keys import jwks, write_jwks
+from tests.support.keys import jwks, key, write_jwks
 from tests.support.server import KeyServer
-from tests.support.tokens import AUDIENCE, ISSUER, claims, mint
-
-LIVE = int(time.time())
-
-
-def live_claims(**overrides):
-    return claims(**{"iat": LIVE - 10, "exp": LIVE + 600, **overrides})
+from tests.support.tokens import AUDIENCE, ISSUER, LIVE, live_claims, mint, mint_hmac
 
 
 @pytest.fixture
-def load_handler(monkeypatch):
-    def load(**env: str) -> ModuleType:
-        for name in list(env):
-            monkeypatch.setenv(name, env[name])
-        monkeypatch.setenv("FASTAUTHZ_METRICS", env.get("FASTAUTHZ_METRICS", "false"))
-        sys.modules.pop("fastauthz.handler", None)
-        return importlib.import_module("fastauthz.handler")
-
-    yield load
-    sys.modules.pop("fastauthz.handler", None)
-
-
-@pytest.fixture
-def served(key_server: KeyServer):
-    key_server.serve(jwks("rsa-1", "es256-1"), **{"Cache-Control": "public, max-age=3600"})
+def served(key_server: KeyServer) -> KeyServer:
+    key_server.serve(jwks("rsa-1", "es256-1"), headers={"Cache-Control": "public, max-age=3600"})
     return key_server
 
 
@@ -50,14 +29,8 @@ def env_for(uri: str, **extra: str) -> dict[str, str]:
     return {"JWT_ISSUER_JWKS_URI": uri, "JWT_ISSUER": ISSUER, "JWT_AUTHORIZED_AUDIENCES": AUDIENCE, **extra}
 
 
-def unauthorized(module: ModuleType, event) -> None:
-    with pytest.raises(Exception) as caught:
-        module.handler(event, None)
-    assert type(caught.value) is Exception and str(caught.value) == "Unauthorized"
-
-
 @pytest.mark.parametrize("where", ["header", "query", "protocol"])
-def test_valid_token_from_each_source_is_allowed_with_keys_from_a_url(load_handler, served, where):
+def test_valid_token_from_each_source_is_allowed_with_keys_from_a_url(load_handler: LoadHandler, served: KeyServer, where: str) -> None:
     module = load_handler(**env_for(served.url))
     event = connect_event(mint("rsa-1", live_claims()), where)
     result = module.handler(event, None)
@@ -66,12 +39,12 @@ def test_valid_token_from_each_source_is_allowed_with_keys_from_a_url(load_handl
     assert served.requests == 1
 
 
-def test_cookie_source_when_a_cookie_name_is_configured(load_handler, served):
+def test_cookie_source_when_a_cookie_name_is_configured(load_handler: LoadHandler, served: KeyServer) -> None:
     module = load_handler(**env_for(served.url, JWT_COOKIE_NAME="session"))
     assert module.handler(connect_event(mint("es256-1", live_claims()), "cookie"), None)["principalId"] == "user-1"
 
 
-def test_allow_result_carries_flattened_context_with_exp_and_stays_under_8_kb(load_handler, served):
+def test_allow_result_carries_flattened_context_with_exp_and_stays_under_8_kb(load_handler: LoadHandler, served: KeyServer) -> None:
     module = load_handler(**env_for(served.url, JWT_CONTEXT_CLAIMS="email,scope,groups,profile,aud,admin"))
     payload = live_claims(groups=["a", "b"], profile={"tier": "gold"}, admin=False)
     result = module.handler(connect_event(mint("rsa-1", payload)), None)
@@ -81,7 +54,7 @@ def test_allow_result_carries_flattened_context_with_exp_and_stays_under_8_kb(lo
     assert len(json.dumps(result)) < 8192
 
 
-def test_keys_shipped_as_a_file_need_no_network(load_handler, tmp_path: Path):
+def test_keys_shipped_as_a_file_need_no_network(load_handler: LoadHandler, tmp_path: Path) -> None:
     module = load_handler(**env_for(write_jwks(tmp_path, "ed25519-1")))
     assert module.handler(connect_event(mint("ed25519-1", live_claims())), None)["principalId"] == "user-1"
 
@@ -91,7 +64,7 @@ def test_keys_shipped_as_a_file_need_no_network(load_handler, tmp_path: Path):
     (live_claims(aud="someone-else"), "bad_audience"),
     (live_claims(iss="https://evil.test"), "bad_issuer"),
 ])
-def test_invalid_tokens_are_unauthorized_with_a_logged_reason(load_handler, served, capsys, payload, reason):
+def test_invalid_tokens_are_unauthorized_with_a_logged_reason(load_handler: LoadHandler, served: KeyServer, capsys: pytest.CaptureFixture[str], payload: dict[str, Any], reason: str) -> None:
     module = load_handler(**env_for(served.url))
     token = mint("rsa-1", payload)
     unauthorized(module, connect_event(token))
@@ -100,7 +73,7 @@ def test_invalid_tokens_are_unauthorized_with_a_logged_reason(load_handler, serv
     assert token.split(".")[2] not in json.dumps(lines) and token not in json.dumps(lines)
 
 
-def test_tampered_token_and_missing_token_are_unauthorized(load_handler, served):
+def test_tampered_token_and_missing_token_are_unauthorized(load_handler: LoadHandler, served: KeyServer) -> None:
     module = load_handler(**env_for(served.url))
     token = mint("rsa-1", live_claims())
     header, _, signature = token.split(".")
@@ -109,7 +82,7 @@ def test_tampered_token_and_missing_token_are_unauthorized(load_handler, served)
     unauthorized(module, connect_event())
 
 
-def test_valid_token_without_the_required_scope_gets_a_deny_policy(load_handler, served):
+def test_valid_token_without_the_required_scope_gets_a_deny_policy(load_handler: LoadHandler, served: KeyServer) -> None:
     module = load_handler(**env_for(served.url, JWT_REQUIRED_SCOPES="chat:admin"))
     event = connect_event(mint("rsa-1", live_claims()))
     result = module.handler(event, None)
@@ -119,7 +92,7 @@ def test_valid_token_without_the_required_scope_gets_a_deny_policy(load_handler,
     assert policy_allows(granted, event["methodArn"])
 
 
-def test_authorized_apis_shape_the_allow(load_handler, served):
+def test_authorized_apis_shape_the_allow(load_handler: LoadHandler, served: KeyServer) -> None:
     module = load_handler(**env_for(served.url, AUTHORIZED_APIS="otherapi"))
     event = connect_event(mint("rsa-1", live_claims()))
     result = module.handler(event, None)
@@ -127,7 +100,7 @@ def test_authorized_apis_shape_the_allow(load_handler, served):
     assert policy_allows(result, event["methodArn"].replace("abcdef1234", "otherapi"))
 
 
-def test_key_source_down_at_cold_start_fails_closed_with_a_distinct_loud_error(load_handler, capsys):
+def test_key_source_down_at_cold_start_fails_closed_with_a_distinct_loud_error(load_handler: LoadHandler, capsys: pytest.CaptureFixture[str]) -> None:
     server = KeyServer()
     url = server.url
     server.close()
@@ -138,7 +111,7 @@ def test_key_source_down_at_cold_start_fails_closed_with_a_distinct_loud_error(l
     assert any(e.get("reason") == "keys_unavailable" for e in errors)
 
 
-def test_a_new_kid_triggers_one_refetch_and_is_then_accepted(load_handler, served):
+def test_a_new_kid_triggers_one_refetch_and_is_then_accepted(load_handler: LoadHandler, served: KeyServer) -> None:
     module = load_handler(**env_for(served.url))
     assert module.handler(connect_event(mint("rsa-1", live_claims())), None)  # waits for the cold-start fetch
     assert served.requests == 1
@@ -150,7 +123,7 @@ def test_a_new_kid_triggers_one_refetch_and_is_then_accepted(load_handler, serve
     assert served.requests == 2
 
 
-def test_a_token_refused_on_its_claims_never_costs_a_key_fetch_for_its_unknown_kid(load_handler, served, capsys):
+def test_a_token_refused_on_its_claims_never_costs_a_key_fetch_for_its_unknown_kid(load_handler: LoadHandler, served: KeyServer, capsys: pytest.CaptureFixture[str]) -> None:
     module = load_handler(**env_for(served.url))
     assert module.handler(connect_event(mint("rsa-1", live_claims())), None)
     assert served.requests == 1
@@ -163,8 +136,7 @@ def test_a_token_refused_on_its_claims_never_costs_a_key_fetch_for_its_unknown_k
     assert reasons == ["expired", "bad_audience"]
 
 
-def test_firebase_certificate_map_and_derived_issuer(load_handler, key_server, monkeypatch):
-    from tests.support.keys import key
+def test_firebase_certificate_map_and_derived_issuer(load_handler: LoadHandler, key_server: KeyServer, monkeypatch: pytest.MonkeyPatch) -> None:
     from tests.unit.test_keys import _certificate_pem
 
     key_server.serve({"rsa-1": _certificate_pem(key("rsa-1").private_key)})
@@ -174,14 +146,14 @@ def test_firebase_certificate_map_and_derived_issuer(load_handler, key_server, m
     assert module.handler(connect_event(mint("rsa-1", payload)), None)["principalId"] == "user-1"
 
 
-def test_cognito_access_token_matched_on_client_id_and_token_use(load_handler, served):
+def test_cognito_access_token_matched_on_client_id_and_token_use(load_handler: LoadHandler, served: KeyServer) -> None:
     module = load_handler(**env_for(served.url, JWT_TOKEN_USE="access"))
     access = live_claims(aud=None, client_id=AUDIENCE, token_use="access")
     assert module.handler(connect_event(mint("rsa-1", access)), None)["principalId"] == "user-1"
     unauthorized(module, connect_event(mint("rsa-1", live_claims(token_use="id"))))
 
 
-def test_several_issuers_are_routed_by_iss_to_their_own_keys(load_handler, served, tmp_path: Path):
+def test_several_issuers_are_routed_by_iss_to_their_own_keys(load_handler: LoadHandler, served: KeyServer, tmp_path: Path) -> None:
     issuers = [{"issuer": "https://a.test", "jwks_uri": served.url, "audiences": ["aud-a"]},
                {"issuer": "https://b.test", "jwks_uri": write_jwks(tmp_path, "ed25519-1"), "audiences": ["aud-b"]}]
     module = load_handler(JWT_ISSUERS=json.dumps(issuers))
@@ -193,21 +165,19 @@ def test_several_issuers_are_routed_by_iss_to_their_own_keys(load_handler, serve
     unauthorized(module, connect_event(mint("rsa-1", live_claims(iss="https://a.test", aud="aud-b"))))
 
 
-def test_hmac_tokens_only_with_a_configured_secret(load_handler, served):
-    from tests.support.tokens import mint_hmac
-
+def test_hmac_tokens_only_with_a_configured_secret(load_handler: LoadHandler, served: KeyServer) -> None:
     secret = "x" * 40
     module = load_handler(**env_for(served.url, JWT_HMAC_SECRET=secret))
     assert module.handler(connect_event(mint_hmac(secret, live_claims())), None)
     unauthorized(module, connect_event(mint_hmac("y" * 40, live_claims())))
 
 
-def test_bad_configuration_fails_the_cold_start_naming_the_variable(load_handler, served):
+def test_bad_configuration_fails_the_cold_start_naming_the_variable(load_handler: LoadHandler, served: KeyServer) -> None:
     with pytest.raises(ConfigError, match="JWT_AUTHORIZED_AUDIENCES"):
         load_handler(JWT_ISSUER_JWKS_URI=served.url, JWT_ISSUER=ISSUER, JWT_AUTHORIZED_AUDIENCES="")
 
 
-def test_metrics_are_flushed_as_one_embedded_metric_format_record(load_handler, served, capsys):
+def test_metrics_are_flushed_as_one_embedded_metric_format_record(load_handler: LoadHandler, served: KeyServer, capsys: pytest.CaptureFixture[str]) -> None:
     module = load_handler(**env_for(served.url, FASTAUTHZ_METRICS="true", FASTAUTHZ_METRICS_INTERVAL_SECONDS="1"))
     event = connect_event(mint("rsa-1", live_claims()))
     for _ in range(3):
@@ -224,7 +194,7 @@ def test_metrics_are_flushed_as_one_embedded_metric_format_record(load_handler, 
 HELD_EVENTS = sorted((Path(__file__).parents[1] / "events").glob("*authorizer_request.json"))
 
 
-def held_shapes(event: dict, token: str) -> dict[str, dict]:
+def held_shapes(event: dict[str, Any], token: str) -> dict[str, dict[str, Any]]:
     """A held event with the token where clients send it, and in the shapes API Gateway also sends:
     the header in lower case with maps null or absent, and the token in the query string only."""
     header = json.loads(json.dumps(event))
@@ -246,7 +216,7 @@ def held_shapes(event: dict, token: str) -> dict[str, dict]:
 
 
 @pytest.mark.parametrize("held", HELD_EVENTS, ids=lambda path: path.stem)
-def test_every_held_event_shape_is_handled(load_handler, served, held: Path):
+def test_every_held_event_shape_is_handled(load_handler: LoadHandler, served: KeyServer, held: Path) -> None:
     """Every event under tests/events, as API Gateway sends it, allows a valid token in each shape."""
     event = json.loads(held.read_text())
     module = load_handler(**env_for(served.url))
@@ -264,16 +234,16 @@ class RecordingRuntimeClient:
         from awslambdaric.lambda_runtime_marshaller import LambdaMarshaller
 
         self.marshaller = LambdaMarshaller()
-        self.posted: list[tuple[str, object]] = []
+        self.posted: list[tuple[str, Any]] = []
 
-    def post_invocation_result(self, invoke_id, result, content_type, *rest):
+    def post_invocation_result(self, invoke_id: str, result: bytes, content_type: str, *rest: Any) -> None:
         self.posted.append(("result", json.loads(result)))
 
-    def post_invocation_error(self, invoke_id, error, xray_fault, *rest):
+    def post_invocation_error(self, invoke_id: str, error: bytes, xray_fault: Any, *rest: Any) -> None:
         self.posted.append(("error", json.loads(error)))
 
 
-def through_lambda_runtime(handler, event) -> tuple[str, object]:
+def through_lambda_runtime(handler: Any, event: dict[str, Any]) -> tuple[str, Any]:
     from awslambdaric.bootstrap import StandardLogSink, handle_event_request
 
     client = RecordingRuntimeClient()
@@ -283,7 +253,7 @@ def through_lambda_runtime(handler, event) -> tuple[str, object]:
     return client.posted[0]
 
 
-def test_through_lambdas_own_runtime_loop_an_allow_is_a_result_and_a_refusal_the_unauthorized_error(load_handler, served, capsys):
+def test_through_lambdas_own_runtime_loop_an_allow_is_a_result_and_a_refusal_the_unauthorized_error(load_handler: LoadHandler, served: KeyServer, capsys: pytest.CaptureFixture[str]) -> None:
     module = load_handler(**env_for(served.url))
     kind, result = through_lambda_runtime(module.handler, connect_event(mint("rsa-1", live_claims())))
     assert kind == "result" and result["principalId"] == "user-1"
@@ -294,7 +264,7 @@ def test_through_lambdas_own_runtime_loop_an_allow_is_a_result_and_a_refusal_the
     assert len(error["stackTrace"]) == 1 and module.handler.__code__.co_filename in error["stackTrace"][0]
 
 
-def test_a_refusal_leaves_the_handler_with_a_one_frame_traceback_and_no_chained_exception(load_handler, served):
+def test_a_refusal_leaves_the_handler_with_a_one_frame_traceback_and_no_chained_exception(load_handler: LoadHandler, served: KeyServer) -> None:
     module = load_handler(**env_for(served.url))
     with pytest.raises(Exception) as caught:
         module.handler(connect_event("not-a-token"), None)

@@ -28,10 +28,11 @@ print(json.dumps(sorted(sys.modules)))
 
 def modules_after_import(env: dict[str, str]) -> list[str]:
     completed = subprocess.run([sys.executable, "-c", PROBE], env={**os.environ, **env}, capture_output=True, text=True, check=True)
-    return json.loads(completed.stdout.strip().splitlines()[-1])
+    modules: list[str] = json.loads(completed.stdout.strip().splitlines()[-1])
+    return modules
 
 
-def test_importing_the_handler_with_file_keys_loads_no_network_tls_tooling_or_logging_modules(tmp_path: Path):
+def test_importing_the_handler_with_file_keys_loads_no_network_tls_tooling_or_logging_modules(tmp_path: Path) -> None:
     env = {"JWT_ISSUER_JWKS_URI": write_jwks(tmp_path, "rsa-1", "es256-1", "ed25519-1"), "JWT_ISSUER": ISSUER,
            "JWT_AUTHORIZED_AUDIENCES": AUDIENCE}
     loaded = modules_after_import(env)
@@ -40,13 +41,13 @@ def test_importing_the_handler_with_file_keys_loads_no_network_tls_tooling_or_lo
     assert "fastauthz.authorizer" in loaded and "orjson" in loaded
 
 
-def test_hmac_support_is_loaded_only_when_a_secret_is_configured(tmp_path: Path):
+def test_hmac_support_is_loaded_only_when_a_secret_is_configured(tmp_path: Path) -> None:
     env = {"JWT_ISSUER_JWKS_URI": write_jwks(tmp_path, "rsa-1"), "JWT_ISSUER": ISSUER, "JWT_AUTHORIZED_AUDIENCES": AUDIENCE,
            "JWT_HMAC_SECRET": "s" * 32}
     assert "hmac" in modules_after_import(env)
 
 
-def test_rules_and_providers_load_only_where_they_are_configured(tmp_path: Path):
+def test_rules_and_providers_load_only_where_they_are_configured(tmp_path: Path) -> None:
     env = {"JWT_ISSUER_JWKS_URI": write_jwks(tmp_path, "rsa-1"), "JWT_ISSUER": ISSUER, "JWT_AUTHORIZED_AUDIENCES": AUDIENCE,
            "JWT_REQUIRED_CLAIMS": '{"tier": "gold"}'}
     assert "fastauthz.rules" in modules_after_import(env)

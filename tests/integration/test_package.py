@@ -7,13 +7,15 @@ import json
 import subprocess
 import sys
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from fastauthz.dev.package import build, host_arch
+from tests.support.events import connect_event
 from tests.support.keys import jwks
-from tests.support.tokens import AUDIENCE, ISSUER, mint
+from tests.support.tokens import AUDIENCE, ISSUER, claims, mint
 
 VERSION = f"{sys.version_info.major}.{sys.version_info.minor}"
 
@@ -35,13 +37,13 @@ print(json.dumps({"effect": result["policyDocument"]["Statement"][0]["Effect"], 
 
 
 @pytest.fixture(scope="module")
-def lambda_zip(tmp_path_factory) -> Path:
+def lambda_zip(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("dist")
     zip_path, _ = build(host_arch(), VERSION, out, work=out)
     return zip_path
 
 
-def test_the_zip_holds_the_runtime_dependencies_compiled_and_no_tooling(lambda_zip: Path):
+def test_the_zip_holds_the_runtime_dependencies_compiled_and_no_tooling(lambda_zip: Path) -> None:
     names = zipfile.ZipFile(lambda_zip).namelist()
     assert "fastauthz/handler.py" in names and not any(n.startswith("fastauthz/dev/") for n in names)
     assert any(n.startswith("cryptography/") for n in names) and any(n.startswith("orjson/") for n in names)
@@ -50,14 +52,11 @@ def test_the_zip_holds_the_runtime_dependencies_compiled_and_no_tooling(lambda_z
     assert f"fastauthz/__pycache__/handler.cpython-{VERSION.replace('.', '')}.pyc" in names
 
 
-def test_the_unpacked_zip_runs_the_handler_in_an_isolated_interpreter(lambda_zip: Path, tmp_path: Path):
+def test_the_unpacked_zip_runs_the_handler_in_an_isolated_interpreter(lambda_zip: Path, tmp_path: Path) -> None:
     task = tmp_path / "task"
     zipfile.ZipFile(lambda_zip).extractall(task)
     (task / "jwks.json").write_text(json.dumps(jwks("rsa-1")))
     import time
-
-    from tests.support.events import connect_event
-    from tests.support.tokens import claims
 
     now = int(time.time())
     event = connect_event(mint("rsa-1", claims(iat=now - 5, exp=now + 300)))
@@ -72,7 +71,7 @@ def test_the_unpacked_zip_runs_the_handler_in_an_isolated_interpreter(lambda_zip
     assert report["http_client"] is False  # file:// keys: no socket, ssl or HTTP client on the cold path
 
 
-def test_the_layer_holds_the_same_tree_under_python(tmp_path: Path):
+def test_the_layer_holds_the_same_tree_under_python(tmp_path: Path) -> None:
     zip_path, _ = build(host_arch(), VERSION, tmp_path, work=tmp_path, layer=True)
     names = zipfile.ZipFile(zip_path).namelist()
     assert zip_path.name.startswith("fastauthz-layer-") and all(n.startswith("python/") for n in names)
@@ -83,7 +82,7 @@ RUNTIMES = ("3.11", "3.12", "3.13")
 
 
 @pytest.fixture(scope="module")
-def built(tmp_path_factory):
+def built(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str, str], Path]:
     """One zip per (runtime, architecture), built as `make package PYTHON_VERSION=…` builds it."""
     from fastauthz.dev.package import MACHINES
 
@@ -105,7 +104,7 @@ def built(tmp_path_factory):
 @pytest.mark.slow
 @pytest.mark.parametrize("arch", ["x86_64", "arm64"])
 @pytest.mark.parametrize("version", RUNTIMES)
-def test_every_shared_object_loads_on_the_runtimes_glibc(built, version, arch):
+def test_every_shared_object_loads_on_the_runtimes_glibc(built: Callable[[str, str], Path], version: str, arch: str) -> None:
     """python3.9-3.11 run on Amazon Linux 2 (glibc 2.26), 3.12+ on Amazon Linux 2023 (2.34)."""
     from fastauthz.dev.package import inspect_zip, runtime_glibc
 
@@ -114,7 +113,7 @@ def test_every_shared_object_loads_on_the_runtimes_glibc(built, version, arch):
     assert found["architectures"] == {arch} and found["pythons"] == {version}
 
 
-def test_the_runtimes_glibc():
+def test_the_runtimes_glibc() -> None:
     from fastauthz.dev.package import platform_tags, runtime_glibc
 
     assert runtime_glibc("3.9") == runtime_glibc("3.11") == (2, 26)
@@ -126,7 +125,7 @@ def test_the_runtimes_glibc():
 
 @pytest.mark.slow
 @pytest.mark.parametrize("arch", ["x86_64", "arm64"])
-def test_two_builds_of_the_same_commit_are_the_same_bytes(built, tmp_path, arch):
+def test_two_builds_of_the_same_commit_are_the_same_bytes(built: Callable[[str, str], Path], tmp_path: Path, arch: str) -> None:
     import hashlib
 
     first = built(VERSION, arch)
@@ -137,7 +136,7 @@ def test_two_builds_of_the_same_commit_are_the_same_bytes(built, tmp_path, arch)
 
 
 @pytest.mark.slow
-def test_the_reproducibility_check_catches_bytecode_that_embeds_the_build_directory(tmp_path, monkeypatch, capsys):
+def test_the_reproducibility_check_catches_bytecode_that_embeds_the_build_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     """make deploy-check builds twice (package --verify-reproducible); with the old compile step
     (no -s/-p: every .pyc records its temporary build path) the two builds differ."""
     import subprocess as run

@@ -100,13 +100,13 @@ def authorizer_for(provider: str, tmp_path: Path) -> Authorizer:
 
 
 @pytest.mark.parametrize("provider", sorted(TOKENS))
-def test_a_providers_token_is_allowed_by_its_recipe(provider: str, tmp_path: Path):
+def test_a_providers_token_is_allowed_by_its_recipe(provider: str, tmp_path: Path) -> None:
     claims, key_name = TOKENS[provider]
     assert outcome(authorizer_for(provider, tmp_path), connect_event(mint(key_name, claims)))[0] == "allow"
 
 
 @pytest.mark.parametrize("provider", sorted(TOKENS))
-def test_the_same_token_for_someone_else_is_refused(provider: str, tmp_path: Path):
+def test_the_same_token_for_someone_else_is_refused(provider: str, tmp_path: Path) -> None:
     claims, key_name = TOKENS[provider]
     authorizer = authorizer_for(provider, tmp_path)
     if provider == "Clerk":  # no aud: the origin in azp is what the recipe requires
@@ -116,21 +116,21 @@ def test_the_same_token_for_someone_else_is_refused(provider: str, tmp_path: Pat
     assert outcome(authorizer, connect_event(mint(key_name, {**claims, field: "someone-else"}))) == ("unauthorized", "bad_audience")
 
 
-def test_google_issues_both_spellings_and_both_are_accepted(tmp_path: Path):
+def test_google_issues_both_spellings_and_both_are_accepted(tmp_path: Path) -> None:
     claims, key_name = TOKENS["Google Sign-In"]
     authorizer = authorizer_for("Google Sign-In", tmp_path)
     for iss in ("https://accounts.google.com", "accounts.google.com"):
         assert outcome(authorizer, connect_event(mint(key_name, {**claims, "iss": iss})))[0] == "allow"
 
 
-def test_cognito_recipes_keep_access_and_id_tokens_apart(tmp_path: Path):
+def test_cognito_recipes_keep_access_and_id_tokens_apart(tmp_path: Path) -> None:
     access, _ = TOKENS["Cognito, access tokens"]
     identity, _ = TOKENS["Cognito, ID tokens"]
     assert outcome(authorizer_for("Cognito, access tokens", tmp_path), connect_event(mint("rsa-1", identity))) == ("unauthorized", "bad_token_use")
     assert outcome(authorizer_for("Cognito, ID tokens", tmp_path), connect_event(mint("rsa-1", access)))[1] in ("bad_audience", "bad_token_use")
 
 
-def test_how_each_recipe_finds_its_keys():
+def test_how_each_recipe_finds_its_keys() -> None:
     """What the configuration code derives, and what it leaves to discovery (which the unit tests of
     providers.py and test_extension_points run against a real server)."""
     found = {provider: [(c.jwks_uri, c.discovery) for c in load_settings(recipe(provider)).issuers] for provider in TOKENS}

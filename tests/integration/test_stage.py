@@ -7,16 +7,20 @@ import json
 import re
 import urllib.parse
 import urllib.request
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any, TypeVar
 
 import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
+from websockets.typing import Subprotocol
 
 from fastauthz.dev.issuer import DevIssuer
 from fastauthz.dev.runtime import FunctionSpec
 from fastauthz.dev.stage import Stage, StageConfig
 
+T = TypeVar("T")
 ROOT = Path(__file__).resolve().parents[2]
 EVENTS = ROOT / "tests" / "events"
 
@@ -25,7 +29,8 @@ def spec(handler: str, **env: str) -> FunctionSpec:
     return FunctionSpec(handler, env={"PYTHONPATH": str(ROOT), **env}, timeout=5.0)
 
 
-async def status_of(stage: Stage, headers: dict[str, str] | None = None, subprotocols=None, path: str = "") -> tuple[int, str | None]:
+async def status_of(stage: Stage, headers: dict[str, str] | None = None, subprotocols: list[Subprotocol] | None = None,
+                    path: str = "") -> tuple[int, str | None]:
     try:
         async with connect(stage.url + path, additional_headers=headers or {}, subprotocols=subprotocols, open_timeout=15) as websocket:
             return 101, websocket.subprotocol
@@ -33,8 +38,8 @@ async def status_of(stage: Stage, headers: dict[str, str] | None = None, subprot
         return refused.response.status_code, None
 
 
-def run_stage(config: StageConfig, scenario):
-    async def main():
+def run_stage(config: StageConfig, scenario: Callable[[Stage], Awaitable[T]]) -> T:
+    async def main() -> T:
         stage = await Stage(config).start()
         try:
             return await scenario(stage)
@@ -54,26 +59,26 @@ def run_stage(config: StageConfig, scenario):
     ("tests.stage_functions:nested_context", 500),
     ("tests.stage_functions:oversized", 500),
 ])
-def test_authorizer_outcomes_map_to_api_gateway_statuses(handler, status):
+def test_authorizer_outcomes_map_to_api_gateway_statuses(handler: str, status: int) -> None:
     config = StageConfig(authorizer=spec(handler))
     assert run_stage(config, lambda stage: status_of(stage))[0] == status
 
 
-def test_an_authorizer_over_its_timeout_is_a_500_and_its_environment_is_destroyed():
+def test_an_authorizer_over_its_timeout_is_a_500_and_its_environment_is_destroyed() -> None:
     config = StageConfig(authorizer=FunctionSpec("tests.stage_functions:slow", env={"PYTHONPATH": str(ROOT)}, timeout=1.0))
 
-    async def scenario(stage):
+    async def scenario(stage: Stage) -> tuple[int, int]:
         status = await status_of(stage)
         return status[0], stage.functions["authorizer"].stats()["environments"]
 
     assert run_stage(config, scenario) == (500, 0)
 
 
-def test_missing_identity_source_is_401_without_invoking_the_authorizer():
+def test_missing_identity_source_is_401_without_invoking_the_authorizer() -> None:
     config = StageConfig(authorizer=spec("tests.stage_functions:allow"), identity_sources=["route.request.header.Authorization",
                                                                                         "route.request.querystring.tenant"])
 
-    async def scenario(stage):
+    async def scenario(stage: Stage) -> tuple[int, int, int, int]:
         missing = await status_of(stage, {"Authorization": "x"})
         empty = await status_of(stage, {"Authorization": "  "}, path="?tenant=a")
         invoked_before = stage.functions["authorizer"].invocations
@@ -83,9 +88,9 @@ def test_missing_identity_source_is_401_without_invoking_the_authorizer():
     assert run_stage(config, scenario) == (401, 401, 0, 101)
 
 
-def test_the_subprotocol_is_echoed_only_when_the_connect_integration_chooses_it():
-    async def offer(stage):
-        return await status_of(stage, subprotocols=["bearer", "a.b.c"])
+def test_the_subprotocol_is_echoed_only_when_the_connect_integration_chooses_it() -> None:
+    async def offer(stage: Stage) -> tuple[int, str | None]:
+        return await status_of(stage, subprotocols=[Subprotocol("bearer"), Subprotocol("a.b.c")])
 
     without = StageConfig(authorizer=spec("tests.stage_functions:allow"))
     assert run_stage(without, offer) == (101, None)
@@ -93,7 +98,7 @@ def test_the_subprotocol_is_echoed_only_when_the_connect_integration_chooses_it(
     assert run_stage(echoing, offer) == (101, "bearer")
 
 
-def test_the_integration_sees_stringified_context_principal_and_numeric_latency(tmp_path: Path):
+def test_the_integration_sees_stringified_context_principal_and_numeric_latency(tmp_path: Path) -> None:
     record = tmp_path / "connect.jsonl"
     config = StageConfig(authorizer=spec("tests.stage_functions:allow"), connect=spec("tests.stage_functions:connect_record", RECORD_TO=str(record)))
     assert run_stage(config, lambda stage: status_of(stage))[0] == 101
@@ -103,8 +108,8 @@ def test_the_integration_sees_stringified_context_principal_and_numeric_latency(
     assert isinstance(authorizer["integrationLatency"], int)
 
 
-def test_cold_start_then_warm_reuse_and_recycling():
-    async def three(stage):
+def test_cold_start_then_warm_reuse_and_recycling() -> None:
+    async def three(stage: Stage) -> tuple[list[tuple[int, str | None]], list[bool], dict[str, Any]]:
         statuses = [await status_of(stage) for _ in range(3)]
         return statuses, [r.cold for r in stage.records], stage.stats()["authorizer"]
 
@@ -115,13 +120,13 @@ def test_cold_start_then_warm_reuse_and_recycling():
     assert colds == [True, True, True] and stats["cold_starts"] == 3
 
 
-def _shape(value):
+def _shape(value: object) -> object:
     if isinstance(value, dict):
         return {key: _shape(item) for key, item in value.items()}
     return type(value).__name__
 
 
-def test_the_stage_authorizer_event_has_the_held_shape_of_api_gateways(tmp_path: Path):
+def test_the_stage_authorizer_event_has_the_held_shape_of_api_gateways(tmp_path: Path) -> None:
     record = tmp_path / "authorizer.jsonl"
     config = StageConfig(authorizer=spec("tests.stage_functions:allow", RECORD_TO=str(record)))
     run_stage(config, lambda stage: status_of(stage, {"Authorization": "Bearer x"}))
@@ -139,15 +144,15 @@ def test_the_stage_authorizer_event_has_the_held_shape_of_api_gateways(tmp_path:
     assert event["headers"]["Host"].endswith(".execute-api.us-east-1.amazonaws.com")
 
 
-def test_the_real_authorizer_behind_the_stage_agrees_with_its_own_handler_decisions():
+def test_the_real_authorizer_behind_the_stage_agrees_with_its_own_handler_decisions() -> None:
     with DevIssuer(audience="stage-test") as issuer:
         config = StageConfig(authorizer=FunctionSpec("fastauthz.handler:handler", env=issuer.environment()))
 
-        async def scenario(stage):
+        async def scenario(stage: Stage) -> list[int]:
             return [
                 (await status_of(stage, {"Authorization": f"Bearer {issuer.mint()}"}))[0],
                 (await status_of(stage, path=f"?authorization={issuer.mint()}"))[0],
-                (await status_of(stage, subprotocols=["bearer", issuer.mint()]))[0],
+                (await status_of(stage, subprotocols=[Subprotocol("bearer"), Subprotocol(issuer.mint())]))[0],
                 (await status_of(stage, {"Authorization": f"Bearer {issuer.mint(ttl=-100)}"}))[0],
                 (await status_of(stage))[0],
             ]
@@ -155,13 +160,13 @@ def test_the_real_authorizer_behind_the_stage_agrees_with_its_own_handler_decisi
         assert run_stage(config, scenario) == [101, 101, 101, 401, 401]
 
 
-def test_messages_are_routed_and_connections_can_be_posted_to_and_disconnects_are_invoked(tmp_path: Path):
+def test_messages_are_routed_and_connections_can_be_posted_to_and_disconnects_are_invoked(tmp_path: Path) -> None:
     record = tmp_path / "disconnect.jsonl"
     config = StageConfig(authorizer=spec("tests.stage_functions:allow"), routes={
         "$default": spec("fastauthz.dev.functions:echo"), "whoami": spec("tests.stage_functions:reflect")},
         two_way=["$default", "whoami"], disconnect=spec("tests.stage_functions:connect_record", RECORD_TO=str(record)))
 
-    async def scenario(stage):
+    async def scenario(stage: Stage) -> tuple[dict[str, Any], dict[str, Any], int, str | bytes, int]:
         async with connect(stage.url) as websocket:
             await websocket.send("hello")
             default = json.loads(await websocket.recv())
@@ -189,18 +194,19 @@ def _post_status(url: str) -> int:
     import urllib.error
 
     try:
-        return urllib.request.urlopen(urllib.request.Request(url, data=b"x", method="POST"), timeout=5).status
+        status: int = urllib.request.urlopen(urllib.request.Request(url, data=b"x", method="POST"), timeout=5).status
+        return status
     except urllib.error.HTTPError as error:
         return error.code
 
 
-def test_a_route_without_a_route_response_sends_nothing_back_and_ids_may_be_percent_encoded():
+def test_a_route_without_a_route_response_sends_nothing_back_and_ids_may_be_percent_encoded() -> None:
     """API Gateway sends a route's integration response only for two-way routes; boto3's
     post_to_connection percent-encodes the id ('+', '/', '=') in the path."""
     config = StageConfig(authorizer=spec("tests.stage_functions:allow"), routes={
         "$default": spec("fastauthz.dev.functions:echo"), "quiet": spec("tests.stage_functions:reflect")}, two_way=["$default"])
 
-    async def scenario(stage):
+    async def scenario(stage: Stage) -> tuple[str, str, int, str | bytes]:
         async with connect(stage.url) as websocket:
             await websocket.send("hello")
             connection_id = json.loads(await websocket.recv())["connectionId"]
@@ -218,26 +224,26 @@ def test_a_route_without_a_route_response_sends_nothing_back_and_ids_may_be_perc
     assert "%3D" in encoded  # ids end in "=": the decoding is exercised every time
 
 
-def test_a_hook_that_denies_a_group_is_a_403_for_a_real_websocket_client():
+def test_a_hook_that_denies_a_group_is_a_403_for_a_real_websocket_client() -> None:
     with DevIssuer(audience="stage-test") as issuer:
         env = {**issuer.environment(), "FASTAUTHZ_AUTHORIZE": "tests.hooks:chat_users_only", "PYTHONPATH": str(ROOT)}
         config = StageConfig(authorizer=FunctionSpec("fastauthz.handler:handler", env=env))
 
-        async def scenario(stage):
-            member = issuer.mint(**{"cognito:groups": ["chat-users"]})
-            guest = issuer.mint(**{"cognito:groups": ["guests"]})
+        async def scenario(stage: Stage) -> list[int]:
+            member = issuer.mint(claims={"cognito:groups": ["chat-users"]})
+            guest = issuer.mint(claims={"cognito:groups": ["guests"]})
             return [(await status_of(stage, {"Authorization": f"Bearer {member}"}))[0],
                     (await status_of(stage, {"Authorization": f"Bearer {guest}"}))[0]]
 
         assert run_stage(config, scenario) == [101, 403]
 
 
-def test_deny_mode_is_a_403_for_a_real_websocket_client():
+def test_deny_mode_is_a_403_for_a_real_websocket_client() -> None:
     with DevIssuer(audience="stage-test") as issuer:
         env = {**issuer.environment(), "FASTAUTHZ_REFUSE_WITH": "deny"}
         config = StageConfig(authorizer=FunctionSpec("fastauthz.handler:handler", env=env))
 
-        async def scenario(stage):
+        async def scenario(stage: Stage) -> list[int]:
             return [(await status_of(stage, {"Authorization": f"Bearer {issuer.mint()}"}))[0],
                     (await status_of(stage, {"Authorization": f"Bearer {issuer.mint(ttl=-400)}"}))[0],
                     (await status_of(stage, {"Authorization": "Bearer not-a-token"}))[0]]

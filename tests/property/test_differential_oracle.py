@@ -18,6 +18,7 @@ from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 
+from fastauthz.authorizer import Authorizer
 from fastauthz.dev.tokens import tamper
 from tests.support.authorizers import Logs, make_authorizer, outcome
 from tests.support.events import connect_event
@@ -31,13 +32,13 @@ ALGS_FOR = {"rsa": ["RS256", "RS512", "PS256", "PS384"], "es256": ["ES256"], "es
 
 
 @pytest.fixture(scope="module")
-def fastauthz(tmp_path_factory):
+def fastauthz(tmp_path_factory: pytest.TempPathFactory) -> Authorizer:
     directory = Path(tmp_path_factory.mktemp("keys"))
     return make_authorizer(write_jwks(directory, *TRUSTED), logs=Logs(), JWT_CACHE_SIZE="0",
                            JWT_LEEWAY_SECONDS=str(LEEWAY), JWT_ALGORITHMS=",".join(ALGORITHMS))
 
 
-ORACLE_KEYS = KeySet.import_key_set(jwks(*TRUSTED))
+ORACLE_KEYS = KeySet.import_key_set({"keys": jwks(*TRUSTED)["keys"]})  # what the key server publishes
 
 
 def oracle_accepts(token: str) -> bool:
@@ -61,7 +62,7 @@ MUTATIONS = ["untrusted_signer", "other_trusted_kid", "unknown_kid", "issuer", "
 
 
 @st.composite
-def tokens(draw):
+def tokens(draw: st.DrawFn) -> str:
     """A valid token, then zero to two mutations, each of which may or may not invalidate it."""
     mutations = draw(st.one_of(st.just(set()), st.sets(st.sampled_from(MUTATIONS), min_size=1, max_size=2)))
     signer = draw(st.sampled_from(TRUSTED))
@@ -98,13 +99,13 @@ def tokens(draw):
 
 @settings(suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow], max_examples=250, deadline=None)
 @given(tokens())
-def test_fastauthz_and_joserfc_agree_on_accept_and_reject(fastauthz, token):
+def test_fastauthz_and_joserfc_agree_on_accept_and_reject(fastauthz: Authorizer, token: str) -> None:
     ours = outcome(fastauthz, connect_event(token))[0] == "allow"
     event("accepted" if ours else "rejected")
     assert ours == oracle_accepts(token), token
 
 
-def test_the_generated_domain_contains_both_accepts_and_rejects(fastauthz):
+def test_the_generated_domain_contains_both_accepts_and_rejects(fastauthz: Authorizer) -> None:
     good = mint("rsa-1", {"iss": ISSUER, "sub": "u", "aud": AUDIENCE, "exp": NOW + 60})
     assert oracle_accepts(good) and outcome(fastauthz, connect_event(good))[0] == "allow"
     bad = mint("rsa-2", {"iss": ISSUER, "sub": "u", "aud": AUDIENCE, "exp": NOW + 60}, kid="rsa-1")

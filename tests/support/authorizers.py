@@ -5,12 +5,16 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from types import ModuleType
 from typing import Any
 
 from fastauthz.authorizer import Authorizer
 from fastauthz.config import load_settings
 
 from .tokens import AUDIENCE, ISSUER, NOW
+
+# A test's fixture that imports fastauthz.handler afresh with these environment variables set.
+LoadHandler = Callable[..., ModuleType]
 
 
 class Clock:
@@ -65,6 +69,16 @@ def outcome(authorizer: Authorizer, event: dict[str, Any]) -> tuple[str, Any]:
         return "error", error
     effect = str(result["policyDocument"]["Statement"][0]["Effect"])
     return effect.lower(), result
+
+
+def unauthorized(module: ModuleType, event: dict[str, Any]) -> None:
+    """The handler module refuses the event with what API Gateway turns into a 401: Exception("Unauthorized")."""
+    try:
+        module.handler(event, None)
+    except Exception as error:
+        assert type(error) is Exception and str(error) == "Unauthorized", repr(error)
+    else:
+        raise AssertionError("the handler did not refuse the event")
 
 
 def policy_allows(result: dict[str, Any], method_arn: str) -> bool:

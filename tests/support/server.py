@@ -81,10 +81,10 @@ class KeyServer:
         """Answer GET `path` with `document` (200), whatever serve() says for other paths."""
         self.paths[path] = _as_body(document)
 
-    def serve(self, document: Any, status: int = 200, **headers: str) -> None:
+    def serve(self, document: Any, status: int = 200, headers: dict[str, str] | None = None) -> None:
         self.body = _as_body(document)
         self.status = status
-        self.headers = {"Content-Type": "application/json", **headers}
+        self.headers = {"Content-Type": "application/json", **(headers or {})}
 
     def close(self) -> None:
         self.server.shutdown()

@@ -4,6 +4,7 @@ oracle, signs through fastauthz.dev.tokens)."""
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 from joserfc.jwk import OctKey
@@ -15,6 +16,7 @@ from .keys import key
 ISSUER = "https://issuer.test"
 AUDIENCE = "client-abc"
 NOW = 1_800_000_000  # a fixed clock for unit tests: 2027-01-15
+LIVE = int(time.time())  # the real clock at the session's start, for tests through fastauthz.handler (its own clock)
 
 
 def claims(**overrides: Any) -> dict[str, Any]:
@@ -23,6 +25,11 @@ def claims(**overrides: Any) -> dict[str, Any]:
             "scope": "chat:read chat:write", "email": "ada@example.com"}
     base.update(overrides)
     return {k: v for k, v in base.items() if v is not None}
+
+
+def live_claims(**overrides: Any) -> dict[str, Any]:
+    """claims() issued now, valid for ten minutes on the real clock."""
+    return claims(**{"iat": LIVE - 10, "exp": LIVE + 600, **overrides})
 
 
 def mint(key_name: str = "rsa-1", payload: dict[str, Any] | None = None, alg: str | None = None, **header: Any) -> str:

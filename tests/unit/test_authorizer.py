@@ -5,9 +5,11 @@ from pathlib import Path
 
 import pytest
 
+from fastauthz.authorizer import Authorizer
 from tests.support.authorizers import Clock, Logs, make_authorizer, outcome
 from tests.support.events import connect_event
 from tests.support.keys import jwks, write_jwks
+from tests.support.server import KeyServer
 from tests.support.tokens import NOW, claims, mint
 
 
@@ -22,18 +24,18 @@ def logs() -> Logs:
 
 
 @pytest.fixture
-def authorizer(tmp_path: Path, clock: Clock, logs: Logs):
+def authorizer(tmp_path: Path, clock: Clock, logs: Logs) -> Authorizer:
     return make_authorizer(write_jwks(tmp_path, "rsa-1"), clock=clock, logs=logs, JWT_LEEWAY_SECONDS="0")
 
 
-def test_a_repeated_token_is_served_from_the_cache_with_the_same_response(authorizer):
+def test_a_repeated_token_is_served_from_the_cache_with_the_same_response(authorizer: Authorizer) -> None:
     event = connect_event(mint("rsa-1"))
     first = authorizer.handle(event)
     assert authorizer.handle(connect_event(mint("rsa-1"))) == first
     assert authorizer.metrics.counts["CacheHit"] >= 1
 
 
-def test_a_cached_token_on_another_api_gets_a_policy_for_that_api(authorizer):
+def test_a_cached_token_on_another_api_gets_a_policy_for_that_api(authorizer: Authorizer) -> None:
     token = mint("rsa-1")
     authorizer.handle(connect_event(token))
     other = connect_event(token)
@@ -42,28 +44,28 @@ def test_a_cached_token_on_another_api_gets_a_policy_for_that_api(authorizer):
     assert "zzz999/production/*" in resource
 
 
-def test_an_expired_token_replayed_is_refused_from_the_negative_cache(authorizer, logs):
+def test_an_expired_token_replayed_is_refused_from_the_negative_cache(authorizer: Authorizer, logs: Logs) -> None:
     event = connect_event(mint("rsa-1", claims(exp=NOW - 100)))
     assert outcome(authorizer, event) == ("unauthorized", "expired")
     assert outcome(authorizer, event) == ("unauthorized", "expired")
     assert logs[-1]["detail"] == "replayed"
 
 
-def test_a_token_not_yet_valid_is_not_remembered_and_is_accepted_once_valid(authorizer, clock):
+def test_a_token_not_yet_valid_is_not_remembered_and_is_accepted_once_valid(authorizer: Authorizer, clock: Clock) -> None:
     event = connect_event(mint("rsa-1", claims(nbf=NOW + 30)))
     assert outcome(authorizer, event) == ("unauthorized", "not_yet_valid")
     clock.advance(31)
     assert outcome(authorizer, event)[0] == "allow"
 
 
-def test_an_unexpected_error_on_odd_input_is_still_a_clean_unauthorized_logged_as_internal_error(authorizer, logs):
+def test_an_unexpected_error_on_odd_input_is_still_a_clean_unauthorized_logged_as_internal_error(authorizer: Authorizer, logs: Logs) -> None:
     event = connect_event()
     event["headers"] = ["Authorization", "Bearer x"]
     assert outcome(authorizer, event)[0] == "unauthorized"
     assert logs[-1]["level"] == "ERROR" and logs[-1]["reason"] == "internal_error"
 
 
-def test_refusal_log_line_names_reason_issuer_kid_unverified_sub_fingerprint_and_connection(authorizer, logs):
+def test_refusal_log_line_names_reason_issuer_kid_unverified_sub_fingerprint_and_connection(authorizer: Authorizer, logs: Logs) -> None:
     token = mint("rsa-1", claims(aud="elsewhere", sub="mallory"))
     outcome(authorizer, connect_event(token))
     line = logs[-1]
@@ -72,7 +74,7 @@ def test_refusal_log_line_names_reason_issuer_kid_unverified_sub_fingerprint_and
     assert len(line["token"]) == 12 and line["connection_id"] == "FDmBIeapIAMCIQg="
 
 
-def test_allows_are_logged_only_at_debug(tmp_path: Path, logs):
+def test_allows_are_logged_only_at_debug(tmp_path: Path, logs: Logs) -> None:
     quiet = make_authorizer(write_jwks(tmp_path, "rsa-1"), logs=logs)
     quiet.handle(connect_event(mint("rsa-1")))
     assert not [line for line in logs if line["message"] == "allowed"]
@@ -82,9 +84,7 @@ def test_allows_are_logged_only_at_debug(tmp_path: Path, logs):
     assert verbose_logs[-1]["message"] == "allowed"
 
 
-def test_rotation_mid_traffic_drops_cached_tokens_signed_by_the_removed_key(key_server):
-    from tests.support.keys import jwks
-
+def test_rotation_mid_traffic_drops_cached_tokens_signed_by_the_removed_key(key_server: KeyServer) -> None:
     key_server.serve(jwks("rsa-1"))
     clock = Clock()
     rotating = make_authorizer(key_server.url, clock=clock, logs=Logs())
@@ -97,7 +97,7 @@ def test_rotation_mid_traffic_drops_cached_tokens_signed_by_the_removed_key(key_
     assert key_server.requests == 2
 
 
-def test_keys_unavailable_is_a_distinct_error_and_counted(key_server):
+def test_keys_unavailable_is_a_distinct_error_and_counted(key_server: KeyServer) -> None:
     from fastauthz.errors import KeysUnavailable
 
     key_server.serve(b"down", status=503)
@@ -108,10 +108,8 @@ def test_keys_unavailable_is_a_distinct_error_and_counted(key_server):
     assert any(line.get("reason") == "keys_unavailable" for line in logs)
 
 
-def test_snapstart_restore_hook_revalidates_keys_drops_connections_and_reseeds(key_server):
+def test_snapstart_restore_hook_revalidates_keys_drops_connections_and_reseeds(key_server: KeyServer) -> None:
     import snapshot_restore_py
-
-    from tests.support.keys import jwks
 
     key_server.serve(jwks("rsa-1"))
     clock = Clock()
@@ -125,7 +123,7 @@ def test_snapstart_restore_hook_revalidates_keys_drops_connections_and_reseeds(k
         function, args, kwargs = entry if isinstance(entry, tuple) else (entry, (), {})
         function(*args, **kwargs)
     keystore = next(iter(restored.issuers.values())).keystore
-    assert keystore.refresh_after == float("-inf")
+    assert keystore is not None and keystore.refresh_after == float("-inf")
     assert outcome(restored, connect_event(mint("rsa-1", claims(sub="after-restore"))))[0] == "allow"
     deadline = time.monotonic() + 5
     while key_server.requests == requests and time.monotonic() < deadline:
@@ -133,12 +131,12 @@ def test_snapstart_restore_hook_revalidates_keys_drops_connections_and_reseeds(k
     assert key_server.requests == requests + 1  # revalidated in the background
 
 
-def test_a_cached_allow_does_not_outlive_the_key_sets_stale_window(key_server):
+def test_a_cached_allow_does_not_outlive_the_key_sets_stale_window(key_server: KeyServer) -> None:
     """During a key-source outage longer than TTL + JWT_JWKS_MAX_STALE_SECONDS every call fails
     closed, a token verified before the outage included: the cache does not extend the keys' life."""
     from fastauthz.errors import KeysUnavailable
 
-    key_server.serve(jwks("rsa-1"), **{"Cache-Control": "max-age=600"})
+    key_server.serve(jwks("rsa-1"), headers={"Cache-Control": "max-age=600"})
     clock = Clock()
     authorizer = make_authorizer(key_server.url, clock=clock, JWT_JWKS_MAX_STALE_SECONDS="3600", JWT_JWKS_TIMEOUT_SECONDS="0.5")
     token = mint("rsa-1", claims(exp=NOW + 7 * 86400))  # valid for a week
@@ -153,7 +151,7 @@ def test_a_cached_allow_does_not_outlive_the_key_sets_stale_window(key_server):
         authorizer.handle(connect_event(token))
 
 
-def test_a_403_logs_the_fields_a_401_logs_fresh_or_cached(tmp_path: Path, clock: Clock):
+def test_a_403_logs_the_fields_a_401_logs_fresh_or_cached(tmp_path: Path, clock: Clock) -> None:
     """`fastauthz inspect` finds a user's 403 by the token fingerprint as it finds a 401."""
     from fastauthz.logs import fingerprint
 

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 import urllib.request
+from pathlib import Path
 
 import pytest
 
@@ -9,21 +10,22 @@ from fastauthz.dev.cli import main
 from fastauthz.dev.issuer import DevIssuer
 from tests.support.authorizers import Logs, make_authorizer, outcome
 from tests.support.events import connect_event
-from tests.support.keys import write_jwks
+from tests.support.keys import jwks, write_jwks
+from tests.support.server import KeyServer
 from tests.support.tokens import NOW, claims, mint
 
 
-def test_inspect_decodes_without_trusting(capsys):
+def test_inspect_decodes_without_trusting(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["inspect", "Bearer " + mint("rsa-1")]) == 0
     out = capsys.readouterr().out
     assert "UNVERIFIED" in out and '"kid": "rsa-1"' in out
 
 
-def test_inspect_refuses_what_is_not_a_jws(capsys):
+def test_inspect_refuses_what_is_not_a_jws(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["inspect", "abc"]) == 2
 
 
-def test_inspect_prints_the_fingerprint_that_the_refusal_log_line_carries(tmp_path, capsys):
+def test_inspect_prints_the_fingerprint_that_the_refusal_log_line_carries(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     token = mint("rsa-1", claims(exp=NOW - 3600))
     logs = Logs()
     authorizer = make_authorizer(write_jwks(tmp_path, "rsa-1"), logs=logs)
@@ -32,20 +34,18 @@ def test_inspect_prints_the_fingerprint_that_the_refusal_log_line_carries(tmp_pa
     assert f"log fingerprint: {logs[-1]['token']} " in capsys.readouterr().out.splitlines()[0]
 
 
-def test_token_mints_with_the_running_issuers_persisted_keys(tmp_path, capsys):
+def test_token_mints_with_the_running_issuers_persisted_keys(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     with DevIssuer(audience="cli", state_dir=tmp_path) as issuer:
         assert main(["token", "--state", str(tmp_path), "--sub", "ada", "--ttl", "60", "--claim", "tier=\"gold\"", "--scope", "chat"]) == 0
         token = capsys.readouterr().out.strip()
         from fastauthz.authorizer import Authorizer
         from fastauthz.config import load_settings
-        from tests.support.events import connect_event
-
         authorizer = Authorizer(load_settings(issuer.environment()), write=lambda line: None)
         result = authorizer.handle(connect_event(token))
         assert result["principalId"] == "ada"
 
 
-def test_check_config_reports_keys_and_fails_on_bad_configuration(monkeypatch, capsys):
+def test_check_config_reports_keys_and_fails_on_bad_configuration(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     with DevIssuer(audience="cli") as issuer:
         for name, value in issuer.environment().items():
             monkeypatch.setenv(name, value)
@@ -56,7 +56,7 @@ def test_check_config_reports_keys_and_fails_on_bad_configuration(monkeypatch, c
         assert "JWT_ALGORITHMS" in capsys.readouterr().err
 
 
-def test_the_issuer_serves_jwks_x509_and_rotates_on_command(tmp_path):
+def test_the_issuer_serves_jwks_x509_and_rotates_on_command(tmp_path: Path) -> None:
     import urllib.request
 
     with DevIssuer(state_dir=tmp_path) as issuer:
@@ -68,12 +68,9 @@ def test_the_issuer_serves_jwks_x509_and_rotates_on_command(tmp_path):
         assert kids != [first] and len(kids) == 1
 
 
-def test_an_expired_token_is_refused_whatever_leeway_the_authorizer_allows(tmp_path, capsys):
+def test_an_expired_token_is_refused_whatever_leeway_the_authorizer_allows(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from fastauthz.authorizer import Authorizer
     from fastauthz.config import MAX_LEEWAY_SECONDS, load_settings
-    from tests.support.authorizers import Logs, outcome
-    from tests.support.events import connect_event
-
     with DevIssuer(audience="cli", state_dir=tmp_path) as issuer:
         assert main(["token", "--state", str(tmp_path), "--expired"]) == 0
         token = capsys.readouterr().out.strip()
@@ -82,15 +79,15 @@ def test_an_expired_token_is_refused_whatever_leeway_the_authorizer_allows(tmp_p
         assert outcome(lenient, connect_event(token)) == ("unauthorized", "expired")
 
 
-def test_a_client_hanging_up_on_the_dev_issuer_prints_no_traceback(tmp_path, capfd):
+def test_a_client_hanging_up_on_the_dev_issuer_prints_no_traceback(tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
     import socket
     import struct
     import time
 
     with DevIssuer(audience="cli", state_dir=tmp_path) as issuer:
-        address = issuer._server.server_address[:2]
+        host, port = issuer._server.server_address[:2]
         for _ in range(5):
-            client = socket.create_connection(address)
+            client = socket.create_connection((str(host), port))
             client.sendall(b"GET /.well-known/jwks.json HTTP/1.1\r\nHost: x\r\n")  # headers never finished...
             time.sleep(0.05)
             client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
@@ -101,16 +98,14 @@ def test_a_client_hanging_up_on_the_dev_issuer_prints_no_traceback(tmp_path, cap
 
 
 @pytest.fixture
-def idp(key_server):
-    from tests.support.keys import jwks
-
+def idp(key_server: KeyServer) -> KeyServer:
     key_server.serve(b"<html>an issuer's home page</html>")
     key_server.serve_at("/.well-known/openid-configuration", {"issuer": key_server.base, "jwks_uri": key_server.base + "/oauth/keys"})
     key_server.serve_at("/oauth/keys", jwks("rsa-1"))
     return key_server
 
 
-def test_check_config_discovers_the_keys_of_an_issuer_alone(monkeypatch, capsys, idp):
+def test_check_config_discovers_the_keys_of_an_issuer_alone(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], idp: KeyServer) -> None:
     for name, value in {"JWT_ISSUER": idp.base, "JWT_AUTHORIZED_AUDIENCES": "cli"}.items():
         monkeypatch.setenv(name, value)
     monkeypatch.delenv("JWT_ISSUER_JWKS_URI", raising=False)
@@ -119,11 +114,9 @@ def test_check_config_discovers_the_keys_of_an_issuer_alone(monkeypatch, capsys,
     assert f"keys from {idp.base}/oauth/keys (found by OIDC discovery): rsa-1" in out
 
 
-def test_a_snapshot_comes_from_a_file_a_key_url_or_an_issuer_resolved_as_the_handler_does(tmp_path, idp):
+def test_a_snapshot_comes_from_a_file_a_key_url_or_an_issuer_resolved_as_the_handler_does(tmp_path: Path, idp: KeyServer) -> None:
     from fastauthz.dev.package import add_snapshot
     from fastauthz.errors import KeySetError
-    from tests.support.keys import jwks
-
     (tmp_path / "keys.json").write_text(json.dumps(jwks("rsa-1")))
     for source in (str(tmp_path / "keys.json"), f"file://{tmp_path / 'keys.json'}", idp.base + "/oauth/keys", idp.base):
         target = tmp_path / "task"

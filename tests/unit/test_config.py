@@ -3,12 +3,14 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from fastauthz.config import ASYMMETRIC_ALGORITHMS, HMAC_ALGORITHMS, SETTING_NAMES, load_settings, settings_markdown
 from fastauthz.errors import ConfigError
 from fastauthz.providers import derive_issuer
+from tests.support.authorizers import Logs
 from tests.support.tokens import AUDIENCE, ISSUER
 
 BASE = {"JWT_ISSUER_JWKS_URI": "file:///keys.json", "JWT_ISSUER": ISSUER, "JWT_AUTHORIZED_AUDIENCES": AUDIENCE}
@@ -25,7 +27,7 @@ def variable_of(env: dict[str, str | None]) -> str:
     return caught.value.variable
 
 
-def test_minimal_configuration_and_its_defaults():
+def test_minimal_configuration_and_its_defaults() -> None:
     settings = load_settings(BASE)
     issuer = settings.issuers[0]
     assert issuer.issuer == ISSUER and issuer.audiences == {AUDIENCE}
@@ -58,26 +60,26 @@ def test_minimal_configuration_and_its_defaults():
     ({"JWT_ISSUERS": "{not json", "JWT_ISSUER_JWKS_URI": None, "JWT_ISSUER": None}, "JWT_ISSUERS"),
     ({"JWT_ISSUERS": "/no/such/file.json", "JWT_ISSUER_JWKS_URI": None, "JWT_ISSUER": None}, "JWT_ISSUERS"),
 ])
-def test_bad_configuration_names_the_variable(env, variable):
+def test_bad_configuration_names_the_variable(env: dict[str, Any], variable: str) -> None:
     assert variable_of({**BASE, **env}) == variable
 
 
-def test_hmac_algorithms_are_enabled_only_by_an_explicit_secret():
+def test_hmac_algorithms_are_enabled_only_by_an_explicit_secret() -> None:
     settings = load_settings({**BASE, "JWT_HMAC_SECRET": SECRET})
     assert set(HMAC_ALGORITHMS) <= settings.issuers[0].algorithms
     assert settings.issuers[0].hmac_secret == SECRET.encode()
 
 
-def test_audience_check_off_must_be_explicit():
+def test_audience_check_off_must_be_explicit() -> None:
     settings = load_settings({**BASE, "JWT_AUTHORIZED_AUDIENCES": "", "JWT_VERIFY_AUDIENCE": "false"})
     assert not settings.issuers[0].verify_audience
 
 
-def test_cookie_source_is_appended_by_default_when_a_cookie_name_is_set():
+def test_cookie_source_is_appended_by_default_when_a_cookie_name_is_set() -> None:
     assert load_settings({**BASE, "JWT_COOKIE_NAME": "session"}).token_sources[-1] == "cookie"
 
 
-def test_lambda_log_level_wins_over_log_level():
+def test_lambda_log_level_wins_over_log_level() -> None:
     assert load_settings({**BASE, "LOG_LEVEL": "DEBUG", "AWS_LAMBDA_LOG_LEVEL": "ERROR"}).log_level == "ERROR"
 
 
@@ -92,31 +94,31 @@ def test_lambda_log_level_wins_over_log_level():
     ("file:///var/task/jwks.json", {"x"}, None),
     ("http://insecure.example/.well-known/jwks.json", {"x"}, None),
 ])
-def test_issuer_is_derived_only_where_the_provider_makes_it_unambiguous(uri, audiences, issuer):
+def test_issuer_is_derived_only_where_the_provider_makes_it_unambiguous(uri: str, audiences: set[str], issuer: str | None) -> None:
     assert derive_issuer(uri, frozenset(audiences)) == issuer
 
 
-def test_derived_issuer_is_reported_for_the_cold_start_log():
+def test_derived_issuer_is_reported_for_the_cold_start_log() -> None:
     settings = load_settings({**BASE, "JWT_ISSUER": "", "JWT_ISSUER_JWKS_URI": "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_X/.well-known/jwks.json"})
     assert settings.issuers[0].issuer == "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_X"
     assert "derived issuer" in settings.notes[0]
 
 
-def test_several_issuers_inline_with_single_issuer_variables_as_defaults():
+def test_several_issuers_inline_with_single_issuer_variables_as_defaults() -> None:
     issuers = [{"issuer": "https://a.test", "jwks_uri": "file:///a.json"},
                {"issuer": "https://b.test", "jwks_uri": "https://b.test/keys", "audiences": ["b1", "b2"], "token_use": "access"}]
     settings = load_settings({"JWT_ISSUERS": json.dumps(issuers), "JWT_AUTHORIZED_AUDIENCES": "shared"})
     a, b = settings.issuers
-    assert a.audiences == {"shared"} and b.audiences == {"b1", "b2"} and b.token_use == {"access"}
+    assert a.audiences == {"shared"} and b.audiences == {"b1", "b2"} and b.token_use == frozenset({"access"})
 
 
-def test_several_issuers_from_a_file(tmp_path: Path):
+def test_several_issuers_from_a_file(tmp_path: Path) -> None:
     path = tmp_path / "issuers.json"
     path.write_text(json.dumps({"issuers": [{"issuer": "https://a.test", "jwks_uri": "file:///a.json", "audiences": "x"}]}))
     assert load_settings({"JWT_ISSUERS": f"file://{path}"}).issuers[0].issuer == "https://a.test"
 
 
-def test_issuer_list_errors_name_the_entry_and_field():
+def test_issuer_list_errors_name_the_entry_and_field() -> None:
     entries = json.dumps([{"issuer": "https://a.test", "jwks_uri": "file:///a", "audiences": "x", "algorithms": ["none"]}])
     assert variable_of({"JWT_ISSUERS": entries}) == "JWT_ISSUERS[0].algorithms"
     typo = json.dumps([{"issuer": "https://a.test", "jwks_url": "file:///a"}])
@@ -125,24 +127,24 @@ def test_issuer_list_errors_name_the_entry_and_field():
     assert variable_of({"JWT_ISSUERS": twice}) == "JWT_ISSUERS"
 
 
-def test_issuer_list_and_single_issuer_variables_are_exclusive():
+def test_issuer_list_and_single_issuer_variables_are_exclusive() -> None:
     assert variable_of({**BASE, "JWT_ISSUERS": "[]"}) == "JWT_ISSUER_JWKS_URI"
 
 
-def test_every_variable_read_by_the_lambda_package_is_declared_in_config():
+def test_every_variable_read_by_the_lambda_package_is_declared_in_config() -> None:
     source = "\n".join(p.read_text() for p in (ROOT / "fastauthz").glob("*.py"))  # dev/ tooling is not the handler
     read = set(re.findall(r'\.(?:raw|boolean|number|csv|is_set)\("([A-Z_]+)"', source))
     assert read <= SETTING_NAMES
     assert "os.environ[" not in source and "getenv(" not in source
 
 
-def test_readme_table_matches_the_settings_declared_in_config():
+def test_readme_table_matches_the_settings_declared_in_config() -> None:
     readme = (ROOT / "README.md").read_text()
     assert settings_markdown() in readme, "regenerate: python -m fastauthz.config > table, paste into README.md"
 
 
 @pytest.mark.parametrize("uri", ["http://keys.example.com/jwks.json", "http://10.0.0.5/jwks.json", "http://127.evil.example/jwks.json"])
-def test_plain_http_keys_off_this_machine_stop_the_cold_start(uri):
+def test_plain_http_keys_off_this_machine_stop_the_cold_start(uri: str) -> None:
     with pytest.raises(ConfigError, match="plain http") as raised:
         load_settings({"JWT_ISSUER_JWKS_URI": uri, "JWT_ISSUER": ISSUER, "JWT_AUTHORIZED_AUDIENCES": AUDIENCE})
     assert raised.value.variable == "JWT_ISSUER_JWKS_URI"
@@ -154,15 +156,13 @@ def test_plain_http_keys_off_this_machine_stop_the_cold_start(uri):
 
 @pytest.mark.parametrize("uri", ["http://127.0.0.1:8766/jwks.json", "http://localhost/jwks.json", "http://[::1]:80/k",
                                  "http://127.1.2.3/k", "http://api.localhost/k"])
-def test_plain_http_keys_on_loopback_are_accepted_quietly(uri):
+def test_plain_http_keys_on_loopback_are_accepted_quietly(uri: str) -> None:
     settings = load_settings({"JWT_ISSUER_JWKS_URI": uri, "JWT_ISSUER": ISSUER, "JWT_AUTHORIZED_AUDIENCES": AUDIENCE})
     assert settings.warnings == ()
 
 
-def test_plain_http_keys_on_a_private_network_need_the_explicit_escape_and_are_warned_of():
+def test_plain_http_keys_on_a_private_network_need_the_explicit_escape_and_are_warned_of() -> None:
     from fastauthz.authorizer import Authorizer
-    from tests.support.authorizers import Logs
-
     settings = load_settings({"JWT_ISSUER_JWKS_URI": "http://keys.internal/jwks.json", "JWT_ISSUER": ISSUER,
                               "JWT_AUTHORIZED_AUDIENCES": AUDIENCE, "JWT_ALLOW_INSECURE_HTTP": "true"})
     assert len(settings.warnings) == 1 and "plain http" in settings.warnings[0]
@@ -171,7 +171,7 @@ def test_plain_http_keys_on_a_private_network_need_the_explicit_escape_and_are_w
     assert [line["message"] for line in logs if line["level"] == "WARN"] == [settings.warnings[0]]
 
 
-def test_each_default_is_written_once_in_its_settings_row():
+def test_each_default_is_written_once_in_its_settings_row() -> None:
     """Settings has no defaults of its own and KeyStore takes the rows' (a default written twice drifts)."""
     import inspect
 

@@ -24,39 +24,39 @@ def codes_in_the_source() -> set[str]:
                 continue
             name = getattr(node.func, "id", getattr(node.func, "attr", ""))
             if name in ("Rejected", "_refusal") and node.args and isinstance(node.args[0], ast.Constant):
-                found.add(node.args[0].value)
+                found.add(str(node.args[0].value))
             for keyword in node.keywords:
                 if keyword.arg == "reason" and isinstance(keyword.value, ast.Constant):
-                    found.add(keyword.value.value)
+                    found.add(str(keyword.value.value))
     return found
 
 
-def test_every_code_the_package_raises_or_logs_is_in_the_table():
+def test_every_code_the_package_raises_or_logs_is_in_the_table() -> None:
     used = codes_in_the_source()
     assert used, "the scan found no raise sites: it is broken"
     assert used <= REASON_CODES, sorted(used - REASON_CODES)
 
 
-def test_codes_are_unique_and_statuses_known():
+def test_codes_are_unique_and_statuses_known() -> None:
     assert len(REASON_CODES) == len(REASONS)
     assert {status for _, status, _, _ in REASONS} <= {0, 401, 403, 500}
     assert all(status == 401 for _, status, lasting, _ in REASONS if lasting)
 
 
-def test_the_readme_lists_exactly_the_table():
+def test_the_readme_lists_exactly_the_table() -> None:
     text = README.read_text()
     assert generated(text) == text, "run `make readme`"
     for code, _, _, _ in REASONS:
         assert f"| `{code}` |" in text
 
 
-def test_the_rejected_token_cache_remembers_what_the_table_calls_lasting():
-    assert authorizer.LASTING_REASONS is LASTING_REASONS
+def test_the_rejected_token_cache_remembers_what_the_table_calls_lasting() -> None:
+    assert vars(authorizer)["LASTING_REASONS"] is LASTING_REASONS
     assert {"expired", "bad_signature", "malformed"} <= LASTING_REASONS
     assert not {"unknown_kid", "not_yet_valid", "issued_in_future", "keys_unavailable"} & LASTING_REASONS
 
 
-def test_a_hooks_unauthorized_is_a_rejection_with_its_own_reason():
+def test_a_hooks_unauthorized_is_a_rejection_with_its_own_reason() -> None:
     error = Unauthorized("session revoked")
     assert isinstance(error, Rejected)
     assert (error.reason, error.detail) == ("hook_unauthorized", "session revoked")

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import itertools
 import json
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, settings
@@ -26,9 +29,9 @@ class Manual:
     """A spawner that holds background tasks until the test runs them."""
 
     def __init__(self) -> None:
-        self.tasks: list = []
+        self.tasks: list[Callable[[], None]] = []
 
-    def __call__(self, task) -> None:
+    def __call__(self, task: Callable[[], None]) -> None:
         self.tasks.append(task)
 
     def run(self) -> int:
@@ -38,21 +41,34 @@ class Manual:
         return len(tasks)
 
 
-def store(server: KeyServer, clock: Clock, logs: Logs | None = None, spawn=None, **options) -> KeyStore:
-    removed: list[set] = []
+class Store(KeyStore):
+    """The KeyStore under test, with what it reported through on_keys_removed kept beside it."""
+
+    removed: list[set[str | None]]
+
+
+def store(server: KeyServer, clock: Clock, logs: Logs | None = None, spawn: Callable[[Callable[[], None]], None] | None = None,
+          **options: Any) -> Store:
+    removed: list[set[str | None]] = []
     options.setdefault("cooldown", 30.0)
     options.setdefault("timeout", 1.0)
-    keystore = KeyStore(server.url, log=Log("DEBUG", (logs if logs is not None else Logs()).write), clock=clock,
-                        spawn=spawn if spawn is not None else Manual(), on_keys_removed=removed.append, **options)
-    keystore.removed = removed  # type: ignore[attr-defined]
+    keystore = Store(server.url, log=Log("DEBUG", (logs if logs is not None else Logs()).write), clock=clock,
+                     spawn=spawn if spawn is not None else Manual(), on_keys_removed=removed.append, **options)
+    keystore.removed = removed
     return keystore
 
 
-def started(server: KeyServer, clock: Clock, **options) -> KeyStore:
+def spawned(keystore: KeyStore) -> Manual:
+    """The background tasks a store() holds until the test runs them."""
+    assert isinstance(keystore._spawn, Manual)
+    return keystore._spawn
+
+
+def started(server: KeyServer, clock: Clock, **options: Any) -> Store:
     """A store whose cold-start fetch has completed."""
     keystore = store(server, clock, **options)
     keystore.start(clock())
-    keystore._spawn.run()  # type: ignore[union-attr]
+    spawned(keystore).run()
     assert keystore.key_for("rsa-1", clock()) is not None
     return keystore
 
@@ -64,18 +80,18 @@ def clock() -> Clock:
 
 @pytest.fixture
 def served(key_server: KeyServer) -> KeyServer:
-    key_server.serve(jwks("rsa-1", "es256-1"), **{"Cache-Control": "max-age=600"})
+    key_server.serve(jwks("rsa-1", "es256-1"), headers={"Cache-Control": "max-age=600"})
     return key_server
 
 
-def reason(callable_) -> str:
+def reason(callable_: Callable[[], object]) -> str:
     with pytest.raises(Rejected) as caught:
         callable_()
     return caught.value.reason
 
 
 # -- cold start ------------------------------------------------------------------------------------
-def test_cold_start_fetch_runs_in_the_background_and_the_first_token_waits_for_it(served, clock):
+def test_cold_start_fetch_runs_in_the_background_and_the_first_token_waits_for_it(served: KeyServer, clock: Clock) -> None:
     served.delay = 0.5
     keystore = store(served, clock, spawn=_real_spawn)
     keystore.start(clock())
@@ -85,15 +101,15 @@ def test_cold_start_fetch_runs_in_the_background_and_the_first_token_waits_for_i
     assert served.requests == 1
 
 
-def _real_spawn(task) -> None:
+def _real_spawn(task: Callable[[], None]) -> None:
     threading.Thread(target=task, daemon=True).start()
 
 
-def test_cold_start_with_the_source_down_fails_closed_fast_then_recovers_when_it_is_up(served, clock):
+def test_cold_start_with_the_source_down_fails_closed_fast_then_recovers_when_it_is_up(served: KeyServer, clock: Clock) -> None:
     served.serve(b"down", status=503)
     keystore = store(served, clock, cooldown=10)
     keystore.start(clock())
-    keystore._spawn.run()
+    spawned(keystore).run()
     with pytest.raises(KeysUnavailable):
         keystore.key_for("rsa-1", clock())
     requests = served.requests
@@ -105,7 +121,7 @@ def test_cold_start_with_the_source_down_fails_closed_fast_then_recovers_when_it
     assert keystore.key_for("rsa-1", clock()).kid == "rsa-1"
 
 
-def test_a_snapshot_is_served_at_once_and_revalidated_in_the_background(served, clock, tmp_path: Path):
+def test_a_snapshot_is_served_at_once_and_revalidated_in_the_background(served: KeyServer, clock: Clock, tmp_path: Path) -> None:
     snapshot = tmp_path / "snapshot.json"
     snapshot.write_text(json.dumps(jwks("rsa-1")))
     served.serve(jwks("rsa-1", "rsa-2"))
@@ -113,12 +129,12 @@ def test_a_snapshot_is_served_at_once_and_revalidated_in_the_background(served, 
     keystore.start(clock())
     assert served.requests == 0
     assert keystore.key_for("rsa-1", clock()).kid == "rsa-1"  # no network on the cold path
-    assert keystore._spawn.run() == 1  # the revalidation was scheduled at start
+    assert spawned(keystore).run() == 1  # the revalidation was scheduled at start
     assert keystore.key_for("rsa-2", clock()).kid == "rsa-2"
     assert served.requests == 1
 
 
-def test_a_file_source_is_pinned_never_refetched_and_unknown_kids_fail_at_once(tmp_path: Path, clock):
+def test_a_file_source_is_pinned_never_refetched_and_unknown_kids_fail_at_once(tmp_path: Path, clock: Clock) -> None:
     path = tmp_path / "jwks.json"
     path.write_text(json.dumps(jwks("rsa-1")))
     keystore = KeyStore(f"file://{path}", log=Log("INFO", Logs().write), clock=clock)
@@ -130,30 +146,30 @@ def test_a_file_source_is_pinned_never_refetched_and_unknown_kids_fail_at_once(t
 
 
 # -- freshness ---------------------------------------------------------------------------------------
-def test_ttl_comes_from_cache_control_clamped_else_the_default_else_the_setting(served, clock):
+def test_ttl_comes_from_cache_control_clamped_else_the_default_else_the_setting(served: KeyServer, clock: Clock) -> None:
     assert started(served, clock).expires == NOW + 600
-    served.serve(jwks("rsa-1"), **{"Cache-Control": "public, max-age=5"})
+    served.serve(jwks("rsa-1"), headers={"Cache-Control": "public, max-age=5"})
     assert started(served, clock).expires == NOW + 60  # clamped up
-    served.serve(jwks("rsa-1"), **{"Cache-Control": "max-age=31536000"})
+    served.serve(jwks("rsa-1"), headers={"Cache-Control": "max-age=31536000"})
     assert started(served, clock).expires == NOW + 86400  # clamped down
     served.serve(jwks("rsa-1"))
     assert started(served, clock).expires == NOW + DEFAULT_TTL
     assert started(served, clock, ttl=120).expires == NOW + 120
 
 
-def test_refresh_ahead_answers_from_cache_and_schedules_exactly_one_background_refresh(served, clock):
+def test_refresh_ahead_answers_from_cache_and_schedules_exactly_one_background_refresh(served: KeyServer, clock: Clock) -> None:
     keystore = started(served, clock)
     clock.advance(550)  # past 90% of 600 s
-    served.serve(jwks("rsa-1", "rsa-2"), **{"Cache-Control": "max-age=600"})
+    served.serve(jwks("rsa-1", "rsa-2"), headers={"Cache-Control": "max-age=600"})
     for _ in range(5):
         assert keystore.key_for("rsa-1", clock()).kid == "rsa-1"
-    assert len(keystore._spawn.tasks) == 1 and served.requests == 1  # nothing waited, one refresh queued
-    keystore._spawn.run()
+    assert len(spawned(keystore).tasks) == 1 and served.requests == 1  # nothing waited, one refresh queued
+    spawned(keystore).run()
     assert keystore.key_for("rsa-2", clock()).kid == "rsa-2"
     assert keystore.expires == clock() + 600
 
 
-def test_the_invocation_that_triggers_a_refresh_does_not_wait_for_a_slow_source(served, clock):
+def test_the_invocation_that_triggers_a_refresh_does_not_wait_for_a_slow_source(served: KeyServer, clock: Clock) -> None:
     keystore = started(served, clock, spawn=Manual())
     keystore._spawn = _real_spawn
     served.delay = 0.5
@@ -164,7 +180,7 @@ def test_the_invocation_that_triggers_a_refresh_does_not_wait_for_a_slow_source(
 
 
 # -- rotation and unknown kids ------------------------------------------------------------------------
-def test_rotation_a_removed_key_stops_validating_at_the_fetch_that_removed_it(served, clock):
+def test_rotation_a_removed_key_stops_validating_at_the_fetch_that_removed_it(served: KeyServer, clock: Clock) -> None:
     keystore = started(served, clock)
     served.serve(jwks("rsa-2", "es256-1"))
     assert keystore.key_for("rsa-2", clock()).kid == "rsa-2"  # unknown kid: one refetch
@@ -172,7 +188,7 @@ def test_rotation_a_removed_key_stops_validating_at_the_fetch_that_removed_it(se
     assert keystore.removed == [{"rsa-1"}]
 
 
-def test_a_key_replaced_under_the_same_kid_counts_as_removed(served, clock):
+def test_a_key_replaced_under_the_same_kid_counts_as_removed(served: KeyServer, clock: Clock) -> None:
     keystore = started(served, clock)
     replacement = jwks("rsa-2")["keys"][0] | {"kid": "rsa-1"}
     served.serve({"keys": [replacement, jwks("es256-1")["keys"][0], jwks("es384-1")["keys"][0]]})
@@ -180,10 +196,10 @@ def test_a_key_replaced_under_the_same_kid_counts_as_removed(served, clock):
     assert keystore.removed == [{"rsa-1"}]
 
 
-def test_unknown_kid_refetches_once_then_cools_down(served, clock):
+def test_unknown_kid_refetches_once_then_cools_down(served: KeyServer, clock: Clock) -> None:
     keystore = started(served, clock, cooldown=30)
     for i in range(50):
-        assert reason(lambda i=i: keystore.key_for(f"random-{i}", clock())) == "unknown_kid"
+        assert reason(functools.partial(keystore.key_for, f"random-{i}", clock())) == "unknown_kid"
     assert served.requests == 2
     clock.advance(31)
     assert reason(lambda: keystore.key_for("random-0", clock())) == "unknown_kid"  # remembered: no fetch
@@ -191,7 +207,7 @@ def test_unknown_kid_refetches_once_then_cools_down(served, clock):
     assert served.requests == 3
 
 
-def test_a_flood_of_random_kids_costs_at_most_one_fetch_per_cooldown(served, clock):
+def test_a_flood_of_random_kids_costs_at_most_one_fetch_per_cooldown(served: KeyServer, clock: Clock) -> None:
     keystore = started(served, clock, cooldown=30)
     for i in range(3000):
         clock.advance(0.1)  # 300 s of flood
@@ -200,7 +216,7 @@ def test_a_flood_of_random_kids_costs_at_most_one_fetch_per_cooldown(served, clo
     assert served.requests - 1 <= 300 / 30 + 1
 
 
-def test_concurrent_callers_with_a_new_kid_share_one_fetch(served, clock):
+def test_concurrent_callers_with_a_new_kid_share_one_fetch(served: KeyServer, clock: Clock) -> None:
     keystore = started(served, clock)
     served.serve(jwks("rsa-1", "rsa-2"))
     served.delay = 0.3
@@ -231,15 +247,15 @@ def test_concurrent_callers_with_a_new_kid_share_one_fetch(served, clock):
     (b"x" * (20 * 1024 * 1024), 200, {}),
     (b"null", 200, {}),
 ])
-def test_a_bad_answer_never_replaces_a_good_key_set(served, clock, body, status, headers):
+def test_a_bad_answer_never_replaces_a_good_key_set(served: KeyServer, clock: Clock, body: bytes, status: int, headers: dict[str, str]) -> None:
     keystore = started(served, clock, cooldown=0)
-    served.serve(body, status=status, **headers)
+    served.serve(body, status=status, headers=headers)
     assert reason(lambda: keystore.key_for("new-kid", clock())) == "unknown_kid"
     assert keystore.key_for("rsa-1", clock()).kid == "rsa-1"
     assert keystore.key_for("es256-1", clock()).kid == "es256-1"
 
 
-def test_5xx_is_retried_a_bounded_number_of_times(served, clock):
+def test_5xx_is_retried_a_bounded_number_of_times(served: KeyServer, clock: Clock) -> None:
     keystore = started(served, clock, cooldown=0)
     served.serve(b"busy", status=503)
     before = served.requests
@@ -247,14 +263,14 @@ def test_5xx_is_retried_a_bounded_number_of_times(served, clock):
     assert served.requests - before == 3  # one attempt and two retries
 
 
-def test_connection_refused_keeps_serving_the_last_good_set(served, clock):
+def test_connection_refused_keeps_serving_the_last_good_set(served: KeyServer, clock: Clock) -> None:
     keystore = started(served, clock, cooldown=0)
     served.close()
     clock.advance(700)  # expired, inside the stale window
     assert keystore.key_for("rsa-1", clock()).kid == "rsa-1"
 
 
-def test_a_source_slower_than_the_timeout_fails_within_the_timeout(served, clock):
+def test_a_source_slower_than_the_timeout_fails_within_the_timeout(served: KeyServer, clock: Clock) -> None:
     keystore = started(served, clock, cooldown=0, timeout=0.3)
     served.delay = 5.0
     began = time.perf_counter()
@@ -263,16 +279,16 @@ def test_a_source_slower_than_the_timeout_fails_within_the_timeout(served, clock
     assert keystore.key_for("rsa-1", clock()).kid == "rsa-1"
 
 
-def test_an_outage_longer_than_the_stale_window_fails_closed_loudly_then_recovers(served, clock):
+def test_an_outage_longer_than_the_stale_window_fails_closed_loudly_then_recovers(served: KeyServer, clock: Clock) -> None:
     logs = Logs()
     keystore = store(served, clock, logs=logs, cooldown=5, max_stale=3600)
     keystore.start(clock())
-    keystore._spawn.run()
+    spawned(keystore).run()
     keystore.key_for("rsa-1", clock())
     served.serve(b"down", status=503)
     clock.advance(600 + 3599)  # expired, one second left in the stale window
     assert keystore.key_for("rsa-1", clock()).kid == "rsa-1"
-    keystore._spawn.run()  # the background revalidation fails
+    spawned(keystore).run()  # the background revalidation fails
     clock.advance(2)
     with pytest.raises(KeysUnavailable):
         keystore.key_for("rsa-1", clock())
@@ -282,21 +298,21 @@ def test_an_outage_longer_than_the_stale_window_fails_closed_loudly_then_recover
     assert keystore.key_for("rsa-1", clock()).kid == "rsa-1"
 
 
-def test_each_fetch_is_logged_with_outcome_duration_and_key_count(served, clock):
+def test_each_fetch_is_logged_with_outcome_duration_and_key_count(served: KeyServer, clock: Clock) -> None:
     logs = Logs()
     keystore = store(served, clock, logs=logs)
     keystore.start(clock())
-    keystore._spawn.run()
+    spawned(keystore).run()
     keystore.key_for("rsa-1", clock())
     line = next(line for line in logs if line["message"] == "keys fetched")
     assert line["outcome"] == "ok" and line["keys"] == 2 and "duration_ms" in line
 
 
-def test_after_a_snapstart_restore_keys_are_revalidated(served, clock):
+def test_after_a_snapstart_restore_keys_are_revalidated(served: KeyServer, clock: Clock) -> None:
     keystore = started(served, clock)
     keystore.after_restore()
     keystore.key_for("rsa-1", clock())
-    assert len(keystore._spawn.tasks) == 1
+    assert len(spawned(keystore).tasks) == 1
 
 
 # -- the state machine ---------------------------------------------------------------------------------
@@ -311,17 +327,17 @@ class KeyStoreMachine(RuleBasedStateMachine):
         self.server = KeyServer()
         self.generation = 0
         self.serving = ["rsa-1"]
-        self.server.serve(self._document(), **{"Cache-Control": f"max-age={int(TTL)}"})
+        self.server.serve(self._document(), headers={"Cache-Control": f"max-age={int(TTL)}"})
         self.clock = Clock()
         self.store = KeyStore(self.server.url, log=Log("ERROR", Logs().write), clock=self.clock, ttl=TTL, max_stale=STALE,
                               cooldown=COOLDOWN, timeout=1.0, spawn=lambda task: task(), retries=0)
         self.store.start(self.clock())
-        self.last_good_fetch = None
+        self.last_good_fetch: float | None = None
         self.removed_after_fetch: dict[str, int] = {}  # kid -> fetch count when the server dropped it
         self.unknown_fetch_times: list[float] = []
         self._observe()
 
-    def _document(self):
+    def _document(self) -> dict[str, Any]:
         keys = []
         for name in self.serving:
             jwk = dict(jwks("rsa-1")["keys"][0]) if name.startswith("rsa") else dict(jwks("es256-1")["keys"][0])
@@ -337,28 +353,28 @@ class KeyStoreMachine(RuleBasedStateMachine):
         self.server.close()
 
     @rule()
-    def rotate(self):
+    def rotate(self) -> None:
         self.generation += 1
         removed = self.serving.pop(0) if len(self.serving) > 1 or self.generation % 2 else None
         self.serving.append(f"rsa-gen{self.generation}")
         if removed:
             self.removed_after_fetch[removed] = self.store.fetch_count
-        self.server.serve(self._document(), **{"Cache-Control": f"max-age={int(TTL)}"})
+        self.server.serve(self._document(), headers={"Cache-Control": f"max-age={int(TTL)}"})
 
     @rule()
-    def fail(self):
+    def fail(self) -> None:
         self.server.serve(b"down", status=503)
 
     @rule()
-    def recover(self):
-        self.server.serve(self._document(), **{"Cache-Control": f"max-age={int(TTL)}"})
+    def recover(self) -> None:
+        self.server.serve(self._document(), headers={"Cache-Control": f"max-age={int(TTL)}"})
 
     @rule(seconds=st.sampled_from([1.0, 10.0, TTL * 0.95, TTL * 1.5, STALE * 0.8, TTL + STALE + 1]))
-    def advance(self, seconds):
+    def advance(self, seconds: float) -> None:
         self.clock.advance(seconds)
 
     @rule(pick=st.integers(min_value=0, max_value=10))
-    def look_up_a_kid(self, pick):
+    def look_up_a_kid(self, pick: int) -> None:
         names = [*self.serving, *self.removed_after_fetch, "never-seen"]
         kid = names[pick % len(names)]
         cooldown_mark = self.store._next_unknown_kid_fetch
@@ -376,7 +392,7 @@ class KeyStoreMachine(RuleBasedStateMachine):
                 assert self.store.installed_fetch <= self.removed_after_fetch[kid], "a removed key validated after the fetch that removed it"
 
     @invariant()
-    def at_most_one_unknown_kid_refetch_per_cooldown(self):
+    def at_most_one_unknown_kid_refetch_per_cooldown(self) -> None:
         times = self.unknown_fetch_times
         assert all(later - earlier >= COOLDOWN for earlier, later in itertools.pairwise(times))
 

@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from fastauthz.authorizer import Authorizer
 from fastauthz.config import load_settings
 from fastauthz.dev.issuer import DevIssuer
-from fastauthz.dev.tokens import b64url_decode
+from fastauthz.dev.tokens import parts
 from loadtest.tokens import EXPECTED, KINDS, TokenSupply, parse_mix
 from tests.support.authorizers import outcome
 from tests.support.events import connect_event
 
 
-def test_the_mix_is_parsed_and_unknown_kinds_refused():
+def test_the_mix_is_parsed_and_unknown_kinds_refused() -> None:
     assert parse_mix("valid=3,none=1") == {"valid": 3.0, "none": 1.0}
     with pytest.raises(ValueError):
         parse_mix("forged=1")
@@ -22,7 +24,7 @@ def test_the_mix_is_parsed_and_unknown_kinds_refused():
 
 
 @pytest.mark.parametrize("alg", ["ES256", "RS256"])
-def test_every_minted_kind_gets_its_expected_decision_from_the_authorizer(tmp_path, alg):
+def test_every_minted_kind_gets_its_expected_decision_from_the_authorizer(tmp_path: Path, alg: str) -> None:
     with DevIssuer(audience="load", alg=alg, state_dir=tmp_path) as issuer:
         authorizer = Authorizer(load_settings({**issuer.environment(), "JWT_JWKS_COOLDOWN_SECONDS": "0"}), write=lambda line: None)
         supply = TokenSupply(f"mint:{tmp_path}", parse_mix(",".join(f"{k}=1" for k in KINDS)))
@@ -33,14 +35,14 @@ def test_every_minted_kind_gets_its_expected_decision_from_the_authorizer(tmp_pa
         assert supply.token("valid") != supply.token("valid")
 
 
-def test_after_activation_tokens_come_from_the_new_key(tmp_path):
+def test_after_activation_tokens_come_from_the_new_key(tmp_path: Path) -> None:
     with DevIssuer(audience="load", alg="ES256", state_dir=tmp_path) as issuer:
         supply = TokenSupply(f"mint:{tmp_path}", {"valid": 1})
-        import json
         import time
 
-        def kid(token: str) -> str:
-            return json.loads(b64url_decode(token.split(".")[0]))["kid"]
+        def kid(token: str | None) -> str:
+            assert token is not None
+            return str(parts(token)[0]["kid"])
 
         first = kid(supply.token("valid"))
         issuer.rotate_step("publish")
@@ -51,7 +53,7 @@ def test_after_activation_tokens_come_from_the_new_key(tmp_path):
         assert kid(supply.token("valid")) != first
 
 
-def test_file_tokens_with_kinds(tmp_path):
+def test_file_tokens_with_kinds(tmp_path: Path) -> None:
     with DevIssuer(audience="load") as issuer:
         path = tmp_path / "tokens.txt"
         path.write_text(f"{issuer.mint()}\nexpired {issuer.mint(ttl=-60)}\n")
@@ -62,7 +64,7 @@ def test_file_tokens_with_kinds(tmp_path):
             assert {"allow": 101, "unauthorized": 401}[verdict] == EXPECTED[kind], kind
 
 
-def test_refused_kinds_expect_a_403_against_an_authorizer_in_deny_mode():
+def test_refused_kinds_expect_a_403_against_an_authorizer_in_deny_mode() -> None:
     from loadtest.tokens import expected_status
 
     assert {kind: expected_status(kind) for kind in KINDS} == EXPECTED

@@ -33,7 +33,7 @@ def key_of(vector: dict[str, Any]) -> PreparedKey:
 
 
 @pytest.mark.parametrize("vector", VECTORS, ids=lambda v: v["source"])
-def test_the_rfcs_signature_verifies_through_our_parser_and_key(vector):
+def test_the_rfcs_signature_verifies_through_our_parser_and_key(vector: dict[str, Any]) -> None:
     raw, header_segment, payload_segment, signature_segment = split_token(vector["token"], 8192)
     _, alg, kid = HeaderCache(frozenset({vector["alg"]})).parse(header_segment)
     assert alg == vector["alg"] and kid == vector["key"].get("kid")
@@ -43,7 +43,7 @@ def test_the_rfcs_signature_verifies_through_our_parser_and_key(vector):
 
 
 @pytest.mark.parametrize("vector", VECTORS, ids=lambda v: v["source"])
-def test_any_changed_bit_breaks_it(vector):
+def test_any_changed_bit_breaks_it(vector: dict[str, Any]) -> None:
     raw, header_segment, payload_segment, signature_segment = split_token(vector["token"], 8192)
     signature = bytearray(decode_signature(signature_segment))
     signature[len(signature) // 2] ^= 0x01
@@ -55,7 +55,7 @@ def test_any_changed_bit_breaks_it(vector):
 
 
 @pytest.mark.parametrize("vector", [v for v in VECTORS if v["claims"] is not None], ids=lambda v: v["source"])
-def test_rfc7515_claims_decode_and_check_on_a_pinned_clock(vector):
+def test_rfc7515_claims_decode_and_check_on_a_pinned_clock(vector: dict[str, Any]) -> None:
     _, _, payload_segment, _ = split_token(vector["token"], 8192)
     claims = decode_payload(payload_segment)
     assert claims == vector["claims"]
@@ -70,7 +70,7 @@ def test_rfc7515_claims_decode_and_check_on_a_pinned_clock(vector):
 
 
 @pytest.mark.parametrize("vector", [v for v in VECTORS if v["claims"] is None], ids=lambda v: v["source"])
-def test_rfc7520s_text_payload_is_not_a_claims_set(vector):
+def test_rfc7520s_text_payload_is_not_a_claims_set(vector: dict[str, Any]) -> None:
     _, _, payload_segment, _ = split_token(vector["token"], 8192)
     with pytest.raises(Rejected) as refused:
         decode_payload(payload_segment)

@@ -17,7 +17,7 @@ import pytest
 from bench.cases import Case
 from bench.peers import PEERS, accepts_and_refuses
 from bench.workload import saturate
-from fastauthz.dev.tokens import b64url_decode, tamper
+from fastauthz.dev.tokens import b64url, b64url_decode, tamper
 from fastauthz.keys import load_key_set
 from tests.support.events import connect_event
 from tests.support.server import KeyServer
@@ -122,10 +122,7 @@ def _reject_events(case: Case, label: str) -> list[dict[str, Any]]:
         return [connect_event(case.mint(sub=f"u{i}", exp=case.now - 3600)) for i in range(BATCH)]
     if label == "wrong audience":
         return [connect_event(case.mint(sub=f"u{i}", aud="someone-else")) for i in range(BATCH)]
-    head = json.dumps({"alg": case.alg, "kid": "not-a-published-kid"}).encode()
-    import base64
-
-    header = base64.urlsafe_b64encode(head).rstrip(b"=").decode()
+    header = b64url(json.dumps({"alg": case.alg, "kid": "not-a-published-kid"}).encode())
     return [connect_event(f"{header}.{token.split('.', 1)[1]}") for token in case.tokens]
 
 

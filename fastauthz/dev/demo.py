@@ -8,7 +8,6 @@ non-zero if any status differs from the expected one.
 from __future__ import annotations
 
 import asyncio
-import base64
 import statistics
 import sys
 import time
@@ -21,6 +20,7 @@ from websockets.exceptions import InvalidStatus
 from .issuer import DevIssuer
 from .runtime import FunctionSpec
 from .stage import Stage, StageConfig
+from .tokens import b64url
 
 
 def stage_config(issuer: DevIssuer, log: Any = None, **authorizer_env: str) -> StageConfig:
@@ -89,7 +89,7 @@ async def run(burst: int = 300, concurrency: int = 16) -> int:
             header, _, signature = valid.split(".")
             forged_payload = issuer.mint(sub="admin", scope="chat").split(".")[1]
             await case("tampered payload (sub=admin)", f"{header}.{forged_payload}.{signature}", 401)
-            alg_none = base64.urlsafe_b64encode(orjson.dumps({"alg": "none", "typ": "JWT"})).rstrip(b"=").decode()
+            alg_none = b64url(orjson.dumps({"alg": "none", "typ": "JWT"}))
             await case("alg none", f"{alg_none}.{forged_payload}.", 401)
             await case("no token", None, 401)
             old_key = issuer.current

@@ -10,11 +10,9 @@ from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives import serialization
-from joserfc import jwt
-from joserfc.jwk import RSAKey
 
 from fastauthz.authorizer import Authorizer
-from fastauthz.dev.tokens import b64url, forge, parts
+from fastauthz.dev.tokens import b64url, forge, generate_key, parts, sign
 from tests.support.authorizers import Clock, Logs, make_authorizer, outcome
 from tests.support.events import connect_event
 from tests.support.keys import key, write_jwks
@@ -70,18 +68,17 @@ def test_ecdsa_psychic_signature_cve_2022_21449_is_refused(authorizer: Authorize
 
 
 def test_embedded_jwk_cve_2018_0114_is_never_used(authorizer: Authorizer) -> None:
-    attacker = RSAKey.generate_key(2048, parameters={"kid": "rsa-1"})
-    header = {"alg": "RS256", "kid": "rsa-1", "jwk": attacker.as_dict(private=False)}
-    token = jwt.encode(header, claims(), attacker)
+    attacker = generate_key("RS256", kid="rsa-1")  # the victim's kid, the attacker's key
+    token = sign(attacker, claims(), jwk=attacker.as_dict(private=False))
     assert refused(authorizer, token) == "bad_signature"
 
 
 @pytest.mark.parametrize("parameter", ["jku", "x5u"])
 def test_jku_and_x5u_headers_are_never_fetched(authorizer: Authorizer, parameter: str) -> None:
-    attacker = RSAKey.generate_key(2048, parameters={"kid": "rsa-1"})
+    attacker = generate_key("RS256", kid="rsa-1")  # the victim's kid, the attacker's key
     server = KeyServer({"keys": [attacker.as_dict(private=False)]})
     try:
-        token = jwt.encode({"alg": "RS256", "kid": "rsa-1", parameter: server.url}, claims(), attacker)
+        token = sign(attacker, claims(), **{parameter: server.url})
         assert refused(authorizer, token) == "bad_signature"
         assert server.requests == 0
     finally:
@@ -89,8 +86,8 @@ def test_jku_and_x5u_headers_are_never_fetched(authorizer: Authorizer, parameter
 
 
 def test_x5c_certificate_chain_in_the_header_is_never_used(authorizer: Authorizer) -> None:
-    attacker = RSAKey.generate_key(2048, parameters={"kid": "rsa-1"})
-    token = jwt.encode({"alg": "RS256", "kid": "rsa-1", "x5c": ["MIIB..."]}, claims(), attacker)
+    attacker = generate_key("RS256", kid="rsa-1")  # the victim's kid, the attacker's key
+    token = sign(attacker, claims(), x5c=["MIIB..."])
     assert refused(authorizer, token) == "bad_signature"
 
 

@@ -62,6 +62,7 @@ bench: $(BENCH_STAMP)
 	$(BIN)/python -m bench.coldstart --json bench/results/coldstart.json
 	$(BIN)/python -m bench.node_per_token --json bench/results/node_per_token.json
 	$(BIN)/python -m bench.runtime_cost --json bench/results/runtime_cost.json
+	$(BIN)/python -m bench.refresh_cost --json bench/results/refresh_cost.json
 	$(BIN)/python -m bench.report
 
 ## make bench-check: the CI regression gate: instructions per call under valgrind, as ratios to the raw

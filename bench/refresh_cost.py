@@ -15,6 +15,7 @@ import multiprocessing
 import statistics
 import sys
 import time
+from typing import Any
 
 from bench import harness
 from fastauthz.authorizer import Authorizer
@@ -58,11 +59,15 @@ def measure(calls: int) -> dict[str, float]:
         server.terminate()
 
 
+def summary(result: dict[str, Any]) -> str:
+    return (f"fresh-token invocation, median of {result['calls']} pairs: {result['plain_us']:.1f} µs with no refresh due, "
+            f"{result['triggering_us']:.1f} µs when it triggers the background refresh "
+            f"(+{result['triggering_us'] - result['plain_us']:.1f} µs); {result['fetches']} fetches")
+
+
 def main(argv: list[str] | None = None) -> int:
-    return harness.main(__doc__, argv, lambda args: measure(args.calls), lambda result, args: (
-        f"fresh-token invocation, median of {args.calls} pairs: {result['plain_us']:.1f} µs with no refresh due, "
-        f"{result['triggering_us']:.1f} µs when it triggers the background refresh "
-        f"(+{result['triggering_us'] - result['plain_us']:.1f} µs); {result['fetches']} fetches"), repeat=("--calls", 300))
+    return harness.main(__doc__, argv, lambda args: {"calls": args.calls, **measure(args.calls)},
+                        lambda result, args: summary(result), repeat=("--calls", 300))
 
 
 if __name__ == "__main__":

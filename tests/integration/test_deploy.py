@@ -46,7 +46,9 @@ def deploy_with_zips(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.mark.slow
-def test_the_checker_exits_zero_on_the_shipped_templates_once_their_zips_are_built(deploy_with_zips: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_the_checker_exits_zero_on_the_shipped_templates_once_their_zips_are_built(
+        deploy_with_zips: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
     assert main([str(deploy_with_zips / "sam" / "template.yaml"), str(deploy_with_zips / "terraform" / "main.tf"),
                  str(deploy_with_zips / "serverless.yml")]) == 0
 
@@ -77,7 +79,9 @@ def fake_zip(path: Path, python: str, machine: int, glibc_minor: int) -> Path:
     ("3.12", 0x3E, 17, "but the function runs on arm64"),
     ("3.12", 0xB7, 35, "needs GLIBC_2.35, python3.12 has 2.34"),
 ])
-def test_a_zip_must_fit_its_functions_runtime_architecture_and_glibc(tmp_path: Path, capsys: pytest.CaptureFixture[str], python: str, machine: int, glibc: int, problem: str | None) -> None:
+def test_a_zip_must_fit_its_functions_runtime_architecture_and_glibc(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                                     python: str, machine: int, glibc: int,
+                                                                     problem: str | None) -> None:
     from fastauthz.dev.deploycheck import check_packages
 
     (tmp_path / "dist").mkdir()

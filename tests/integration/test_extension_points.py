@@ -60,7 +60,8 @@ def test_a_bad_setting_stops_the_cold_start_naming_the_variable(load_handler: Lo
     ('{"org": 7, "tier": "gold"}', {"org": 7, "tier": "gold"}, "Allow"),
     ('{"org": 7, "tier": "gold"}', {"org": 7}, "Deny"),  # every claim must hold
 ])
-def test_required_claims(load_handler: LoadHandler, capsys: pytest.CaptureFixture[str], required: str, token_claims: dict[str, Any], expected: str) -> None:
+def test_required_claims(load_handler: LoadHandler, capsys: pytest.CaptureFixture[str], required: str,
+                         token_claims: dict[str, Any], expected: str) -> None:
     module = load_handler(JWT_REQUIRED_CLAIMS=required)
     result = module.handler(connect_event(mint("rsa-1", live_claims(**token_claims))), None)
     assert effect(result) == expected
@@ -92,7 +93,9 @@ def test_a_hooks_dict_allows_with_extra_context(load_handler: LoadHandler) -> No
     assert result["context"]["stage"] == "production" and result["context"]["exp"]
 
 
-def test_a_hook_raising_unauthorized_refuses_with_a_401(load_handler: LoadHandler, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_hook_raising_unauthorized_refuses_with_a_401(load_handler: LoadHandler, tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch,
+                                                        capsys: pytest.CaptureFixture[str]) -> None:
     revoked = tmp_path / "revoked.json"
     revoked.write_text(json.dumps(["s-2"]))
     monkeypatch.setenv("REVOKED_FILE", str(revoked))
@@ -104,7 +107,8 @@ def test_a_hook_raising_unauthorized_refuses_with_a_401(load_handler: LoadHandle
 
 
 @pytest.mark.parametrize("hook", ["tests.hooks:broken", "tests.hooks:odd_answer"])
-def test_a_failing_hook_fails_closed_loudly_without_the_token(load_handler: LoadHandler, capsys: pytest.CaptureFixture[str], hook: str) -> None:
+def test_a_failing_hook_fails_closed_loudly_without_the_token(load_handler: LoadHandler,
+                                                              capsys: pytest.CaptureFixture[str], hook: str) -> None:
     module = load_handler(FASTAUTHZ_AUTHORIZE=hook)
     token = mint("rsa-1", live_claims())
     unauthorized(module, connect_event(token))
@@ -210,7 +214,8 @@ def idp(key_server: KeyServer) -> KeyServer:
     return key_server
 
 
-def test_the_issuer_alone_is_enough_its_keys_are_discovered(load_handler: LoadHandler, idp: KeyServer, capsys: pytest.CaptureFixture[str]) -> None:
+def test_the_issuer_alone_is_enough_its_keys_are_discovered(load_handler: LoadHandler, idp: KeyServer,
+                                                            capsys: pytest.CaptureFixture[str]) -> None:
     module = load_handler(JWT_ISSUER=idp.base, JWT_ISSUER_JWKS_URI="")
     assert effect(module.handler(connect_event(mint("rsa-1", live_claims(iss=idp.base))), None)) == "Allow"
     lines = log_lines(capsys)

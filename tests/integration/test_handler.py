@@ -64,7 +64,9 @@ def test_keys_shipped_as_a_file_need_no_network(load_handler: LoadHandler, tmp_p
     (live_claims(aud="someone-else"), "bad_audience"),
     (live_claims(iss="https://evil.test"), "bad_issuer"),
 ])
-def test_invalid_tokens_are_unauthorized_with_a_logged_reason(load_handler: LoadHandler, served: KeyServer, capsys: pytest.CaptureFixture[str], payload: dict[str, Any], reason: str) -> None:
+def test_invalid_tokens_are_unauthorized_with_a_logged_reason(load_handler: LoadHandler, served: KeyServer,
+                                                              capsys: pytest.CaptureFixture[str],
+                                                              payload: dict[str, Any], reason: str) -> None:
     module = load_handler(**env_for(served.url))
     token = mint("rsa-1", payload)
     unauthorized(module, connect_event(token))
@@ -100,7 +102,9 @@ def test_authorized_apis_shape_the_allow(load_handler: LoadHandler, served: KeyS
     assert policy_allows(result, event["methodArn"].replace("abcdef1234", "otherapi"))
 
 
-def test_key_source_down_at_cold_start_fails_closed_with_a_distinct_loud_error(load_handler: LoadHandler, capsys: pytest.CaptureFixture[str]) -> None:
+def test_key_source_down_at_cold_start_fails_closed_with_a_distinct_loud_error(
+        load_handler: LoadHandler, capsys: pytest.CaptureFixture[str],
+) -> None:
     server = KeyServer()
     url = server.url
     server.close()
@@ -123,7 +127,9 @@ def test_a_new_kid_triggers_one_refetch_and_is_then_accepted(load_handler: LoadH
     assert served.requests == 2
 
 
-def test_a_token_refused_on_its_claims_never_costs_a_key_fetch_for_its_unknown_kid(load_handler: LoadHandler, served: KeyServer, capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_token_refused_on_its_claims_never_costs_a_key_fetch_for_its_unknown_kid(
+        load_handler: LoadHandler, served: KeyServer, capsys: pytest.CaptureFixture[str],
+) -> None:
     module = load_handler(**env_for(served.url))
     assert module.handler(connect_event(mint("rsa-1", live_claims())), None)
     assert served.requests == 1
@@ -136,7 +142,8 @@ def test_a_token_refused_on_its_claims_never_costs_a_key_fetch_for_its_unknown_k
     assert reasons == ["expired", "bad_audience"]
 
 
-def test_firebase_certificate_map_and_derived_issuer(load_handler: LoadHandler, key_server: KeyServer, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_firebase_certificate_map_and_derived_issuer(load_handler: LoadHandler, key_server: KeyServer,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     from tests.unit.test_keys import _certificate_pem
 
     key_server.serve({"rsa-1": _certificate_pem(key("rsa-1").private_key)})
@@ -177,7 +184,8 @@ def test_bad_configuration_fails_the_cold_start_naming_the_variable(load_handler
         load_handler(JWT_ISSUER_JWKS_URI=served.url, JWT_ISSUER=ISSUER, JWT_AUTHORIZED_AUDIENCES="")
 
 
-def test_metrics_are_flushed_as_one_embedded_metric_format_record(load_handler: LoadHandler, served: KeyServer, capsys: pytest.CaptureFixture[str]) -> None:
+def test_metrics_are_flushed_as_one_embedded_metric_format_record(load_handler: LoadHandler, served: KeyServer,
+                                                                  capsys: pytest.CaptureFixture[str]) -> None:
     module = load_handler(**env_for(served.url, FASTAUTHZ_METRICS="true", FASTAUTHZ_METRICS_INTERVAL_SECONDS="1"))
     event = connect_event(mint("rsa-1", live_claims()))
     for _ in range(3):
@@ -253,7 +261,9 @@ def through_lambda_runtime(handler: Any, event: dict[str, Any]) -> tuple[str, An
     return client.posted[0]
 
 
-def test_through_lambdas_own_runtime_loop_an_allow_is_a_result_and_a_refusal_the_unauthorized_error(load_handler: LoadHandler, served: KeyServer, capsys: pytest.CaptureFixture[str]) -> None:
+def test_through_lambdas_own_runtime_loop_an_allow_is_a_result_and_a_refusal_the_unauthorized_error(
+        load_handler: LoadHandler, served: KeyServer, capsys: pytest.CaptureFixture[str],
+) -> None:
     module = load_handler(**env_for(served.url))
     kind, result = through_lambda_runtime(module.handler, connect_event(mint("rsa-1", live_claims())))
     assert kind == "result" and result["principalId"] == "user-1"
@@ -264,7 +274,9 @@ def test_through_lambdas_own_runtime_loop_an_allow_is_a_result_and_a_refusal_the
     assert len(error["stackTrace"]) == 1 and module.handler.__code__.co_filename in error["stackTrace"][0]
 
 
-def test_a_refusal_leaves_the_handler_with_a_one_frame_traceback_and_no_chained_exception(load_handler: LoadHandler, served: KeyServer) -> None:
+def test_a_refusal_leaves_the_handler_with_a_one_frame_traceback_and_no_chained_exception(
+        load_handler: LoadHandler, served: KeyServer,
+) -> None:
     module = load_handler(**env_for(served.url))
     with pytest.raises(Exception) as caught:
         module.handler(connect_event("not-a-token"), None)

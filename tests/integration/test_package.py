@@ -136,7 +136,9 @@ def test_two_builds_of_the_same_commit_are_the_same_bytes(built: Callable[[str, 
 
 
 @pytest.mark.slow
-def test_the_reproducibility_check_catches_bytecode_that_embeds_the_build_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+def test_the_reproducibility_check_catches_bytecode_that_embeds_the_build_directory(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+) -> None:
     """make deploy-check builds twice (package --verify-reproducible); with the old compile step
     (no -s/-p: every .pyc records its temporary build path) the two builds differ."""
     import subprocess as run

@@ -58,7 +58,9 @@ def test_a_token_not_yet_valid_is_not_remembered_and_is_accepted_once_valid(auth
     assert outcome(authorizer, event)[0] == "allow"
 
 
-def test_an_unexpected_error_on_odd_input_is_still_a_clean_unauthorized_logged_as_internal_error(authorizer: Authorizer, logs: Logs) -> None:
+def test_an_unexpected_error_on_odd_input_is_still_a_clean_unauthorized_logged_as_internal_error(
+        authorizer: Authorizer, logs: Logs,
+) -> None:
     event = connect_event()
     event["headers"] = ["Authorization", "Bearer x"]
     assert outcome(authorizer, event)[0] == "unauthorized"

@@ -45,7 +45,8 @@ def test_token_mints_with_the_running_issuers_persisted_keys(tmp_path: Path, cap
         assert result["principalId"] == "ada"
 
 
-def test_check_config_reports_keys_and_fails_on_bad_configuration(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+def test_check_config_reports_keys_and_fails_on_bad_configuration(monkeypatch: pytest.MonkeyPatch,
+                                                                  capsys: pytest.CaptureFixture[str]) -> None:
     with DevIssuer(audience="cli") as issuer:
         for name, value in issuer.environment().items():
             monkeypatch.setenv(name, value)
@@ -105,7 +106,8 @@ def idp(key_server: KeyServer) -> KeyServer:
     return key_server
 
 
-def test_check_config_discovers_the_keys_of_an_issuer_alone(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], idp: KeyServer) -> None:
+def test_check_config_discovers_the_keys_of_an_issuer_alone(monkeypatch: pytest.MonkeyPatch,
+                                                            capsys: pytest.CaptureFixture[str], idp: KeyServer) -> None:
     for name, value in {"JWT_ISSUER": idp.base, "JWT_AUTHORIZED_AUDIENCES": "cli"}.items():
         monkeypatch.setenv(name, value)
     monkeypatch.delenv("JWT_ISSUER_JWKS_URI", raising=False)

@@ -247,7 +247,8 @@ def test_concurrent_callers_with_a_new_kid_share_one_fetch(served: KeyServer, cl
     (b"x" * (20 * 1024 * 1024), 200, {}),
     (b"null", 200, {}),
 ])
-def test_a_bad_answer_never_replaces_a_good_key_set(served: KeyServer, clock: Clock, body: bytes, status: int, headers: dict[str, str]) -> None:
+def test_a_bad_answer_never_replaces_a_good_key_set(served: KeyServer, clock: Clock, body: bytes, status: int,
+                                                    headers: dict[str, str]) -> None:
     keystore = started(served, clock, cooldown=0)
     served.serve(body, status=status, headers=headers)
     assert reason(lambda: keystore.key_for("new-kid", clock())) == "unknown_kid"

@@ -9,7 +9,6 @@ share): `handler(event, context)` returns the policy or raises Exception("Unauth
 from __future__ import annotations
 
 from .authorizer import Authorizer
-from .config import load_settings
 
-authorizer = Authorizer(load_settings())
+authorizer = Authorizer.from_env()  # the library's constructor: the handler is configured as from_env() users are
 handler = authorizer.handle

@@ -114,33 +114,66 @@ def first_event() -> dict[str, Any]:
     return connect_event(fixtures["tokens"]["RS256-2048"][0])
 
 
+# The variables that name a key source. Within a pair (a fastauthz scenario and its Node peer) the
+# environments are identical apart from these: test_coldstart_symmetry holds every scenario to it.
+KEY_SOURCE_VARIABLES = frozenset({"JWT_ISSUER_JWKS_URI", "JWT_JWKS_SNAPSHOT", "JWKS_FILE", "JWKS_URI"})
+
+
+def trust_bundle(directory: Path, ca_file: Path) -> Path:
+    """The system's CA bundle with the run's test CA appended: what Python's ssl loads in a deployment
+    (the whole system store, 140-odd roots), plus the one root the local key server needs. A
+    one-certificate SSL_CERT_FILE would spare Python a parse that Lambda makes it pay."""
+    import ssl
+
+    system = Path(ssl.get_default_verify_paths().openssl_cafile)
+    if not system.is_file():
+        raise SystemExit(f"cold start: no system CA bundle at {system}: install ca-certificates")
+    bundle = directory / "trust.pem"
+    bundle.write_bytes(system.read_bytes().rstrip(b"\n") + b"\n" + ca_file.read_bytes())
+    return bundle
+
+
 def scenarios(task: Path, server: KeyServer, node: str | None) -> dict[str, tuple[list[str], dict[str, str]]]:
+    """Each scenario's command and environment. One environment serves both sides of a pair:
+    - CA trust as a deployment has it: Python's ssl loads SSL_CERT_FILE, the system bundle plus the
+      test CA; Node adds the test CA (BENCH_CA_FILE) to its own root store in the fetcher's options,
+      in the URL scenario only (connect.js). No process gets NODE_EXTRA_CA_CERTS, which makes Node
+      parse its root store at start-up whether or not it opens a connection.
+    - the same PATH, locale, time zone, event and claims for every process."""
     import sysconfig
 
+    assert server.ca_file is not None, "the cold start's key server serves HTTPS"
     fixtures = json.loads((FIXTURES / "tokens.json").read_text())
     jwks_file = FIXTURES / "jwks.json"
-    base = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8", "TZ": ":UTC",
-            "BENCH_EVENT": json.dumps(first_event()), "JWT_ISSUER": fixtures["issuer"], "JWT_AUTHORIZED_AUDIENCES": fixtures["audience"],
-            "SSL_CERT_FILE": str(server.ca_file), "NODE_EXTRA_CA_CERTS": str(server.ca_file)}
-    lambda_env = {**base, "PYTHONPATH": str(task), "LOG_LEVEL": "WARN"}  # -S and /var/task only, as in Lambda
+    common = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8", "TZ": ":UTC",
+              "BENCH_EVENT": json.dumps(first_event()), "JWT_ISSUER": fixtures["issuer"],
+              "JWT_AUTHORIZED_AUDIENCES": fixtures["audience"],
+              "SSL_CERT_FILE": str(trust_bundle(Path(server.ca_file).parent, server.ca_file)),
+              "BENCH_CA_FILE": str(server.ca_file),
+              # -S and /var/task only, as in Lambda (Node ignores both)
+              "PYTHONPATH": str(task), "LOG_LEVEL": "WARN"}
+    file_keys = {**common, "JWT_ISSUER_JWKS_URI": f"file://{jwks_file}", "JWKS_FILE": str(jwks_file)}
+    snapshot = {**common, "JWT_ISSUER_JWKS_URI": server.url, "JWT_JWKS_SNAPSHOT": f"file://{jwks_file}",
+                "JWKS_FILE": str(jwks_file)}
+    url_keys = {**common, "JWT_ISSUER_JWKS_URI": server.url, "JWKS_URI": server.url}
     runtime_path = sysconfig.get_paths()["purelib"]  # where awslambdaric is (the managed runtime has it)
+    after_runtime = {"PYTHONPATH": f"{task}{os.pathsep}{runtime_path}"}
     python = [sys.executable, "-S", "-c"]
     chosen: dict[str, tuple[list[str], dict[str, str]]] = {
-        "floor imports": ([*python, FLOOR], lambda_env),
-        "fastauthz, file keys": ([*python, FASTAUTHZ], {**lambda_env, "JWT_ISSUER_JWKS_URI": f"file://{jwks_file}"}),
-        "fastauthz, snapshot": ([*python, FASTAUTHZ], {**lambda_env, "JWT_ISSUER_JWKS_URI": server.url,
-                                                      "JWT_JWKS_SNAPSHOT": f"file://{jwks_file}"}),
-        "fastauthz, JWKS URL": ([*python, FASTAUTHZ], {**lambda_env, "JWT_ISSUER_JWKS_URI": server.url}),
-        "fastauthz, file keys, after the runtime's imports": (
-            [*python, AFTER_RUNTIME], {**lambda_env, "PYTHONPATH": f"{task}{os.pathsep}{runtime_path}", "JWT_ISSUER_JWKS_URI": f"file://{jwks_file}"}),
-        "fastauthz, JWKS URL, after the runtime's imports": (
-            [*python, AFTER_RUNTIME], {**lambda_env, "PYTHONPATH": f"{task}{os.pathsep}{runtime_path}", "JWT_ISSUER_JWKS_URI": server.url}),
-        "PyJWT + PyJWKClient, JWKS URL": ([sys.executable, "-c", PYJWT], {**base, "JWKS_URI": server.url}),
+        "floor imports": ([*python, FLOOR], file_keys),
+        "fastauthz, file keys": ([*python, FASTAUTHZ], file_keys),
+        "fastauthz, snapshot": ([*python, FASTAUTHZ], snapshot),
+        "fastauthz, JWKS URL": ([*python, FASTAUTHZ], url_keys),
+        "fastauthz, file keys, after the runtime's imports": ([*python, AFTER_RUNTIME], {**file_keys, **after_runtime}),
+        "fastauthz, JWKS URL, after the runtime's imports": ([*python, AFTER_RUNTIME], {**url_keys, **after_runtime}),
+        # the plain Python authorizer, from the virtualenv (site on: PyJWT is installed there)
+        "PyJWT + PyJWKClient, JWKS URL": ([sys.executable, "-c", PYJWT],
+                                          {name: value for name, value in url_keys.items() if name != "PYTHONPATH"}),
     }
     if node is not None:
         script = str(NODE_PEER / "connect.js")
-        chosen[NODE_SCENARIOS[0]] = ([node, script], {**base, "JWKS_FILE": str(jwks_file)})
-        chosen[NODE_SCENARIOS[1]] = ([node, script], {**base, "JWKS_URI": server.url})
+        chosen[NODE_SCENARIOS[0]] = ([node, script], file_keys)
+        chosen[NODE_SCENARIOS[1]] = ([node, script], url_keys)
     return chosen
 
 

@@ -3,15 +3,29 @@
 // bench/coldstart.py and bench/node_per_token.py.
 //
 // Keys: JWKS_FILE (read at load and handed to the verifier, like fastauthz's file:// keys) or
-// JWKS_URI (fetched on the first verify, as the library does).
+// JWKS_URI (fetched on the first verify, as the library does). With JWKS_URI, BENCH_CA_FILE names
+// the benchmark's throwaway CA: it is added to Node's own root store in the fetcher's request
+// options (aws-jwt-verify's documented `SimpleFetcher({ defaultRequestOptions })`), the way a
+// deployment trusts a private CA, so only the URL scenario pays for parsing the root store.
 "use strict";
 const { JwtVerifier } = require("aws-jwt-verify");
 
-const verifier = JwtVerifier.create({
-  issuer: process.env.JWT_ISSUER,
-  audience: process.env.JWT_AUTHORIZED_AUDIENCES.split(","),
-  jwksUri: process.env.JWKS_URI || "https://unused.invalid/jwks.json",
-});
+function jwksCache() {
+  if (!process.env.JWKS_URI || !process.env.BENCH_CA_FILE) return undefined;
+  const { SimpleJwksCache } = require("aws-jwt-verify/jwk");
+  const { SimpleFetcher } = require("aws-jwt-verify/https");
+  const ca = [...require("tls").rootCertificates, require("fs").readFileSync(process.env.BENCH_CA_FILE, "utf8")];
+  return new SimpleJwksCache({ fetcher: new SimpleFetcher({ defaultRequestOptions: { ca } }) });
+}
+
+const verifier = JwtVerifier.create(
+  {
+    issuer: process.env.JWT_ISSUER,
+    audience: process.env.JWT_AUTHORIZED_AUDIENCES.split(","),
+    jwksUri: process.env.JWKS_URI || "https://unused.invalid/jwks.json",
+  },
+  { jwksCache: jwksCache() },
+);
 if (process.env.JWKS_FILE) {
   verifier.cacheJwks(JSON.parse(require("fs").readFileSync(process.env.JWKS_FILE, "utf8")));
 }

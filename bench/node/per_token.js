@@ -1,6 +1,10 @@
-// The Node side of bench/node_per_token.py: connect.js's handler on the gate's fixtures, one batch
-// per line read from stdin ("<case> <count> <step>": tokens 0, step, 2*step... of the case; step 0
-// repeats the first), answering the nanoseconds per token.
+// The Node side of bench/node_per_token.py: connect.js's handler on the benchmark's tokens.
+//
+//   node per_token.js                  steady state: one batch per line read from stdin
+//                                      ("<case> <count> <step>": tokens 0, step, 2*step... of the case;
+//                                      step 0 repeats the first), answering the nanoseconds per token
+//   node per_token.js first <case> N   a fresh process: the first N tokens of the case after the
+//                                      handler's module has loaded, answering the nanoseconds per token
 "use strict";
 const fs = require("fs");
 const readline = require("readline");
@@ -26,12 +30,19 @@ async function batch(name, count, step) {
   return Number(process.hrtime.bigint() - started) / count;
 }
 
-const lines = readline.createInterface({ input: process.stdin });
-lines.on("line", async (line) => {
-  const [name, count, step] = line.trim().split(" ");
-  try {
-    process.stdout.write(JSON.stringify({ ns: await batch(name, Number(count), Number(step)) }) + "\n");
-  } catch (error) {
-    process.stdout.write(JSON.stringify({ error: String(error) }) + "\n");
-  }
-});
+if (process.argv[2] === "first") {
+  batch(process.argv[3], Number(process.argv[4]), 1).then(
+    (ns) => process.stdout.write(JSON.stringify({ ns }) + "\n"),
+    (error) => { console.error(String(error)); process.exit(2); },
+  );
+} else {
+  const lines = readline.createInterface({ input: process.stdin });
+  lines.on("line", async (line) => {
+    const [name, count, step] = line.trim().split(" ");
+    try {
+      process.stdout.write(JSON.stringify({ ns: await batch(name, Number(count), Number(step)) }) + "\n");
+    } catch (error) {
+      process.stdout.write(JSON.stringify({ error: String(error) }) + "\n");
+    }
+  });
+}

@@ -1,6 +1,6 @@
 """Throwaway TLS material for servers on 127.0.0.1 (tests, benchmarks): a CA made for one run and
-a server certificate it signed. Clients trust it through SSL_CERT_FILE (Python's ssl) or
-NODE_EXTRA_CA_CERTS (Node)."""
+a server certificate it signed. Clients trust it through SSL_CERT_FILE (Python's ssl; the cold-start
+benchmark appends it to the system bundle) or a `ca` request option (Node)."""
 
 from __future__ import annotations
 

@@ -4,7 +4,7 @@ Each run is a new process answering one `$connect` with an Allow; the parent tim
 exit, the child reports its peak RSS (VmHWM). Scenarios run interleaved, in alternating order, and
 every figure is a median; ratios are taken run by run against the Node peer with the same key source.
 
-  floor imports                   python -S, only orjson and cryptography's asymmetric modules
+  floor imports                   python -S, only json and cryptography's asymmetric modules
   fastauthz, file keys            the function code from `make package`'s zip, unpacked as Lambda
                                   does (python -S, the package directory on PYTHONPATH: no venv hooks)
   fastauthz, snapshot             JWKS URL + the key set shipped as JWT_JWKS_SNAPSHOT
@@ -41,7 +41,7 @@ NODE_PEER = ROOT / "bench" / "node"
 FIXTURES = ROOT / "bench" / "fixtures"
 PEAK_RSS = "next(int(l.split()[1]) for l in open('/proc/self/status') if l.startswith('VmHWM')) / 1024"
 FLOOR = (
-    "import orjson\n"
+    "import json\n"
     "from cryptography.hazmat.primitives.asymmetric import ec, ed25519, ed448, padding, rsa, utils\n"
     "from cryptography.hazmat.primitives import hashes\n"
     f"print({PEAK_RSS})\n"

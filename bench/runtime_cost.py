@@ -20,12 +20,11 @@ import contextlib
 import gc
 import importlib
 import io
+import json
 import os
 import sys
 from collections.abc import Callable
 from typing import Any
-
-import orjson
 
 from bench import harness
 from bench.cases import Case
@@ -81,8 +80,8 @@ def measure(rounds: int) -> list[dict[str, Any]]:
 
     deny_mode = denying.handle  # fastauthz.handler.handler, with FASTAUTHZ_REFUSE_WITH=deny
 
-    malformed = [orjson.dumps(connect_event(f"not-a-token-{index}")) for index in range(count)]
-    fresh = [orjson.dumps(event) for event in case.events]
+    malformed = [json.dumps(connect_event(f"not-a-token-{index}")).encode() for index in range(count)]
+    fresh = [json.dumps(event).encode() for event in case.events]
     floor = batch_of(case.floor(), count)
     rows = []
     through, client = through_runtime(entry.handler, malformed)
@@ -95,7 +94,7 @@ def measure(rounds: int) -> list[dict[str, Any]]:
         "fresh RS256 token, the handler alone": lambda i: entry.handler(case.events[i], None),
         "fresh RS256 token, through the runtime": through_runtime(entry.handler, fresh)[0],
         "malformed token, the handler alone": expect_refusal(lambda event: entry.handler(event, None),
-                                                              [orjson.loads(body) for body in malformed]),
+                                                              [json.loads(body) for body in malformed]),
         "malformed token, through the runtime": through,
         "malformed token, through the runtime, raised inside the authorizer": through_runtime(raising_inside, malformed)[0],
         "malformed token, through the runtime, deny mode (FASTAUTHZ_REFUSE_WITH=deny)": through_deny,

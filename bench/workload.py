@@ -14,20 +14,19 @@ The gate takes instructions per call as the increment over a window of steady ca
 size depends on where objects happen to sit in memory (measured: up to 1.4 million instructions,
 moved by an unrelated code change), which would leak into every figure as 1.4M / N.
 
-It imports only what the Lambda function has (the handler, cryptography, orjson) plus the
+It imports only what the Lambda function has (the handler, cryptography) plus the
 standard library: the tooling that minted the fixtures (joserfc) never loads here.
 """
 
 from __future__ import annotations
 
 import gc
+import json
 import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-
-import orjson
 
 from fastauthz.dev.tokens import b64url_decode
 from tests.support.events import connect_event
@@ -61,7 +60,7 @@ def environment(fixtures: dict[str, Any]) -> dict[str, str]:
     return {"JWT_ISSUER": fixtures["issuer"], "JWT_ISSUER_JWKS_URI": f"file://{FIXTURES / 'jwks.json'}",
             "JWT_AUTHORIZED_AUDIENCES": fixtures["audience"], "JWT_CACHE_SIZE": str(CACHE_SIZE),
             "FASTAUTHZ_METRICS_INTERVAL_SECONDS": "3600",  # no flush inside a run: flushes are per minute, not per call
-            **orjson.loads(os.environ.get("GATE_AUTHORIZER_ENV", "{}"))}
+            **json.loads(os.environ.get("GATE_AUTHORIZER_ENV", "{}"))}
 
 
 def cold_start_event(fixtures: dict[str, Any], token_case: str) -> dict[str, Any]:
@@ -111,7 +110,7 @@ class Workload:
     """Every case's function `run(index)`, built the same way in every run."""
 
     def __init__(self) -> None:
-        fixtures = orjson.loads((FIXTURES / "tokens.json").read_bytes())
+        fixtures = json.loads((FIXTURES / "tokens.json").read_bytes())
         self.count: int = fixtures["count"]
         self.warmup: int = fixtures["warmup"]
         tokens: dict[str, list[str]] = fixtures["tokens"]
@@ -121,7 +120,7 @@ class Workload:
         self.authorizer = entry.authorizer
         handle = entry.handler
         self.rotating = Rotating(fixtures)
-        jwks = {key["kid"]: key for key in orjson.loads((FIXTURES / "jwks.json").read_bytes())["keys"]}
+        jwks = {key["kid"]: key for key in json.loads((FIXTURES / "jwks.json").read_bytes())["keys"]}
 
         def events(name: str, method_arn: str | None = None) -> list[dict[str, Any]]:
             return [connect_event(token, method_arn=method_arn) for token in tokens[name]]
@@ -192,7 +191,7 @@ class Workload:
         except Exception as error:
             if str(error) != "Unauthorized":
                 raise
-            reasons = [orjson.loads(line).get("reason") for line in lines]
+            reasons = [json.loads(line).get("reason") for line in lines]
             if expect not in reasons:
                 raise AssertionError(f"{name}: refused with {reasons}, expected {expect}") from None
         else:
@@ -231,7 +230,7 @@ class Rotating:
             "JWT_ISSUER": fixtures["url_issuer"], "JWT_ISSUER_JWKS_URI": uri, "JWT_AUTHORIZED_AUDIENCES": fixtures["audience"],
             "JWT_JWKS_TTL_SECONDS": "86400", "JWT_JWKS_COOLDOWN_SECONDS": "3600", "JWT_JWKS_TIMEOUT_SECONDS": "30",
             "JWT_CACHE_SIZE": str(CACHE_SIZE), "FASTAUTHZ_METRICS_INTERVAL_SECONDS": "3600",
-            **orjson.loads(os.environ.get("GATE_AUTHORIZER_ENV", "{}")),
+            **json.loads(os.environ.get("GATE_AUTHORIZER_ENV", "{}")),
         })
         self.authorizer = Authorizer(settings, load_keys=False)
         keystore = next(iter(self.authorizer.issuers.values())).keystore

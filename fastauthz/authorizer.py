@@ -20,7 +20,7 @@ from .errors import LASTING_REASONS, KeysUnavailable, Rejected, truncate
 from .extract import build_extractor
 from .keys import PreparedKey, hmac_key
 from .keystore import KeyStore
-from .logs import INFO, Log, fingerprint
+from .logs import INFO, Log
 from .metrics import VERIFY_SAMPLE, Metrics
 from .policy import MAX_RESULT_BYTES, Policies, build_context, fit_context
 from .token import HeaderCache, decode_payload, decode_signature, split_token
@@ -340,13 +340,8 @@ class Authorizer:
             return
         self.metrics.count("Deny")
         if self.log.threshold <= INFO:
-            # The fields of _refuse's line, so that `fastauthz inspect` finds a user's 403 as it finds a 401.
-            record: dict[str, Any] = {"timestamp": int(now * 1000), "level": "INFO", "message": "denied", "reason": entry.denial,
-                                      "token": fingerprint(token), "issuer": entry.issuer, "kid": entry.kid, "sub": truncate(entry.principal)}
-            context = event.get("requestContext") if type(event) is dict else None
-            if type(context) is dict:
-                record["connection_id"] = truncate(context.get("connectionId"))
-            self.log.line(record)
+            self.log.decision(now, "denied", entry.denial, "", token, entry.issuer, entry.kid, "sub", truncate(entry.principal),
+                              connection_id(event))
 
     def _rebuild(self, entry: VerifiedEntry, method_arn: Any) -> dict[str, Any]:
         """A cache hit for another methodArn (an authorizer shared by several APIs or stages)."""
@@ -365,21 +360,14 @@ class Authorizer:
         name = "Rejected." + reason
         counts[name] = counts.get(name, 0) + 1
         if self.log.threshold <= INFO:
-            record: dict[str, Any] = {"timestamp": int(now * 1000), "level": "INFO", "message": "unauthorized", "reason": reason}
-            if detail:
-                record["detail"] = detail
-            if token is not None:
-                record["token"] = fingerprint(token)
+            issuer = kid = sub = None
             if self._parsed is not None:
                 header, payload = self._parsed
-                record["issuer"] = truncate(payload.get("iss"))
-                record["kid"] = header.get("kid")  # a string of at most 256 characters or None (token.py)
+                issuer = truncate(payload.get("iss"))
+                kid = header.get("kid")  # a string of at most 256 characters or None (token.py)
                 if "sub" in payload:
-                    record["sub_unverified"] = truncate(payload["sub"])
-            context = event.get("requestContext") if type(event) is dict else None
-            if type(context) is dict:
-                record["connection_id"] = truncate(context.get("connectionId"))
-            self.log.line(record)
+                    sub = truncate(payload["sub"])
+            self.log.decision(now, "unauthorized", reason, detail, token, issuer, kid, "sub_unverified", sub, connection_id(event))
         if now >= metrics.next_flush:
             metrics.flush(now)
         return self._refusal(event, reason) if self.refuse_with_deny else None
@@ -390,6 +378,12 @@ class Authorizer:
         unusable) and tells the reason in the context."""
         method_arn = event.get("methodArn") if type(event) is dict else None
         return {"principalId": "unauthorized", "policyDocument": self.policies.refusal(method_arn), "context": {"reason": reason}}
+
+
+def connection_id(event: Mapping[str, Any]) -> str | None:
+    """The connection id of a `$connect` event, truncated, for the decision's log line; None when absent."""
+    context = event.get("requestContext") if type(event) is dict else None
+    return truncate(context.get("connectionId")) if type(context) is dict else None
 
 
 def register_snapstart_hooks(authorizer: Authorizer) -> bool:

@@ -12,10 +12,9 @@ import os
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-import orjson
-
 from .errors import ConfigError
 from .policy import connect_pattern_problem
+from .strictjson import loads
 
 if TYPE_CHECKING:
     from .rules import RequiredClaims
@@ -348,8 +347,8 @@ def _read_issuer_list(raw: str) -> list[dict[str, Any]]:
         except OSError as error:
             raise ConfigError("JWT_ISSUERS", f"cannot read {path!r} ({error.strerror}); give inline JSON or a readable file") from None
     try:
-        document = orjson.loads(text)
-    except orjson.JSONDecodeError as error:
+        document = loads(text)
+    except ValueError as error:
         raise ConfigError("JWT_ISSUERS", f"not valid JSON ({error})") from None
     if isinstance(document, dict) and isinstance(document.get("issuers"), list):
         document = document["issuers"]
@@ -471,8 +470,8 @@ def _json_object(raw: str, variable: str) -> Any:
     if not raw:
         return None
     try:
-        return orjson.loads(raw)
-    except orjson.JSONDecodeError as error:
+        return loads(raw)
+    except ValueError as error:
         raise ConfigError(variable, f"not valid JSON ({error})") from None
 
 

@@ -12,13 +12,13 @@ from binascii import a2b_base64
 from collections.abc import Callable
 from typing import Any
 
-import orjson
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 from cryptography.hazmat.primitives.hashes import SHA256, SHA384, SHA512, HashAlgorithm
 
 from .errors import KeySetError, truncate
+from .strictjson import loads
 
 Verifier = Callable[[bytes, bytes], None]  # (signature, signing_input) -> None, raises on mismatch
 
@@ -226,8 +226,8 @@ def load_key_set(document: bytes | str | dict[str, Any]) -> KeySet:
     """Parse a key document; the content decides the format. Raises KeySetError when unusable."""
     if not isinstance(document, dict):
         try:
-            document = orjson.loads(document)
-        except orjson.JSONDecodeError:
+            document = loads(document)
+        except ValueError:
             raise KeySetError("key set is not valid JSON") from None
     if not isinstance(document, dict):
         raise KeySetError("key set must be a JSON object")

@@ -121,10 +121,13 @@ class KeyStore:
             except (FetchError, KeySetError) as error:
                 self._log.warn("key snapshot unusable, fetching instead", snapshot=self.snapshot, error=str(error))
             else:
-                # Servable now, revalidated against the URL at once (in the background).
+                # Servable now, revalidated against the URL in the background from the first key
+                # lookup on (refresh_after is past): starting it here put the worker's socket and ssl
+                # imports (~9 ms, holding the GIL) in the way of the first Allow (bench/coldstart.py).
                 self.install(snapshot_keys, now, max_age=None)
                 self.refresh_after = -INFINITY
                 self._log.info("keys loaded from snapshot", snapshot=self.snapshot, keys=len(snapshot_keys))
+                return
         self._begin_fetch(now, wait=False)
 
     # -- cold path -----------------------------------------------------------------------------

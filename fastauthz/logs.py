@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from orjson import OPT_APPEND_NEWLINE, dumps
+from .strictjson import dumps, quote
 
 DEBUG, INFO, WARN, ERROR = 10, 20, 30, 40
 LEVELS = {"DEBUG": DEBUG, "INFO": INFO, "WARN": WARN, "ERROR": ERROR}
@@ -50,7 +50,28 @@ class Log:
 
     def line(self, record: dict[str, Any]) -> None:
         """Write a complete record (timestamp, level and message included) as one line."""
-        self._write(dumps(record, default=str, option=OPT_APPEND_NEWLINE).decode())
+        self._write(dumps(record) + "\n")
+
+    def decision(self, now: float, message: str, reason: str, detail: str, token: str | None,
+                 issuer: str | None, kid: str | None, sub_name: str, sub: str | None, connection_id: str | None) -> None:
+        """The line of a refusal (401, message "unauthorized") or a Deny (403, "denied"), at INFO:
+        the same fields for both, so that `fastauthz inspect` finds a user's 403 as it finds a 401.
+        Written as one f-string rather than a dict through the encoder (0.6 µs against 1.8 µs per
+        refusal, make bench-check); every value that a client can influence goes through quote().
+        `detail` is left out when empty, `issuer` and `kid` together when `issuer` is None, `sub`
+        and `connection_id` when None."""
+        line = f'{{"timestamp":{int(now * 1000)},"level":"INFO","message":"{message}","reason":{quote(reason)}'
+        if detail:
+            line += ',"detail":' + quote(detail)
+        if token is not None:
+            line += f',"token":"{fingerprint(token)}"'
+        if issuer is not None:
+            line += f',"issuer":{quote(issuer)},"kid":{"null" if kid is None else quote(kid)}'
+        if sub is not None:
+            line += f',"{sub_name}":{quote(sub)}'
+        if connection_id is not None:
+            line += ',"connection_id":' + quote(connection_id)
+        self._write(line + "}\n")
 
     def _emit(self, level: str, message: str, fields: dict[str, Any]) -> None:
         self.record(LEVELS[level], message, fields)

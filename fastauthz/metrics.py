@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from orjson import dumps
+from .strictjson import dumps
 
 VERIFY_SAMPLE = 16
 
@@ -63,7 +63,7 @@ class Metrics:
             "Service": "fastauthz",
             **values,
         }
-        self._write(dumps(record).decode() + "\n")
+        self._write(dumps(record) + "\n")
         self.counts = {}
         self.verify_seconds = 0.0
         self.verify_count = 0

@@ -9,9 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from orjson import dumps
-
 from .errors import Rejected, truncate
+from .strictjson import dumps
 
 MAX_RESULT_BYTES = 8192  # API Gateway's limit on an authorizer response
 RESULT_OVERHEAD_BYTES = 256  # keys and punctuation of the response around document and context
@@ -81,7 +80,7 @@ class Policies:
         }
         if len(table) >= MAX_CACHED_DOCUMENTS:
             table.clear()
-        built = (document, len(dumps(document)))
+        built = (document, len(dumps(document).encode()))
         table[method_arn] = built
         return built
 
@@ -94,10 +93,10 @@ def flatten(value: Any) -> str | int | float | bool | None:
     if kind is int:
         return value if -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER else str(value)
     if kind is list:
-        return ",".join(item if type(item) is str else dumps(item).decode() for item in value)
+        return ",".join(item if type(item) is str else dumps(item) for item in value)
     if value is None:
         return None
-    return dumps(value).decode()
+    return dumps(value)
 
 
 def build_context(payload: dict[str, Any], claims: tuple[str, ...], exp: float | None) -> dict[str, Any]:
@@ -118,14 +117,14 @@ def fit_context(context: dict[str, Any], principal: str, document_size: int) -> 
     if budget < 0:
         raise Rejected("result_too_large", "principal and policy exceed 8 KB")
     dropped: list[str] = []
-    size = len(dumps(context))
+    size = len(dumps(context).encode())
     while size > budget:
-        name = max((k for k in context if k != "exp"), key=lambda k: len(dumps(context[k])), default=None)
+        name = max((k for k in context if k != "exp"), key=lambda k: len(dumps(context[k]).encode()), default=None)
         if name is None:
             raise Rejected("result_too_large", "context exceeds 8 KB")
         del context[name]
         dropped.append(name)
-        size = len(dumps(context))
+        size = len(dumps(context).encode())
     return dropped
 
 

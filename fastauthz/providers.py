@@ -17,10 +17,9 @@ one follow from the other it is derived here; any other issuer is resolved by OI
 
 from __future__ import annotations
 
-import orjson
-
 from .errors import KeySetError
 from .fetch import FetchError, fetch_document, split_url
+from .strictjson import loads
 
 WELL_KNOWN_JWKS = "/.well-known/jwks.json"
 WELL_KNOWN_OPENID = "/.well-known/openid-configuration"
@@ -102,8 +101,8 @@ def discover_jwks_uri(issuer: str, timeout: float, retries: int = 2) -> str:
     url = discovery_url(issuer)
     body = fetch_document(url, timeout, retries).body
     try:
-        document = orjson.loads(body)
-    except orjson.JSONDecodeError:
+        document = loads(body)
+    except ValueError:
         raise KeySetError(f"{url} is not JSON") from None
     if not isinstance(document, dict):
         raise KeySetError(f"{url} is not a JSON object")

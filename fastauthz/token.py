@@ -11,10 +11,9 @@ from __future__ import annotations
 from binascii import a2b_base64
 from typing import Any
 
-from orjson import loads
-
 from .cache import remember
 from .errors import Rejected, truncate
+from .strictjson import loads
 
 # base64url -> base64 in one C call. Characters outside the base64url alphabet that
 # a2b_base64 would accept ('+', '/', '=') are mapped to '!' so that strict mode refuses them.

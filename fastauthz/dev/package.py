@@ -2,7 +2,7 @@
 
     python -m fastauthz.dev.package [--arch x86_64 --arch arm64] [--python 3.12] [--snapshot URL|FILE] [--out dist]
 
-- Only the runtime dependencies (cryptography, orjson and what they need), fetched as
+- Only the runtime dependencies (cryptography and what it needs), fetched as
   manylinux wheels for the target architecture and Python (`pip --platform --only-binary`), so a
   zip built on a laptop carries the right binaries.
 - `.pyc` compiled by an interpreter of the target version with `--invalidation-mode
@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
-RUNTIME_REQUIREMENTS = ("cryptography>=42", "orjson>=3.9")
+RUNTIME_REQUIREMENTS = ("cryptography>=42",)
 MACHINES = {"x86_64": "x86_64", "arm64": "aarch64"}
 # Lambda's Python runtimes: python3.9-3.11 run on Amazon Linux 2 (glibc 2.26), 3.12 and later on
 # Amazon Linux 2023 (glibc 2.34). A wheel built for a newer glibc fails to load there.

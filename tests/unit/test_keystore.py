@@ -121,15 +121,16 @@ def test_cold_start_with_the_source_down_fails_closed_fast_then_recovers_when_it
     assert keystore.key_for("rsa-1", clock()).kid == "rsa-1"
 
 
-def test_a_snapshot_is_served_at_once_and_revalidated_in_the_background(served: KeyServer, clock: Clock, tmp_path: Path) -> None:
+def test_a_snapshot_is_served_at_once_and_revalidated_in_the_background_from_the_first_lookup(
+        served: KeyServer, clock: Clock, tmp_path: Path) -> None:
     snapshot = tmp_path / "snapshot.json"
     snapshot.write_text(json.dumps(jwks("rsa-1")))
     served.serve(jwks("rsa-1", "rsa-2"))
     keystore = store(served, clock, snapshot=f"file://{snapshot}")
     keystore.start(clock())
-    assert served.requests == 0
+    assert served.requests == 0 and not spawned(keystore).tasks  # nothing competes with the cold start
     assert keystore.key_for("rsa-1", clock()).kid == "rsa-1"  # no network on the cold path
-    assert spawned(keystore).run() == 1  # the revalidation was scheduled at start
+    assert spawned(keystore).run() == 1  # the revalidation, scheduled by that lookup
     assert keystore.key_for("rsa-2", clock()).kid == "rsa-2"
     assert served.requests == 1
 

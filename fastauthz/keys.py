@@ -10,27 +10,36 @@ from __future__ import annotations
 
 from binascii import a2b_base64
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, padding, rsa
-from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.hazmat.primitives.hashes import SHA256, SHA384, SHA512, HashAlgorithm
 
 from .errors import KeySetError, truncate
 from .strictjson import loads
 
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519
+
 Verifier = Callable[[bytes, bytes], None]  # (signature, signing_input) -> None, raises on mismatch
 
 MIN_RSA_BITS = 2048  # RFC 7518 §3.3; smaller keys are skipped at load
 _HASHES: dict[str, HashAlgorithm] = {"256": SHA256(), "384": SHA384(), "512": SHA512()}
-_EC_CURVES: dict[str, tuple[ec.EllipticCurve, str, int]] = {
-    # crv: (curve, the one alg it signs, coordinate size in bytes)
-    "P-256": (ec.SECP256R1(), "ES256", 32),
-    "P-384": (ec.SECP384R1(), "ES384", 48),
-    "P-521": (ec.SECP521R1(), "ES512", 66),
-}
+# crv: (the one alg it signs, coordinate size in bytes). The curve objects come with cryptography's
+# `ec` module, imported with the first EC key: it costs ~4 ms of cold start (the OID tables), which
+# the RSA-only key sets of Cognito, Auth0, Entra ID, Okta and Google never need (bench/coldstart.py).
+# Ed25519 and Ed448 are imported with the first OKP key for the same reason.
+EC_CURVES: dict[str, tuple[str, int]] = {"P-256": ("ES256", 32), "P-384": ("ES384", 48), "P-521": ("ES512", 66)}
 _PKCS1 = padding.PKCS1v15()
+
+
+def _ec_curve(crv: str) -> ec.EllipticCurve:
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    if crv == "P-256":
+        return ec.SECP256R1()
+    return ec.SECP384R1() if crv == "P-384" else ec.SECP521R1()
 
 
 class PreparedKey:
@@ -92,11 +101,15 @@ def _ecdsa(alg: str) -> ec.ECDSA:
     # cipher tables: ~5 ms), which a cold start whose tokens are all RSA should not pay.
     instance = _ECDSA.get(alg)
     if instance is None:
+        from cryptography.hazmat.primitives.asymmetric import ec
+
         instance = _ECDSA[alg] = ec.ECDSA(_HASHES[alg[2:]])
     return instance
 
 
 def ec_verifier(public_key: ec.EllipticCurvePublicKey, alg: str, size: int) -> Verifier:
+    from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
+
     def verify(signature: bytes, data: bytes) -> None:
         # JWS carries r||s of fixed size (RFC 7518 §3.4); r = s = 0 (CVE-2022-21449) is refused
         # by OpenSSL's range check, and any other length is refused here.
@@ -176,24 +189,30 @@ def prepare_jwk(jwk: dict[str, Any]) -> PreparedKey:
         return PreparedKey(kid, "RSA", rsa_verifiers(public_rsa, alg), ("RSA", n, e))
     if kty == "EC":
         crv = jwk.get("crv")
-        if crv not in _EC_CURVES:
+        if crv not in EC_CURVES:
             raise ValueError(f"unsupported EC curve {truncate(crv)}")
-        curve, curve_alg, size = _EC_CURVES[crv]
+        curve_alg, size = EC_CURVES[crv]
         x, y = _b64(jwk.get("x"), "x"), _b64(jwk.get("y"), "y")
         if len(x) != size or len(y) != size:
             raise ValueError("EC coordinates of the wrong size")
         if alg is not None and alg != curve_alg:
             raise ValueError(f"alg {alg} does not fit curve {crv}")
-        public_ec = ec.EllipticCurvePublicKey.from_encoded_point(curve, b"\x04" + x + y)
+        from cryptography.hazmat.primitives.asymmetric import ec
+
+        public_ec = ec.EllipticCurvePublicKey.from_encoded_point(_ec_curve(crv), b"\x04" + x + y)
         return PreparedKey(kid, "EC", {curve_alg: ec_verifier(public_ec, curve_alg, size)}, ("EC", crv, x, y))
     if kty == "OKP":
         crv = jwk.get("crv")
         x = _b64(jwk.get("x"), "x")
         public_ed: ed25519.Ed25519PublicKey | ed448.Ed448PublicKey
         if crv == "Ed25519":
-            public_ed = ed25519.Ed25519PublicKey.from_public_bytes(x)
+            from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+            public_ed = Ed25519PublicKey.from_public_bytes(x)
         elif crv == "Ed448":
-            public_ed = ed448.Ed448PublicKey.from_public_bytes(x)
+            from cryptography.hazmat.primitives.asymmetric.ed448 import Ed448PublicKey
+
+            public_ed = Ed448PublicKey.from_public_bytes(x)
         else:
             raise ValueError(f"unsupported OKP curve {truncate(crv)}")
         if alg is not None and alg not in ("EdDSA", crv):
@@ -207,6 +226,7 @@ def prepare_jwk(jwk: dict[str, Any]) -> PreparedKey:
 def prepare_certificate(kid: str, pem: str) -> PreparedKey:
     """One entry of Google's x509 map (kid -> PEM certificate) -> PreparedKey."""
     from cryptography import x509  # only key sets in this format pay for this import
+    from cryptography.hazmat.primitives.asymmetric import ec
 
     public_key = x509.load_pem_x509_certificate(pem.encode()).public_key()
     if isinstance(public_key, rsa.RSAPublicKey):
@@ -215,8 +235,8 @@ def prepare_certificate(kid: str, pem: str) -> PreparedKey:
         numbers = public_key.public_numbers()
         return PreparedKey(kid, "RSA", rsa_verifiers(public_key), ("RSA", numbers.n, numbers.e))
     if isinstance(public_key, ec.EllipticCurvePublicKey):
-        for crv, (curve, curve_alg, size) in _EC_CURVES.items():
-            if public_key.curve.name == curve.name:
+        for crv, (curve_alg, size) in EC_CURVES.items():
+            if public_key.curve.name == _ec_curve(crv).name:
                 point = public_key.public_numbers()
                 return PreparedKey(kid, "EC", {curve_alg: ec_verifier(public_key, curve_alg, size)}, ("EC", crv, point.x, point.y))
     raise ValueError("unsupported certificate key type")

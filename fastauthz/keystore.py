@@ -87,7 +87,7 @@ class KeyStore:
         self._next_unknown_kid_fetch = -INFINITY
         self._unknown_kids: set[str | None] = set()
         self._flight: _Flight | None = None
-        self._lock: Any = None  # threading.Lock, created on first fetch: file:// never loads threading
+        self._lock: Any = None  # a _thread lock, created on first fetch: file:// never loads one
         self.fetch_count = 0
         self.installed_fetch = 0  # the number of the fetch whose key set is installed
 
@@ -170,15 +170,14 @@ class KeyStore:
     def _begin_fetch(self, now: float, wait: bool) -> None:
         """Start a fetch unless one is in flight (single flight); with `wait`, take its result."""
         if self._lock is None:
-            import threading
+            from _thread import allocate_lock
 
-            self._lock = threading.Lock()
-            self._new_event = threading.Event
+            self._lock = allocate_lock()
         with self._lock:
             flight = self._flight
             owner = flight is None
             if owner:
-                flight = self._flight = _Flight(self._new_event())
+                flight = self._flight = _Flight(_Signal())
         assert flight is not None
         if owner:
             if wait:
@@ -271,6 +270,33 @@ class KeyStore:
         self._flight = None
 
 
+class _Signal:
+    """threading.Event's set / is_set / wait, on one `_thread` lock: the threading module's import
+    (0.9 ms) and queue's (0.7 ms) sat on the cold start of every URL and snapshot key source
+    (bench/coldstart.py). Set once, by the fetch that owns it; any number of waiters."""
+
+    __slots__ = ("_flag", "_lock")
+
+    def __init__(self) -> None:
+        from _thread import allocate_lock
+
+        self._flag = False
+        self._lock = allocate_lock()
+        self._lock.acquire()  # held until set(): waiters block on it
+
+    def set(self) -> None:
+        self._flag = True
+        self._lock.release()
+
+    def is_set(self) -> bool:
+        return self._flag
+
+    def wait(self, timeout: float | None = None) -> bool:
+        if not self._flag and self._lock.acquire(timeout=-1 if timeout is None else max(timeout, 0.0)):
+            self._lock.release()  # let the next waiter through
+        return self._flag
+
+
 class _Done:
     """An already-set event, for fetches run inline."""
 
@@ -292,11 +318,11 @@ def _spawn_daemon(task: Callable[[], None]) -> None:
     thread per refresh would cost the triggering invocation ~90 µs (measured here)."""
     global _tasks
     if _tasks is None:
-        import queue
-        import threading
+        from _queue import SimpleQueue  # queue.SimpleQueue itself, without queue.py's imports
+        from _thread import start_new_thread  # a daemon thread: it never holds up the process's exit
 
-        _tasks = queue.SimpleQueue()
-        threading.Thread(target=_work, args=(_tasks,), name="fastauthz-keys", daemon=True).start()
+        _tasks = SimpleQueue()
+        start_new_thread(_work, (_tasks,))
     _tasks.put(task)
 
 

@@ -44,7 +44,7 @@ def test_each_fastauthz_scenario_and_its_node_peer_differ_only_in_the_key_source
             continue
         assert _without_key_source(env) == _without_key_source(chosen[peer][1]), name
         compared += 1
-    assert compared == 3  # file keys, snapshot, JWKS URL
+    assert compared == 4  # file keys (all key types, RSA only), snapshot, JWKS URL
 
 
 def test_every_scenario_has_a_node_peer_or_is_a_node_peer(chosen: dict[str, tuple[list[str], dict[str, str]]]) -> None:
@@ -57,6 +57,7 @@ def test_every_scenario_has_a_node_peer_or_is_a_node_peer(chosen: dict[str, tupl
 def test_the_file_keys_pair_runs_in_one_environment(chosen: dict[str, tuple[list[str], dict[str, str]]]) -> None:
     assert chosen["fastauthz, file keys"][1] == chosen[NODE_SCENARIOS[0]][1]
     assert chosen["fastauthz, JWKS URL"][1] == chosen[NODE_SCENARIOS[1]][1]
+    assert chosen["fastauthz, file keys, RSA only"][1] == chosen[NODE_SCENARIOS[2]][1]
 
 
 def test_python_trusts_the_system_store_plus_the_test_ca(server: KeyServer,

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from .cache import RejectedCache, VerifiedCache, VerifiedEntry, new_entry
 from .claims import ClaimRules, check_claims, granted_scopes
-from .config import IssuerConfig, Settings, load_settings
+from .config import Settings, load_settings
 from .errors import LASTING_REASONS, KeysUnavailable, Rejected, truncate
 from .extract import build_extractor
 from .keys import PreparedKey, hmac_key
@@ -26,6 +26,7 @@ from .policy import MAX_RESULT_BYTES, Policies, build_context, fit_context
 from .token import HeaderCache, decode_payload, decode_signature, split_token
 
 if TYPE_CHECKING:
+    from .issuer_settings import IssuerConfig
     from .rules import Hook
 
 # A token verified without `exp` (JWT_VERIFY_EXPIRATION=false) is cached this long at most.
@@ -88,12 +89,11 @@ class Authorizer:
         self.extract = build_extractor(settings.token_sources, settings.query_parameter, settings.cookie_name)
         self.refuse_with_deny = settings.refuse_with == "deny"
         self._parsed: tuple[dict[str, Any], dict[str, Any]] | None = None  # (header, payload) for the refusal log line
-        # FASTAUTHZ_AUTHORIZE, imported now: a missing module or function fails the cold start.
-        self.hook: Hook | None = None
-        if settings.authorize:
-            from .rules import consult_hook, load_hook
+        # FASTAUTHZ_AUTHORIZE, imported by load_settings (a missing module or function fails there).
+        self.hook: Hook | None = settings.authorize
+        if self.hook is not None:
+            from .rules import consult_hook
 
-            self.hook = load_hook(settings.authorize)
             self._consult_hook = consult_hook
         self.hook_cache_seconds = settings.authorize_cache_seconds
         self.issuers: dict[str, Issuer] = {}

@@ -7,10 +7,12 @@ Python) and strings out.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .config import IssuerConfig
 from .errors import Rejected, truncate
+
+if TYPE_CHECKING:
+    from .issuer_settings import IssuerConfig
 
 FIREBASE_MAX_SUB_LENGTH = 128
 

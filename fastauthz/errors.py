@@ -57,14 +57,6 @@ REASON_CODES = frozenset(code for code, _, _, _ in REASONS)
 LASTING_REASONS = frozenset(code for code, _, lasting, _ in REASONS if lasting)
 
 
-def reasons_markdown() -> str:
-    """README's list of reason codes (`make readme`)."""
-    status = {401: "401", 403: "403 (Deny)", 500: "500", 0: "log only"}
-    rows = ["| reason | answer | remembered | meaning |", "| --- | --- | --- | --- |"]
-    rows += [f"| `{code}` | {status[answer]} | {'yes' if lasting else 'no'} | {meaning} |" for code, answer, lasting, meaning in REASONS]
-    return "\n".join(rows)
-
-
 DETAIL_LIMIT = 80
 
 

@@ -19,11 +19,11 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from .config import default
 from .errors import KeySetError, KeysUnavailable, Rejected, truncate
 from .fetch import FetchError, fetch_document
 from .keys import KeySet, PreparedKey, load_key_set
 from .logs import Log
+from .settings import default
 
 DEFAULT_TTL = 3600.0  # when the source sends no Cache-Control max-age (and none is configured)
 REFRESH_AHEAD = 0.9  # start refreshing at this fraction of the TTL

@@ -8,7 +8,7 @@ from types import ModuleType
 
 import pytest
 
-from fastauthz.config import SETTING_NAMES
+from fastauthz.settings import NAMES as SETTING_NAMES
 from tests.support.authorizers import LoadHandler
 from tests.support.server import KeyServer
 

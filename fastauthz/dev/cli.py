@@ -21,8 +21,8 @@ import time
 import urllib.request
 from typing import Any
 
-from ..config import MAX_LEEWAY_SECONDS
 from ..logs import fingerprint
+from ..settings import MAX_LEEWAY_SECONDS
 from .tokens import b64url_decode
 
 DEFAULT_STATE = ".fastauthz"

@@ -5,8 +5,8 @@ from typing import Any
 import pytest
 
 from fastauthz.claims import ClaimRules, check_claims, granted_scopes
-from fastauthz.config import IssuerConfig
 from fastauthz.errors import Rejected
+from fastauthz.issuer_settings import IssuerConfig
 from tests.support.tokens import AUDIENCE, ISSUER, NOW, claims
 
 

@@ -57,6 +57,21 @@ def test_check_config_reports_keys_and_fails_on_bad_configuration(monkeypatch: p
         assert "JWT_ALGORITHMS" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("hook", ["nope.module:fn", "tests.hooks:no_such_function", "not a reference"])
+def test_check_config_reports_a_bad_hook_as_the_cold_start_does(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+                                                                hook: str) -> None:
+    from fastauthz.authorizer import Authorizer
+    from fastauthz.errors import ConfigError
+    with DevIssuer(audience="cli") as issuer:
+        for name, value in {**issuer.environment(), "FASTAUTHZ_AUTHORIZE": hook}.items():
+            monkeypatch.setenv(name, value)
+        assert main(["check-config"]) == 2  # not a traceback
+        assert capsys.readouterr().err.startswith("configuration error: FASTAUTHZ_AUTHORIZE")
+        with pytest.raises(ConfigError) as raised:
+            Authorizer.from_env()
+        assert raised.value.variable == "FASTAUTHZ_AUTHORIZE"
+
+
 def test_the_issuer_serves_jwks_x509_and_rotates_on_command(tmp_path: Path) -> None:
     import urllib.request
 
@@ -71,7 +86,8 @@ def test_the_issuer_serves_jwks_x509_and_rotates_on_command(tmp_path: Path) -> N
 
 def test_an_expired_token_is_refused_whatever_leeway_the_authorizer_allows(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from fastauthz.authorizer import Authorizer
-    from fastauthz.config import MAX_LEEWAY_SECONDS, load_settings
+    from fastauthz.config import load_settings
+    from fastauthz.settings import MAX_LEEWAY_SECONDS
     with DevIssuer(audience="cli", state_dir=tmp_path) as issuer:
         assert main(["token", "--state", str(tmp_path), "--expired"]) == 0
         token = capsys.readouterr().out.strip()

@@ -7,9 +7,12 @@ from typing import Any
 
 import pytest
 
-from fastauthz.config import ASYMMETRIC_ALGORITHMS, HMAC_ALGORITHMS, SETTING_NAMES, load_settings, settings_markdown
+from fastauthz.config import load_settings
+from fastauthz.dev.readme import settings_markdown
 from fastauthz.errors import ConfigError
 from fastauthz.providers import derive_issuer
+from fastauthz.settings import ASYMMETRIC_ALGORITHMS, HMAC_ALGORITHMS
+from fastauthz.settings import NAMES as SETTING_NAMES
 from tests.support.authorizers import Logs
 from tests.support.tokens import AUDIENCE, ISSUER
 
@@ -133,14 +136,14 @@ def test_issuer_list_and_single_issuer_variables_are_exclusive() -> None:
 
 def test_every_variable_read_by_the_lambda_package_is_declared_in_config() -> None:
     source = "\n".join(p.read_text() for p in (ROOT / "fastauthz").glob("*.py"))  # dev/ tooling is not the handler
-    read = set(re.findall(r'\.(?:raw|boolean|number|csv|is_set)\("([A-Z_]+)"', source))
-    assert read <= SETTING_NAMES
+    read = set(re.findall(r'\.(?:raw|value|is_set)\("([A-Z_]+)"', source))
+    assert read <= SETTING_NAMES and len(read) > 25
     assert "os.environ[" not in source and "getenv(" not in source
 
 
 def test_readme_table_matches_the_settings_declared_in_config() -> None:
     readme = (ROOT / "README.md").read_text()
-    assert settings_markdown() in readme, "regenerate: python -m fastauthz.config > table, paste into README.md"
+    assert settings_markdown() in readme, "regenerate: make readme"
 
 
 @pytest.mark.parametrize("uri", ["http://keys.example.com/jwks.json", "http://10.0.0.5/jwks.json", "http://127.evil.example/jwks.json"])
@@ -175,10 +178,11 @@ def test_each_default_is_written_once_in_its_settings_row() -> None:
     """Settings has no defaults of its own and KeyStore takes the rows' (a default written twice drifts)."""
     import inspect
 
-    from fastauthz.config import SETTINGS, Settings, default
+    from fastauthz.config import Settings
     from fastauthz.keystore import KeyStore
+    from fastauthz.settings import VARIABLES, default
 
-    for row in SETTINGS:
+    for row in VARIABLES:
         default(row.name)  # every row's default passes its own parser
     assert Settings._field_defaults == {}
     parameters = inspect.signature(KeyStore).parameters

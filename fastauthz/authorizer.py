@@ -14,54 +14,25 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from .cache import RejectedCache, VerifiedCache, VerifiedEntry, new_entry
-from .claims import ClaimRules, check_claims, granted_scopes
+from .claims import ClaimRules, check_claims
 from .config import Settings, load_settings
 from .errors import LASTING_REASONS, KeysUnavailable, Rejected, truncate
 from .extract import build_extractor
-from .keys import PreparedKey, hmac_key
+from .issuer import Issuer
 from .keystore import KeyStore
-from .logs import INFO, Log
-from .metrics import VERIFY_SAMPLE, Metrics
+from .logs import Log
+from .metrics import Metrics
+from .outcomes import Outcomes
 from .policy import MAX_RESULT_BYTES, Policies, build_context, fit_context
 from .token import HeaderCache, decode_payload, decode_signature, split_token
 
 if TYPE_CHECKING:
-    from .issuer_settings import IssuerConfig
     from .rules import Hook
 
 # A token verified without `exp` (JWT_VERIFY_EXPIRATION=false) is cached this long at most.
 NO_EXP_CACHE_SECONDS = 300.0
 # Room for the policy document, principal and response keys when the context is small.
 SMALL_RESULT_MARGIN = 2048
-
-
-class Issuer:
-    """One trusted issuer: its claim rules, algorithms and keys."""
-
-    __slots__ = ("algorithms", "hmac", "keystore", "name", "required_claims", "required_scopes", "rules")
-
-    def __init__(self, config: IssuerConfig, rules: ClaimRules, keystore: KeyStore | None) -> None:
-        self.name = config.issuer
-        self.rules = rules
-        self.algorithms = config.algorithms
-        self.required_scopes = config.required_scopes
-        # JWT_REQUIRED_CLAIMS compiled to one predicate at cold start (rules.py is loaded only then).
-        self.required_claims: Callable[[dict[str, Any]], bool] | None = None
-        if config.required_claims is not None:
-            from .rules import claims_predicate
-
-            self.required_claims = claims_predicate(config.required_claims)
-        self.keystore = keystore
-        self.hmac: PreparedKey | None = hmac_key(config.hmac_secret) if config.hmac_secret else None
-
-    def key_for(self, alg: str, kid: str | None, now: float) -> PreparedKey:
-        if alg[0] == "H":  # HS*: allowed only when a secret is configured (config.py)
-            if self.hmac is None:
-                raise Rejected("alg_not_allowed", alg)
-            return self.hmac
-        if self.keystore is None:
-            raise Rejected("alg_not_allowed", alg)
-        return self.keystore.key_for(kid, now)
 
 
 class Authorizer:
@@ -88,6 +59,10 @@ class Authorizer:
         self.policies = Policies(settings.authorized_apis)
         self.extract = build_extractor(settings.token_sources, settings.query_parameter, settings.cookie_name)
         self.refuse_with_deny = settings.refuse_with == "deny"
+        # The bookkeeping of each outcome, bound once: a bound method costs what the inlined code did.
+        outcomes = Outcomes(self.log, self.metrics, self.rejected, self.policies, self.refuse_with_deny)
+        self._refused, self._decided, self._refusal = outcomes.refused, outcomes.decided, outcomes.refusal
+        self._counts = self.metrics.counts
         self._parsed: tuple[dict[str, Any], dict[str, Any]] | None = None  # (header, payload) for the refusal log line
         # FASTAUTHZ_AUTHORIZE, imported by load_settings (a missing module or function fails there).
         self.hook: Hook | None = settings.authorize
@@ -192,7 +167,7 @@ class Authorizer:
 
     # decide() and _verify() are written flat on purpose: every Python call, attribute
     # lookup and object they avoid shows up in the instructions per call (make bench-check); the
-    # rare branches call out to the general code (Issuer.key_for, fit_context, _refuse, rules.py).
+    # rare branches call out to the general code (Issuer.key_for, fit_context, outcomes.py, rules.py).
     def decide(self, event: Mapping[str, Any]) -> dict[str, Any] | None:
         """Allow/Deny result; for a refusal None (the caller raises Unauthorized: API Gateway's
         401) or, with FASTAUTHZ_REFUSE_WITH=deny, a Deny policy; or raise KeysUnavailable (500).
@@ -204,21 +179,21 @@ class Authorizer:
             token = self.extract(event)
             entry = self.cache.entries.get(token)
             if entry is not None and now < entry[0]:
-                counts = self.metrics.counts
+                counts = self._counts
                 counts["CacheHit"] = counts.get("CacheHit", 0) + 1
                 method_arn = event.get("methodArn")
                 result = entry[1] if entry[2] == method_arn else self._rebuild(entry, method_arn)
-                self._count_decision(entry, token, event, now)
+                self._decided(entry, token, event, now)
             else:
                 result = self._verify(token, event, now)
         except Rejected as rejection:
-            return self._refuse(rejection, event, token, now)
+            return self._refused(rejection, event, token, self._parsed, now)
         except KeysUnavailable:
-            self.metrics.count("KeysUnavailable")
+            self._counts["KeysUnavailable"] = self._counts.get("KeysUnavailable", 0) + 1
             self.metrics.flush(now)
             raise
         except Exception as error:  # a bug or an input we did not foresee: still a clean refusal
-            self.metrics.count("InternalError")
+            self._counts["InternalError"] = self._counts.get("InternalError", 0) + 1
             self.log.error("internal error: refusing", reason="internal_error", error=truncate(f"{type(error).__name__}: {error}"))
             return self._refusal(event, "internal_error") if self.refuse_with_deny else None
         if now >= self.metrics.next_flush:
@@ -260,8 +235,7 @@ class Authorizer:
             raise Rejected("alg_key_mismatch", f"{alg} with a {key.kty} key")
         signature = decode_signature(signature_segment)
         metrics = self.metrics
-        metrics.verify_ticket += 1
-        timed = not metrics.verify_ticket % VERIFY_SAMPLE  # one signature check in VERIFY_SAMPLE is timed
+        timed = metrics.sample_verify()
         started = time.perf_counter() if timed else 0.0
         try:
             verify(signature, raw[: len(header_segment) + 1 + len(payload_segment)])
@@ -270,13 +244,13 @@ class Authorizer:
         if timed:
             metrics.timed_verify(time.perf_counter() - started)
         if event is None:  # Authorizer.verify(): the claims, not a policy
-            denial = self._rules_denial(payload, issuer)
+            denial = issuer.denial(payload)
             if denial:
                 raise Rejected(denial)
             return payload
         principal: str = payload["sub"]
         method_arn: Any = event.get("methodArn")  # policy.py refuses anything but an execute-api ARN string
-        denial = self._rules_denial(payload, issuer) if issuer.required_scopes or issuer.required_claims is not None else ""
+        denial = issuer.denial(payload) if issuer.required_scopes or issuer.required_claims is not None else ""
         context = build_context(payload, self.context_claims, exp)
         expires = exp if exp is not None else now + NO_EXP_CACHE_SECONDS
         if keystore is not None and keystore.stale_until < expires:
@@ -299,20 +273,11 @@ class Authorizer:
         if expires > now:  # not so with FASTAUTHZ_AUTHORIZE_CACHE_SECONDS=0: the hook is asked every time
             self.cache.put(token, entry)
         if not denial and not self.log.debug_enabled:
-            counts = self.metrics.counts
+            counts = self._counts
             counts["Allow"] = counts.get("Allow", 0) + 1
         else:
-            self._count_decision(entry, token, event, now)
+            self._decided(entry, token, event, now)
         return result
-
-    @staticmethod
-    def _rules_denial(payload: dict[str, Any], issuer: Issuer) -> str:
-        """The reason code of a Deny by the configured rules, "" when they pass (or there are none)."""
-        if issuer.required_scopes and not issuer.required_scopes <= granted_scopes(payload):
-            return "insufficient_scope"
-        if issuer.required_claims is not None and not issuer.required_claims(payload):
-            return "insufficient_claims"
-        return ""
 
     def _ask_hook(self, payload: dict[str, Any], event: Mapping[str, Any], principal: str, now: float,
                   expires: float) -> tuple[str, dict[str, Any] | None, float]:
@@ -332,58 +297,10 @@ class Authorizer:
         if dropped:
             self.log.warn("context claims dropped to fit 8 KB", claims=dropped, sub=truncate(principal))
 
-    def _count_decision(self, entry: VerifiedEntry, token: str, event: Mapping[str, Any], now: float) -> None:
-        if not entry.denial:
-            self.metrics.count("Allow")
-            if self.log.debug_enabled:
-                self.log.debug("allowed", sub=truncate(entry.principal), issuer=entry.issuer)
-            return
-        self.metrics.count("Deny")
-        if self.log.threshold <= INFO:
-            self.log.decision(now, "denied", entry.denial, "", token, entry.issuer, entry.kid, "sub", truncate(entry.principal),
-                              connection_id(event))
-
     def _rebuild(self, entry: VerifiedEntry, method_arn: Any) -> dict[str, Any]:
         """A cache hit for another methodArn (an authorizer shared by several APIs or stages)."""
         document = (self.policies.deny(method_arn) if entry.denial else self.policies.allow(method_arn))[0]
         return {"principalId": entry.principal, "policyDocument": document, "context": entry.context}
-
-    def _refuse(self, rejection: Rejected, event: Mapping[str, Any], token: str | None, now: float) -> dict[str, Any] | None:
-        """Remember a lasting refusal, count it and write its log line (hot path on refusals);
-        returns what decide() answers: None (a 401), or in Deny mode a Deny policy."""
-        reason, detail = rejection.reason, rejection.detail
-        if token is not None and reason in LASTING_REASONS:
-            self.rejected.add(token, now, reason)
-        metrics = self.metrics
-        counts = metrics.counts
-        counts["Unauthorized"] = counts.get("Unauthorized", 0) + 1
-        name = "Rejected." + reason
-        counts[name] = counts.get(name, 0) + 1
-        if self.log.threshold <= INFO:
-            issuer = kid = sub = None
-            if self._parsed is not None:
-                header, payload = self._parsed
-                issuer = truncate(payload.get("iss"))
-                kid = header.get("kid")  # a string of at most 256 characters or None (token.py)
-                if "sub" in payload:
-                    sub = truncate(payload["sub"])
-            self.log.decision(now, "unauthorized", reason, detail, token, issuer, kid, "sub_unverified", sub, connection_id(event))
-        if now >= metrics.next_flush:
-            metrics.flush(now)
-        return self._refusal(event, reason) if self.refuse_with_deny else None
-
-    def _refusal(self, event: Mapping[str, Any], reason: str) -> dict[str, Any]:
-        """FASTAUTHZ_REFUSE_WITH=deny: API Gateway answers 403, the function records no error and
-        the runtime formats no traceback. The Deny covers the methodArn (everything when it is
-        unusable) and tells the reason in the context."""
-        method_arn = event.get("methodArn") if type(event) is dict else None
-        return {"principalId": "unauthorized", "policyDocument": self.policies.refusal(method_arn), "context": {"reason": reason}}
-
-
-def connection_id(event: Mapping[str, Any]) -> str | None:
-    """The connection id of a `$connect` event, truncated, for the decision's log line; None when absent."""
-    context = event.get("requestContext") if type(event) is dict else None
-    return truncate(context.get("connectionId")) if type(context) is dict else None
 
 
 def register_snapstart_hooks(authorizer: Authorizer) -> bool:

@@ -8,7 +8,7 @@ entry of JWT_ISSUERS; a bad value raises ConfigError naming what the user wrote:
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any
 
 from .errors import ConfigError
 from .settings import ASYMMETRIC_ALGORITHMS, HMAC_ALGORITHMS, MIN_HMAC_SECRET_BYTES, Environment, parse_bool, split_csv, split_scopes
@@ -23,19 +23,38 @@ ISSUER_FIELDS = frozenset(
 )
 
 
-class IssuerConfig(NamedTuple):
-    issuer: str
-    jwks_uri: str
-    audiences: frozenset[str]
-    verify_audience: bool
-    algorithms: frozenset[str]
-    token_use: frozenset[str] | None
-    required_scopes: frozenset[str]
-    hmac_secret: bytes | None = None
-    jwks_snapshot: str = ""
-    required_claims: RequiredClaims | None = None
-    aliases: tuple[str, ...] = ()  # other spellings of `issuer` accepted (a derived bare-host issuer: with and without "/")
-    discovery: bool = False  # jwks_uri is empty: found by OIDC discovery from `issuer` at the first key fetch
+class IssuerConfig:
+    """One issuer's configuration. A slotted class, not a NamedTuple: a NamedTuple class costs ~0.7 M
+    instructions to create at every cold start (make bench-check)."""
+
+    __slots__ = ("algorithms", "aliases", "audiences", "discovery", "hmac_secret", "issuer", "jwks_snapshot", "jwks_uri",
+                 "required_claims", "required_scopes", "token_use", "verify_audience")
+
+    def __init__(self, *, issuer: str, jwks_uri: str, audiences: frozenset[str], verify_audience: bool, algorithms: frozenset[str],
+                 token_use: frozenset[str] | None, required_scopes: frozenset[str], hmac_secret: bytes | None = None,
+                 jwks_snapshot: str = "", required_claims: RequiredClaims | None = None, aliases: tuple[str, ...] = (),
+                 discovery: bool = False) -> None:
+        self.issuer = issuer
+        self.jwks_uri = jwks_uri
+        self.audiences = audiences
+        self.verify_audience = verify_audience
+        self.algorithms = algorithms
+        self.token_use = token_use
+        self.required_scopes = required_scopes
+        self.hmac_secret = hmac_secret
+        self.jwks_snapshot = jwks_snapshot
+        self.required_claims = required_claims
+        self.aliases = aliases  # other spellings of `issuer` accepted (a derived bare-host issuer: with and without "/")
+        self.discovery = discovery  # jwks_uri is empty: found by OIDC discovery from `issuer` at the first key fetch
+
+    def replace(self, **changes: Any) -> IssuerConfig:
+        """A copy with `changes` applied."""
+        return IssuerConfig(**{**{name: getattr(self, name) for name in self.__slots__}, **changes})
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, IssuerConfig) and all(getattr(self, name) == getattr(other, name) for name in self.__slots__)
+
+    __hash__ = None  # type: ignore[assignment]  # mutable, like the NamedTuple's fields were not: compare, do not hash
 
     def __repr__(self) -> str:  # never print the secret
         secret = "'***'" if self.hmac_secret else "None"

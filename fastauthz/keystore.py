@@ -143,7 +143,7 @@ class KeyStore:
         if keys is None or now >= self.stale_until:
             raise self._unavailable(now)
         if now >= self.expires and self._metrics is not None:
-            self._metrics.count("StaleKeysServed")
+            self._metrics.counts["StaleKeysServed"] = self._metrics.counts.get("StaleKeysServed", 0) + 1
         key = keys.find(kid)
         if key is not None:
             return key
@@ -223,14 +223,14 @@ class KeyStore:
             self._log.info("keys fetched", jwks_uri=self.uri, outcome="ok", keys=len(keys), duration_ms=round(duration * 1000, 1),
                            ttl_s=None if self.pinned else round(self.expires - now), **({"skipped": keys.skipped} if keys.skipped else {}))
             if self._metrics is not None:
-                self._metrics.count("KeyFetch")
+                self._metrics.counts["KeyFetch"] = self._metrics.counts.get("KeyFetch", 0) + 1
         else:
             self.retry_after = now + max(self._cooldown, 1.0)
             serving = self.keys is not None and now < self.stale_until
             self._log.error("key fetch failed", reason="fetch_failed", jwks_uri=self.source, outcome="failed", error=flight.error,
                             serving_stale=serving, keys_age_s=round(now - self.fetched_at) if self.keys is not None else None)
             if self._metrics is not None:
-                self._metrics.count("KeyFetchFailed")
+                self._metrics.counts["KeyFetchFailed"] = self._metrics.counts.get("KeyFetchFailed", 0) + 1
 
     def _fetch_now(self, now: float) -> bool:
         flight = _Flight(_Done())

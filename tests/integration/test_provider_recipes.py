@@ -95,7 +95,7 @@ def authorizer_for(provider: str, tmp_path: Path) -> Authorizer:
         uri = f"file://{source}"
     else:
         uri = write_jwks(tmp_path, key_name)
-    local = settings._replace(issuers=tuple(config._replace(jwks_uri=uri, discovery=False) for config in settings.issuers))
+    local = settings._replace(issuers=tuple(config.replace(jwks_uri=uri, discovery=False) for config in settings.issuers))
     return Authorizer(local, write=Logs().write)
 
 

@@ -19,7 +19,7 @@ from .config import Settings, load_settings
 from .errors import LASTING_REASONS, KeysUnavailable, Rejected, truncate
 from .extract import build_extractor
 from .issuer import Issuer
-from .keystore import KeyStore
+from .keystore import KeyStore, KeyTiming
 from .logs import Log
 from .metrics import Metrics
 from .outcomes import Outcomes
@@ -72,13 +72,13 @@ class Authorizer:
             self._consult_hook = consult_hook
         self.hook_cache_seconds = settings.authorize_cache_seconds
         self.issuers: dict[str, Issuer] = {}
+        timing = KeyTiming(settings.jwks_ttl, settings.jwks_max_stale, settings.jwks_cooldown, settings.jwks_timeout)
         for config in settings.issuers:
             keystore = None
             if config.jwks_uri or config.discovery:
                 keystore = KeyStore(
-                    config.jwks_uri, log=self.log, metrics=self.metrics, ttl=settings.jwks_ttl,
-                    max_stale=settings.jwks_max_stale, cooldown=settings.jwks_cooldown, timeout=settings.jwks_timeout,
-                    clock=clock, on_keys_removed=self._purger(config.issuer), snapshot=config.jwks_snapshot, spawn=spawn,
+                    config.jwks_uri, log=self.log, metrics=self.metrics, timing=timing, clock=clock, spawn=spawn,
+                    on_keys_removed=self._purger(config.issuer), snapshot=config.jwks_snapshot,
                     discover_from=config.issuer if config.discovery else "",
                 )
             rules = ClaimRules(config, settings.verify_expiration, settings.leeway)

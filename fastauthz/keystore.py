@@ -20,7 +20,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .errors import KeySetError, KeysUnavailable, Rejected, truncate
-from .fetch import FetchError, fetch_document
+from .fetch import Fetched, FetchError, fetch_document
 from .keys import KeySet, PreparedKey, load_key_set
 from .logs import Log
 from .settings import default
@@ -44,8 +44,31 @@ class _Flight:
         self.error: str | None = None
 
 
+Fetch = Callable[[str, float, int], Fetched]  # (URL, timeout in seconds, retries) -> the document; raises FetchError
+
+
+class KeyTiming:
+    """How long keys are trusted and how hard their source is pressed, in seconds. The defaults are
+    the settings table's (JWT_JWKS_*); `ttl` None: the source's Cache-Control, else DEFAULT_TTL."""
+
+    __slots__ = ("cooldown", "max_stale", "retries", "timeout", "ttl")
+
+    def __init__(self, ttl: float | None = default("JWT_JWKS_TTL_SECONDS"), max_stale: float = default("JWT_JWKS_MAX_STALE_SECONDS"),
+                 cooldown: float = default("JWT_JWKS_COOLDOWN_SECONDS"), timeout: float = default("JWT_JWKS_TIMEOUT_SECONDS"),
+                 retries: int = 2) -> None:
+        self.ttl = ttl
+        self.max_stale = max_stale
+        self.cooldown = cooldown
+        self.timeout = timeout
+        self.retries = retries
+
+
 class KeyStore:
-    """Keys of one issuer's source (`https://…` or `file://…`), optionally seeded from a snapshot."""
+    """Keys of one issuer's source (`https://…` or `file://…`), optionally seeded from a snapshot.
+
+    Its collaborators are passed in, as aws-jwt-verify's SimpleJwksCache takes its fetcher: `fetch`
+    (fetch.fetch_document: tests hand in their own), `spawn` (the background worker), `clock`,
+    `on_keys_removed` (the authorizer purges its caches) and `log` and `metrics`."""
 
     def __init__(
         self,
@@ -53,15 +76,12 @@ class KeyStore:
         *,
         log: Log,
         metrics: Any = None,
-        ttl: float | None = default("JWT_JWKS_TTL_SECONDS"),
-        max_stale: float = default("JWT_JWKS_MAX_STALE_SECONDS"),
-        cooldown: float = default("JWT_JWKS_COOLDOWN_SECONDS"),
-        timeout: float = default("JWT_JWKS_TIMEOUT_SECONDS"),
+        timing: KeyTiming | None = None,
+        fetch: Fetch = fetch_document,
         clock: Callable[[], float] = time.time,
+        spawn: Callable[[Callable[[], None]], None] | None = None,
         on_keys_removed: Callable[[set[str | None]], None] | None = None,
         snapshot: str = "",
-        spawn: Callable[[Callable[[], None]], None] | None = None,
-        retries: int = 2,
         discover_from: str = "",
     ) -> None:
         self.uri = uri  # empty until OIDC discovery from `discover_from` (an issuer) has found it
@@ -70,14 +90,16 @@ class KeyStore:
         self.snapshot = snapshot
         self._log = log
         self._metrics = metrics
-        self._ttl = ttl
-        self._max_stale = max_stale
-        self._cooldown = cooldown
-        self._timeout = timeout
+        timing = timing if timing is not None else KeyTiming()
+        self._ttl = timing.ttl
+        self._max_stale = timing.max_stale
+        self._cooldown = timing.cooldown
+        self._timeout = timing.timeout
+        self._retries = timing.retries
+        self._fetch = fetch
         self._clock = clock
         self._on_keys_removed = on_keys_removed
         self._spawn = spawn
-        self._retries = retries
         self.keys: KeySet | None = None
         self.fetched_at = -INFINITY
         self.refresh_after = -INFINITY
@@ -117,7 +139,7 @@ class KeyStore:
             return
         if self.snapshot:
             try:
-                snapshot_keys = load_key_set(fetch_document(self.snapshot, self._timeout).body)
+                snapshot_keys = load_key_set(self._fetch(self.snapshot, self._timeout, 0).body)
             except (FetchError, KeySetError) as error:
                 self._log.warn("key snapshot unusable, fetching instead", snapshot=self.snapshot, error=str(error))
             else:
@@ -197,8 +219,8 @@ class KeyStore:
             if not uri:  # issuer-only setup: discovery is part of the first fetch, its answer kept like keys
                 from .providers import discover_jwks_uri
 
-                uri = flight.uri = discover_jwks_uri(self.discover_from, self._timeout, self._retries)
-            fetched = fetch_document(uri, self._timeout, self._retries)
+                uri = flight.uri = discover_jwks_uri(self.discover_from, self._timeout, self._retries, self._fetch)
+            fetched = self._fetch(uri, self._timeout, self._retries)
             flight.result = (load_key_set(fetched.body), fetched.max_age, fetched.duration)
         except (FetchError, KeySetError) as error:
             flight.error = str(error)

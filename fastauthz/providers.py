@@ -17,8 +17,10 @@ one follow from the other it is derived here; any other issuer is resolved by OI
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from .errors import KeySetError
-from .fetch import FetchError, fetch_document, split_url
+from .fetch import Fetched, FetchError, fetch_document, split_url
 from .strictjson import loads
 
 WELL_KNOWN_JWKS = "/.well-known/jwks.json"
@@ -94,12 +96,13 @@ def discovery_url(issuer: str) -> str:
     return issuer.rstrip("/") + WELL_KNOWN_OPENID
 
 
-def discover_jwks_uri(issuer: str, timeout: float, retries: int = 2) -> str:
+def discover_jwks_uri(issuer: str, timeout: float, retries: int = 2,
+                      fetch: Callable[[str, float, int], Fetched] = fetch_document) -> str:
     """OIDC discovery: the `jwks_uri` of `issuer`'s openid-configuration, whose `issuer` must equal
     ours exactly (OpenID Connect Discovery §4.3: a document claiming another issuer is a mix-up or
     an attack). Raises FetchError (the source) or KeySetError (the document)."""
     url = discovery_url(issuer)
-    body = fetch_document(url, timeout, retries).body
+    body = fetch(url, timeout, retries).body
     try:
         document = loads(body)
     except ValueError:

@@ -179,13 +179,13 @@ def test_each_default_is_written_once_in_its_settings_row() -> None:
     import inspect
 
     from fastauthz.config import Settings
-    from fastauthz.keystore import KeyStore
+    from fastauthz.keystore import KeyTiming
     from fastauthz.settings import VARIABLES, default
 
     for row in VARIABLES:
         default(row.name)  # every row's default passes its own parser
     assert Settings._field_defaults == {}
-    parameters = inspect.signature(KeyStore).parameters
+    parameters = inspect.signature(KeyTiming).parameters
     assert parameters["max_stale"].default == default("JWT_JWKS_MAX_STALE_SECONDS") == 86400
     assert parameters["cooldown"].default == default("JWT_JWKS_COOLDOWN_SECONDS") == 30
     assert parameters["timeout"].default == default("JWT_JWKS_TIMEOUT_SECONDS") == 2

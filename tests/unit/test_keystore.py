@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import itertools
 import json
 import threading
 import time
@@ -12,12 +11,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, settings
-from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
 from fastauthz.errors import KeysUnavailable, Rejected
-from fastauthz.keystore import DEFAULT_TTL, KeyStore
+from fastauthz.keystore import DEFAULT_TTL, KeyStore, KeyTiming
 from fastauthz.logs import Log
 from tests.support.authorizers import Clock, Logs
 from tests.support.keys import jwks
@@ -50,10 +46,10 @@ class Store(KeyStore):
 def store(server: KeyServer, clock: Clock, logs: Logs | None = None, spawn: Callable[[Callable[[], None]], None] | None = None,
           **options: Any) -> Store:
     removed: list[set[str | None]] = []
-    options.setdefault("cooldown", 30.0)
-    options.setdefault("timeout", 1.0)
+    timing = {"cooldown": 30.0, "timeout": 1.0, **{name: options.pop(name) for name in KeyTiming.__slots__ if name in options}}
     keystore = Store(server.url, log=Log("DEBUG", (logs if logs is not None else Logs()).write), clock=clock,
-                     spawn=spawn if spawn is not None else Manual(), on_keys_removed=removed.append, **options)
+                     spawn=spawn if spawn is not None else Manual(), on_keys_removed=removed.append, timing=KeyTiming(**timing),
+                     **options)
     keystore.removed = removed
     return keystore
 
@@ -315,90 +311,3 @@ def test_after_a_snapstart_restore_keys_are_revalidated(served: KeyServer, clock
     keystore.after_restore()
     keystore.key_for("rsa-1", clock())
     assert len(spawned(keystore).tasks) == 1
-
-
-# -- the state machine ---------------------------------------------------------------------------------
-TTL, STALE, COOLDOWN = 100.0, 300.0, 20.0
-
-
-class KeyStoreMachine(RuleBasedStateMachine):
-    """rotate / fail / recover / advance the clock / look up known and unknown kids."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.server = KeyServer()
-        self.generation = 0
-        self.serving = ["rsa-1"]
-        self.server.serve(self._document(), headers={"Cache-Control": f"max-age={int(TTL)}"})
-        self.clock = Clock()
-        self.store = KeyStore(self.server.url, log=Log("ERROR", Logs().write), clock=self.clock, ttl=TTL, max_stale=STALE,
-                              cooldown=COOLDOWN, timeout=1.0, spawn=lambda task: task(), retries=0)
-        self.store.start(self.clock())
-        self.last_good_fetch: float | None = None
-        self.removed_after_fetch: dict[str, int] = {}  # kid -> fetch count when the server dropped it
-        self.unknown_fetch_times: list[float] = []
-        self._observe()
-
-    def _document(self) -> dict[str, Any]:
-        keys = []
-        for name in self.serving:
-            jwk = dict(jwks("rsa-1")["keys"][0]) if name.startswith("rsa") else dict(jwks("es256-1")["keys"][0])
-            jwk["kid"] = name
-            keys.append(jwk)
-        return {"keys": keys}
-
-    def _observe(self) -> None:
-        if self.store.keys is not None:
-            self.last_good_fetch = self.store.fetched_at
-
-    def teardown(self) -> None:
-        self.server.close()
-
-    @rule()
-    def rotate(self) -> None:
-        self.generation += 1
-        removed = self.serving.pop(0) if len(self.serving) > 1 or self.generation % 2 else None
-        self.serving.append(f"rsa-gen{self.generation}")
-        if removed:
-            self.removed_after_fetch[removed] = self.store.fetch_count
-        self.server.serve(self._document(), headers={"Cache-Control": f"max-age={int(TTL)}"})
-
-    @rule()
-    def fail(self) -> None:
-        self.server.serve(b"down", status=503)
-
-    @rule()
-    def recover(self) -> None:
-        self.server.serve(self._document(), headers={"Cache-Control": f"max-age={int(TTL)}"})
-
-    @rule(seconds=st.sampled_from([1.0, 10.0, TTL * 0.95, TTL * 1.5, STALE * 0.8, TTL + STALE + 1]))
-    def advance(self, seconds: float) -> None:
-        self.clock.advance(seconds)
-
-    @rule(pick=st.integers(min_value=0, max_value=10))
-    def look_up_a_kid(self, pick: int) -> None:
-        names = [*self.serving, *self.removed_after_fetch, "never-seen"]
-        kid = names[pick % len(names)]
-        cooldown_mark = self.store._next_unknown_kid_fetch
-        try:
-            key = self.store.key_for(kid, self.clock())
-        except (Rejected, KeysUnavailable):
-            key = None
-        self._observe()
-        if self.store._next_unknown_kid_fetch != cooldown_mark:  # this lookup made an unknown-kid refetch
-            self.unknown_fetch_times.append(self.clock())
-        if key is not None:
-            now = self.clock()
-            assert self.last_good_fetch is not None and now < self.last_good_fetch + TTL + STALE, "served past the stale bound"
-            if kid in self.removed_after_fetch:
-                assert self.store.installed_fetch <= self.removed_after_fetch[kid], "a removed key validated after the fetch that removed it"
-
-    @invariant()
-    def at_most_one_unknown_kid_refetch_per_cooldown(self) -> None:
-        times = self.unknown_fetch_times
-        assert all(later - earlier >= COOLDOWN for earlier, later in itertools.pairwise(times))
-
-
-TestKeyStoreMachine = KeyStoreMachine.TestCase
-TestKeyStoreMachine.settings = settings(max_examples=100, stateful_step_count=30, deadline=None,
-                                        suppress_health_check=[HealthCheck.too_slow])

@@ -22,9 +22,12 @@ Source = Callable[[Event], "str | None"]
 
 
 def _strip_bearer(value: str) -> str | None:
-    value = value.strip()
+    # Only HTTP's optional whitespace (SP, HTAB: RFC 9110 §5.6.3) around the value and after the
+    # scheme; any other whitespace stays and makes the token malformed (the header fast path agrees:
+    # tests/property/test_twins.py).
+    value = value.strip(" \t")
     if value[:6].lower() == "bearer" and (len(value) == 6 or value[6] in " \t"):
-        value = value[6:].lstrip()
+        value = value[6:].lstrip(" \t")
     return value or None
 
 
@@ -129,7 +132,7 @@ def build_extractor(sources: tuple[str, ...], query_parameter: str, cookie_name:
         headers = event.get("headers")
         if type(headers) is dict:
             value = headers.get("Authorization")
-            if type(value) is str and value[:7] == "Bearer " and value[7:8] not in _SPACES and not value[-1:].isspace():
+            if type(value) is str and value[:7] == "Bearer " and value[7:8] not in _SPACES and value[-1:] not in _SPACES:
                 return value[7:]
         return extract(event)
 

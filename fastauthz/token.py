@@ -2,8 +2,8 @@
 
 Hot path. Nothing here trusts the token: only a key's verifier (`keys.PreparedKey.verifiers[alg]`)
 decides whether a signature holds. The authorizer calls the steps one by one (split_token,
-HeaderCache, decode_payload, then decode_signature after the cheap checks); `parse_token` chains the
-same steps for tooling and tests.
+HeaderCache, decode_payload, then decode_signature after the cheap checks); tests/support/tokens.py's
+`parse_token` chains the same steps for the tests.
 """
 
 from __future__ import annotations
@@ -35,43 +35,6 @@ MAX_KID_LENGTH = 256
 # Header parameters that need no check beyond the types of alg and kid. jku, x5u, jwk and x5c are
 # listed because they are harmless here: fastauthz never reads them (RFC 8725 §3.10).
 _PLAIN_HEADER = frozenset({"alg", "kid", "typ", "cty", "x5t", "x5t#S256", "jku", "x5u", "jwk", "x5c"})
-
-
-class UnverifiedToken(tuple):  # type: ignore[type-arg]
-    """(header, payload, signing_input, signature_segment) of a token not yet checked.
-
-    A tuple built with one C call (a slotted object's __init__ cost ~0.4 µs per token). The
-    signature stays encoded until the cheap checks have passed: see `decode_signature`.
-    """
-
-    __slots__ = ()
-
-    @property
-    def header(self) -> dict[str, Any]:
-        return self[0]  # type: ignore[no-any-return]
-
-    @property
-    def payload(self) -> dict[str, Any]:
-        return self[1]  # type: ignore[no-any-return]
-
-    @property
-    def signing_input(self) -> bytes:
-        return self[2]  # type: ignore[no-any-return]
-
-    @property
-    def signature(self) -> bytes:
-        return decode_signature(self[3])
-
-    @property
-    def alg(self) -> str:
-        return self[0]["alg"]  # type: ignore[no-any-return]
-
-    @property
-    def kid(self) -> str | None:
-        return self[0].get("kid")  # type: ignore[no-any-return]
-
-
-_new_token = tuple.__new__
 
 
 def b64url_decode(segment: bytes) -> bytes:
@@ -165,18 +128,6 @@ class HeaderCache:
         entry = (header, header["alg"], header.get("kid"))
         remember(self.entries, segment, entry, self.size)
         return entry
-
-
-def parse_token(token: str, max_bytes: int, algorithms: frozenset[str] | None = None) -> UnverifiedToken:
-    """Split a compact JWS and decode header and payload. Raises Rejected (malformed, token_too_large, ...).
-
-    With `algorithms`, a header whose alg is not among them is refused before the payload is decoded.
-    The authorizer's hot path composes the same steps with a HeaderCache (authorizer.py).
-    """
-    raw, header_segment, payload_segment, signature_segment = split_token(token, max_bytes)
-    header = HeaderCache(algorithms).parse(header_segment)[0]  # the authorizer's header step, on a cache miss
-    payload = decode_payload(payload_segment)
-    return _new_token(UnverifiedToken, (header, payload, raw[: len(header_segment) + 1 + len(payload_segment)], signature_segment))
 
 
 def check_header(header: dict[str, Any]) -> None:

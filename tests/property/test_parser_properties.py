@@ -13,11 +13,10 @@ from hypothesis import strategies as st
 from fastauthz.authorizer import Authorizer
 from fastauthz.dev.tokens import b64url
 from fastauthz.errors import Rejected
-from fastauthz.token import parse_token
 from tests.support.authorizers import Logs, make_authorizer, outcome
 from tests.support.events import connect_event
 from tests.support.keys import write_jwks
-from tests.support.tokens import claims, mint
+from tests.support.tokens import claims, mint, parse_token
 
 B64URL = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
 VALID = mint("rsa-1", claims(exp=4_000_000_000))

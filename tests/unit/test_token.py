@@ -4,8 +4,8 @@ import pytest
 
 from fastauthz.dev.tokens import b64url, forge, parts
 from fastauthz.errors import Rejected
-from fastauthz.token import HeaderCache, b64url_decode, decode_signature, parse_token
-from tests.support.tokens import mint
+from fastauthz.token import HeaderCache, b64url_decode, decode_signature
+from tests.support.tokens import mint, parse_token
 
 
 def reason_of(token: str, max_bytes: int = 8192) -> str:

@@ -1,4 +1,4 @@
-"""The exception tree and the one table of reason codes. Hot path.
+"""The exception tree and the one table of reason codes. Hot path (its exceptions); the table is read at import.
 
 Three families, three outcomes (see README "Outcomes"):
   Rejected        the client's fault            -> raise Exception("Unauthorized"), HTTP 401
@@ -52,6 +52,8 @@ REASONS: tuple[Reason, ...] = (
     ("denied_by_hook", 403, False, "the authorization hook returned False: a Deny policy"),
     ("keys_unavailable", 500, False, "no servable keys (the source down past its stale window): a distinct error"),
     ("fetch_failed", 0, False, "a key fetch failed (logged at ERROR; the call is answered from stale keys or fails closed)"),
+    ("bad_key_set", 0, False, "a fetched or shipped key document is unusable (that fetch fails; logged with it)"),
+    ("bad_config", 0, False, "a setting is wrong: the cold start (and `fastauthz check-config`) fails, naming the variable"),
 )
 REASON_CODES = frozenset(code for code, _, _, _ in REASONS)
 LASTING_REASONS = frozenset(code for code, _, lasting, _ in REASONS if lasting)
@@ -69,7 +71,7 @@ def truncate(value: object) -> str:
 
 
 class FastAuthzError(Exception):
-    reason: str = "error"
+    reason: str = "internal_error"
 
 
 class Rejected(FastAuthzError):

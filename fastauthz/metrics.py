@@ -16,6 +16,22 @@ from typing import Any
 from .strictjson import dumps
 
 VERIFY_SAMPLE = 16
+# (name, unit, meaning): every metric fastauthz emits, in the order the README lists them (`make
+# readme` generates the list; tests/unit/test_metrics.py checks every name the code counts is here).
+METRICS: tuple[tuple[str, str, str], ...] = (
+    ("Allow", "Count", "connects allowed, fresh or from the cache"),
+    ("Deny", "Count", "valid tokens denied by the configured rules or the hook (403)"),
+    ("Unauthorized", "Count", "refusals (401, or a Deny in Deny mode)"),
+    ("Rejected.<reason>", "Count", "refusals by reason code (the Outcomes table)"),
+    ("CacheHit", "Count", "answers from the verified-token cache"),
+    ("KeysUnavailable", "Count", "calls failed closed for want of servable keys (500)"),
+    ("InternalError", "Count", "inputs nothing foresaw, refused cleanly (logged at ERROR)"),
+    ("KeyFetch", "Count", "key sets fetched and installed"),
+    ("KeyFetchFailed", "Count", "key fetches that failed (the call is answered from stale keys or fails closed)"),
+    ("StaleKeysServed", "Count", "calls answered with keys past their freshness, within JWT_JWKS_MAX_STALE_SECONDS"),
+    ("VerifyTime", "Microseconds", f"mean signature check, one check in {VERIFY_SAMPLE} timed"),
+)
+METRIC_NAMES = frozenset(name for name, _, _ in METRICS)
 
 
 class Metrics:

@@ -28,7 +28,32 @@ def codes_in_the_source() -> set[str]:
             for keyword in node.keywords:
                 if keyword.arg == "reason" and isinstance(keyword.value, ast.Constant):
                     found.add(str(keyword.value.value))
+    return found | codes_assigned()
+
+
+def codes_assigned() -> set[str]:
+    """`reason = "code"` in class bodies (KeysUnavailable, ConfigError, ...): codes too."""
+    found: set[str] = set()
+    for path in PACKAGE.rglob("*.py"):
+        if "dev" in path.relative_to(PACKAGE).parts:
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            target: ast.expr
+            if isinstance(node, ast.AnnAssign):
+                target, value = node.target, node.value
+            elif isinstance(node, ast.Assign):
+                target, value = node.targets[0], node.value
+            else:
+                continue
+            if isinstance(target, ast.Name) and target.id == "reason" and isinstance(value, ast.Constant):
+                found.add(str(value.value))
     return found
+
+
+def test_every_reason_assigned_to_an_exception_class_is_in_the_table() -> None:
+    assigned = codes_assigned()
+    assert {"keys_unavailable", "bad_key_set", "bad_config", "internal_error"} <= assigned
+    assert assigned <= REASON_CODES, sorted(assigned - REASON_CODES)
 
 
 def test_every_code_the_package_raises_or_logs_is_in_the_table() -> None:

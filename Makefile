@@ -124,9 +124,10 @@ deploy-check: $(STAMP) $(SAM_VENV)/.installed-$(SAM_VERSION)
 	$(BIN)/python -m fastauthz.dev.deploycheck deploy/sam/template.yaml .aws-sam/transformed.json deploy/terraform/main.tf \
 		deploy/serverless.yml $$(test -f $(SERVERLESS_CFN) && echo $(SERVERLESS_CFN))
 
-## make lint: ruff, and mypy --strict over fastauthz, tests, bench and loadtest (locust installed for its types)
+## make lint: ruff check and ruff format --check, and mypy --strict over fastauthz, tests, bench and loadtest (locust installed for its types)
 lint: $(LOADTEST_STAMP)
 	$(BIN)/ruff check fastauthz tests bench loadtest
+	$(BIN)/ruff format --check fastauthz tests bench loadtest
 	$(BIN)/mypy
 
 clean:

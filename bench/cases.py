@@ -25,8 +25,12 @@ ISSUER = "https://issuer.bench"
 AUDIENCE = "bench-client"
 ALGORITHMS: dict[str, tuple[str, int | None]] = {
     # name: (alg, RSA key size)
-    "RS256-2048": ("RS256", 2048), "RS256-4096": ("RS256", 4096), "PS256": ("PS256", 2048),
-    "ES256": ("ES256", None), "ES384": ("ES384", None), "EdDSA": ("EdDSA", None),
+    "RS256-2048": ("RS256", 2048),
+    "RS256-4096": ("RS256", 4096),
+    "PS256": ("PS256", 2048),
+    "ES256": ("ES256", None),
+    "ES384": ("ES384", None),
+    "EdDSA": ("EdDSA", None),
 }
 
 
@@ -42,8 +46,16 @@ class Case:
         self.events = [connect_event(token) for token in self.tokens]
 
     def mint(self, **claims: Any) -> str:
-        payload = {"iss": ISSUER, "aud": AUDIENCE, "sub": "user", "iat": self.now, "exp": self.now + 3600,
-                   "scope": "chat:read chat:write", "email": "user@example.com", **claims}
+        payload = {
+            "iss": ISSUER,
+            "aud": AUDIENCE,
+            "sub": "user",
+            "iat": self.now,
+            "exp": self.now + 3600,
+            "scope": "chat:read chat:write",
+            "email": "user@example.com",
+            **claims,
+        }
         return sign(self.key, payload, alg=self.alg, typ="JWT")
 
     def jwks(self) -> dict[str, Any]:
@@ -54,8 +66,13 @@ class Case:
         directory = Path(tempfile.mkdtemp(prefix="fastauthz-bench-"))
         path = directory / "jwks.json"
         path.write_text(json.dumps(self.jwks()))
-        return {"JWT_ISSUER_JWKS_URI": f"file://{path}", "JWT_ISSUER": ISSUER,
-                "JWT_AUTHORIZED_AUDIENCES": AUDIENCE, "FASTAUTHZ_METRICS": "false", **env}
+        return {
+            "JWT_ISSUER_JWKS_URI": f"file://{path}",
+            "JWT_ISSUER": ISSUER,
+            "JWT_AUTHORIZED_AUDIENCES": AUDIENCE,
+            "FASTAUTHZ_METRICS": "false",
+            **env,
+        }
 
     def authorizer(self, **env: str) -> Authorizer:
         return Authorizer(load_settings(self.environment(**env)), write=io.StringIO().write)

@@ -54,8 +54,7 @@ REPORT = "print(json.dumps({{'allow_ns': time.monotonic_ns(), 'rss_mb': {rss}{ex
 FLOOR = (
     "import json, time\n"
     "from cryptography.hazmat.primitives.asymmetric import ec, ed25519, ed448, padding, rsa, utils\n"
-    "from cryptography.hazmat.primitives import hashes\n"
-    + REPORT.format(rss=PEAK_RSS, extra="")
+    "from cryptography.hazmat.primitives import hashes\n" + REPORT.format(rss=PEAK_RSS, extra="")
 )
 # What Lambda's Python runtime does: import the handler module, then invoke it.
 FASTAUTHZ = (
@@ -79,22 +78,27 @@ PYJWT = (
     "                    audience=os.environ['JWT_AUTHORIZED_AUDIENCES'], issuer=os.environ['JWT_ISSUER'],\n"
     "                    options={'require': ['exp', 'iss', 'aud', 'sub']})\n"
     "policy = {'principalId': claims['sub'], 'policyDocument': {'Version': '2012-10-17', 'Statement': [\n"
-    "    {'Action': 'execute-api:Invoke', 'Effect': 'Allow', 'Resource': event['methodArn']}]}}\n"
-    + REPORT.format(rss=PEAK_RSS, extra="")
+    "    {'Action': 'execute-api:Invoke', 'Effect': 'Allow', 'Resource': event['methodArn']}]}}\n" + REPORT.format(rss=PEAK_RSS, extra="")
 )
 NODE_SCENARIOS = ("Node aws-jwt-verify, file keys", "Node aws-jwt-verify, JWKS URL", "Node aws-jwt-verify, file keys, RSA only")
 # Which Node scenario each scenario is compared with (same key source).
 NODE_PEER_OF = {
-    "fastauthz, file keys": NODE_SCENARIOS[0], "fastauthz, snapshot": NODE_SCENARIOS[0],
-    "fastauthz, JWKS URL": NODE_SCENARIOS[1], "PyJWT + PyJWKClient, JWKS URL": NODE_SCENARIOS[1],
-    "fastauthz, file keys, RSA only": NODE_SCENARIOS[2], "floor imports": NODE_SCENARIOS[0],
+    "fastauthz, file keys": NODE_SCENARIOS[0],
+    "fastauthz, snapshot": NODE_SCENARIOS[0],
+    "fastauthz, JWKS URL": NODE_SCENARIOS[1],
+    "PyJWT + PyJWKClient, JWKS URL": NODE_SCENARIOS[1],
+    "fastauthz, file keys, RSA only": NODE_SCENARIOS[2],
+    "floor imports": NODE_SCENARIOS[0],
 }
 
 
 def key_server(directory: Path) -> KeyServer:
     """The fixtures' JWKS over HTTPS on 127.0.0.1, with a CA made for this run (its ca_file trusts it)."""
-    return KeyServer((FIXTURES / "jwks.json").read_bytes(), tls_directory=directory,
-                     headers={"Content-Type": "application/json", "Cache-Control": "max-age=3600"})
+    return KeyServer(
+        (FIXTURES / "jwks.json").read_bytes(),
+        tls_directory=directory,
+        headers={"Content-Type": "application/json", "Cache-Control": "max-age=3600"},
+    )
 
 
 def function_code(directory: Path) -> tuple[Path, str]:
@@ -156,21 +160,26 @@ def scenarios(task: Path, server: KeyServer, node: str | None) -> dict[str, tupl
     assert server.ca_file is not None, "the cold start's key server serves HTTPS"
     fixtures = json.loads((FIXTURES / "tokens.json").read_text())
     jwks_file = FIXTURES / "jwks.json"
-    common = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8", "TZ": ":UTC",
-              "BENCH_EVENT": json.dumps(first_event()), "JWT_ISSUER": fixtures["issuer"],
-              "JWT_AUTHORIZED_AUDIENCES": fixtures["audience"],
-              "SSL_CERT_FILE": str(trust_bundle(Path(server.ca_file).parent, server.ca_file)),
-              "BENCH_CA_FILE": str(server.ca_file),
-              # -S and /var/task only, as in Lambda (Node ignores both)
-              "PYTHONPATH": str(task), "LOG_LEVEL": "WARN"}
+    common = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "LANG": "C.UTF-8",
+        "TZ": ":UTC",
+        "BENCH_EVENT": json.dumps(first_event()),
+        "JWT_ISSUER": fixtures["issuer"],
+        "JWT_AUTHORIZED_AUDIENCES": fixtures["audience"],
+        "SSL_CERT_FILE": str(trust_bundle(Path(server.ca_file).parent, server.ca_file)),
+        "BENCH_CA_FILE": str(server.ca_file),
+        # -S and /var/task only, as in Lambda (Node ignores both)
+        "PYTHONPATH": str(task),
+        "LOG_LEVEL": "WARN",
+    }
     file_keys = {**common, "JWT_ISSUER_JWKS_URI": f"file://{jwks_file}", "JWKS_FILE": str(jwks_file)}
     # The fixtures hold one key of each type (RSA, EC, Ed25519); Cognito, Auth0, Entra ID, Okta and
     # Google publish RSA keys only, and fastauthz imports a curve's module with its first key.
     rsa_file = Path(server.ca_file).parent / "jwks-rsa.json"
     rsa_file.write_text(json.dumps({"keys": [key for key in json.loads(jwks_file.read_text())["keys"] if key["kty"] == "RSA"]}))
     rsa_keys = {**common, "JWT_ISSUER_JWKS_URI": f"file://{rsa_file}", "JWKS_FILE": str(rsa_file)}
-    snapshot = {**common, "JWT_ISSUER_JWKS_URI": server.url, "JWT_JWKS_SNAPSHOT": f"file://{jwks_file}",
-                "JWKS_FILE": str(jwks_file)}
+    snapshot = {**common, "JWT_ISSUER_JWKS_URI": server.url, "JWT_JWKS_SNAPSHOT": f"file://{jwks_file}", "JWKS_FILE": str(jwks_file)}
     url_keys = {**common, "JWT_ISSUER_JWKS_URI": server.url, "JWKS_URI": server.url}
     runtime_path = sysconfig.get_paths()["purelib"]  # where awslambdaric is (the managed runtime has it)
     after_runtime = {"PYTHONPATH": f"{task}{os.pathsep}{runtime_path}"}
@@ -184,8 +193,10 @@ def scenarios(task: Path, server: KeyServer, node: str | None) -> dict[str, tupl
         "fastauthz, file keys, after the runtime's imports": ([*python, AFTER_RUNTIME], {**file_keys, **after_runtime}),
         "fastauthz, JWKS URL, after the runtime's imports": ([*python, AFTER_RUNTIME], {**url_keys, **after_runtime}),
         # the plain Python authorizer, from the virtualenv (site on: PyJWT is installed there)
-        "PyJWT + PyJWKClient, JWKS URL": ([sys.executable, "-c", PYJWT],
-                                          {name: value for name, value in url_keys.items() if name != "PYTHONPATH"}),
+        "PyJWT + PyJWKClient, JWKS URL": (
+            [sys.executable, "-c", PYJWT],
+            {name: value for name, value in url_keys.items() if name != "PYTHONPATH"},
+        ),
     }
     if node is not None:
         script = str(NODE_PEER / "connect.js")
@@ -214,8 +225,11 @@ def measure(runs: int, only: list[str] | None = None) -> dict[str, Any]:
     task, package = function_code(directory)
     server = key_server(directory)
     try:
-        chosen = {name: spec for name, spec in scenarios(task, server, node).items()
-                  if not only or name in only or name in NODE_SCENARIOS or name == "floor imports"}
+        chosen = {
+            name: spec
+            for name, spec in scenarios(task, server, node).items()
+            if not only or name in only or name in NODE_SCENARIOS or name == "floor imports"
+        }
         results: dict[str, list[dict[str, float]]] = {name: [] for name in chosen}
         names = list(chosen)
         for name in names:  # one untimed run each: page cache, npm's and pip's first-run work
@@ -226,13 +240,20 @@ def measure(runs: int, only: list[str] | None = None) -> dict[str, Any]:
     finally:
         server.close()
         shutil.rmtree(directory, ignore_errors=True)
-    summary: dict[str, Any] = {"runs": runs, "python": sys.version.split()[0], "package": package,
-                               "node": subprocess.run([node, "--version"], capture_output=True, text=True).stdout.strip() if node else None,
-                               "scenarios": {}}
+    summary: dict[str, Any] = {
+        "runs": runs,
+        "python": sys.version.split()[0],
+        "package": package,
+        "node": subprocess.run([node, "--version"], capture_output=True, text=True).stdout.strip() if node else None,
+        "scenarios": {},
+    }
     for name, reports in results.items():
         walls = [report["wall_ms"] for report in reports]
-        row: dict[str, Any] = {"wall_ms": statistics.median(walls), "exit_ms": statistics.median(r["exit_ms"] for r in reports),
-                               "rss_mb": statistics.median(r["rss_mb"] for r in reports)}
+        row: dict[str, Any] = {
+            "wall_ms": statistics.median(walls),
+            "exit_ms": statistics.median(r["exit_ms"] for r in reports),
+            "rss_mb": statistics.median(r["rss_mb"] for r in reports),
+        }
         if "in_process_ms" in reports[0]:
             row["in_process_ms"] = statistics.median(r["in_process_ms"] for r in reports)
         peer = NODE_PEER_OF.get(name)
@@ -244,9 +265,11 @@ def measure(runs: int, only: list[str] | None = None) -> dict[str, Any]:
 
 
 def table(summary: dict[str, Any]) -> str:
-    rows = ["| scenario | process start → first Allow | × Node peer (same keys) | in-process (import → Allow) | peak RSS "
-            "| × Node's RSS | until exit |",
-            "| --- | --- | --- | --- | --- | --- | --- |"]
+    rows = [
+        "| scenario | process start → first Allow | × Node peer (same keys) | in-process (import → Allow) | peak RSS "
+        "| × Node's RSS | until exit |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
     for name, row in summary["scenarios"].items():
         ratio = f"{row['ratio_to_node']:.2f}" if "ratio_to_node" in row else "—"
         inside = f"{row['in_process_ms']:.1f} ms" if "in_process_ms" in row else "—"
@@ -260,11 +283,16 @@ def table(summary: dict[str, Any]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     return harness.main(
-        __doc__, argv, lambda args: measure(args.runs, args.only.split(",") if args.only else None),
-        lambda summary, args: f"cold start, {args.runs} interleaved runs per scenario (medians), {summary['package']}, "
-                              f"node {summary['node']}:\n{table(summary)}",
+        __doc__,
+        argv,
+        lambda args: measure(args.runs, args.only.split(",") if args.only else None),
+        lambda summary, args: (
+            f"cold start, {args.runs} interleaved runs per scenario (medians), {summary['package']}, "
+            f"node {summary['node']}:\n{table(summary)}"
+        ),
         repeat=("--runs", 21),
-        options=lambda parser: parser.add_argument("--only", help="comma list of scenarios (the floor and the Node peers always run)"))
+        options=lambda parser: parser.add_argument("--only", help="comma list of scenarios (the floor and the Node peers always run)"),
+    )
 
 
 if __name__ == "__main__":

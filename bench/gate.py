@@ -89,14 +89,33 @@ class Counter:
     def count(self, arguments: list[str], extra: dict[str, str] | None = None) -> int:
         self._runs += 1
         log = self.workdir / f"run-{self._runs}-{os.getpid()}-{id(arguments)}.log"
-        command = [self.valgrind, "--tool=cachegrind", "--cache-sim=no", "--cachegrind-out-file=/dev/null",
-                   f"--log-file={log}", sys.executable, "-S", *arguments]
-        completed = subprocess.run(command, env={**self.environ, **(extra or {})}, cwd=ROOT, stdin=subprocess.DEVNULL,
-                                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, timeout=600, check=False)
+        command = [
+            self.valgrind,
+            "--tool=cachegrind",
+            "--cache-sim=no",
+            "--cachegrind-out-file=/dev/null",
+            f"--log-file={log}",
+            sys.executable,
+            "-S",
+            *arguments,
+        ]
+        completed = subprocess.run(
+            command,
+            env={**self.environ, **(extra or {})},
+            cwd=ROOT,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=600,
+            check=False,
+        )
         report = log.read_text() if log.exists() else ""
         found = _REFS.search(report)
         if completed.returncode != 0 or found is None:
-            raise RuntimeError(f"{' '.join(arguments)[:80]} failed (exit {completed.returncode}):\n{completed.stderr[-2000:]}\n{report[-1000:]}")
+            raise RuntimeError(
+                f"{' '.join(arguments)[:80]} failed (exit {completed.returncode}):\n{completed.stderr[-2000:]}\n{report[-1000:]}"
+            )
         return int(found.group(1).replace(",", ""))
 
 
@@ -122,8 +141,11 @@ def measure(counter: Counter, jobs: int) -> dict[str, Any]:
     with ThreadPoolExecutor(max_workers=jobs) as pool:
         futures = {name: pool.submit(counter.count, arguments, extra) for name, (arguments, extra) in jobs_to_run.items()}
         counts = {name: future.result() for name, future in futures.items()}
-    return {"window": window, "per_call": {case: (counts[case, "window"] - counts[case, "lead-in"]) / window for case in CASES},
-            "processes": {name: counts[name] for name in ("floor imports", COLD_START)}}
+    return {
+        "window": window,
+        "per_call": {case: (counts[case, "window"] - counts[case, "lead-in"]) / window for case in CASES},
+        "processes": {name: counts[name] for name in ("floor imports", COLD_START)},
+    }
 
 
 def cold_start_environment(fixtures: dict[str, Any]) -> dict[str, str]:
@@ -161,8 +183,10 @@ def table(verdict: dict[str, Any], measured: dict[str, Any], budgets: dict[str, 
         name = case["name"]
         baseline = baselines.get(name)
         verdict_word = "ok" if case["value"] <= case["limit"] else ("FAIL: no baseline" if baseline is None else "FAIL: over its limit")
-        lines.append(f"{name:<44} {per_call[name]:>13,.0f} {case['value']:>8.4f} {baseline if baseline is not None else '—':>9} "
-                     f"{case['limit']:>8.4f}  {verdict_word}")
+        lines.append(
+            f"{name:<44} {per_call[name]:>13,.0f} {case['value']:>8.4f} {baseline if baseline is not None else '—':>9} "
+            f"{case['limit']:>8.4f}  {verdict_word}"
+        )
     for name, value in measured["per_call"].items():
         if name.startswith("raw verify"):
             lines.append(f"{name:<44} {value:>13,.0f} {'(floor)':>8}")
@@ -191,8 +215,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--baseline", action="store_true", help="rewrite bench/budgets.toml from this commit's counts")
     parser.add_argument("--json", default=str(RESULTS), help="where to write the verdict")
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 2, help="valgrind runs at once")
-    parser.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
-                        help="configure the measured authorizer (repeatable): a report of what a setting costs, never a verdict")
+    parser.add_argument(
+        "--env",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="configure the measured authorizer (repeatable): a report of what a setting costs, never a verdict",
+    )
     args = parser.parse_args(argv)
     valgrind = shutil.which("valgrind")
     if valgrind is None:
@@ -220,8 +249,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\nwith {' '.join(args.env)}: a report, not a verdict (the gate judges the default configuration)")
         return 0
     failed = [case["name"] for case in verdict["cases"] if case["value"] > case["limit"]]
-    print(f"\n{len(failed)} case(s) over their limit: {', '.join(failed)}" if failed else
-          f"\nall {len(verdict['cases'])} cases within {float(budgets.get('tolerance', DEFAULT_TOLERANCE)):.0%} of their baselines")
+    print(
+        f"\n{len(failed)} case(s) over their limit: {', '.join(failed)}"
+        if failed
+        else f"\nall {len(verdict['cases'])} cases within {float(budgets.get('tolerance', DEFAULT_TOLERANCE)):.0%} of their baselines"
+    )
     return 1 if failed else 0
 
 

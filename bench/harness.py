@@ -10,9 +10,14 @@ from pathlib import Path
 from typing import Any
 
 
-def main(doc: str | None, argv: list[str] | None, measure: Callable[[argparse.Namespace], Any],
-         render: Callable[[Any, argparse.Namespace], str], repeat: tuple[str, int] = ("--rounds", 15),
-         options: Callable[[argparse.ArgumentParser], object] | None = None) -> int:
+def main(
+    doc: str | None,
+    argv: list[str] | None,
+    measure: Callable[[argparse.Namespace], Any],
+    render: Callable[[Any, argparse.Namespace], str],
+    repeat: tuple[str, int] = ("--rounds", 15),
+    options: Callable[[argparse.ArgumentParser], object] | None = None,
+) -> int:
     """Parse `repeat` (its flag and default), `--json` and any `options`; print render(measure(args), args)."""
     parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument(repeat[0], type=int, default=repeat[1], help=f"repetitions (default {repeat[1]}; medians are reported)")

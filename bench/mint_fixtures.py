@@ -40,8 +40,16 @@ KEYS = {"RS256-2048": "RS256", "PS256": "PS256", "ES256": "ES256", "EdDSA": "EdD
 
 
 def claims(sub: str, **overrides: Any) -> dict[str, Any]:
-    return {"iss": ISSUER, "aud": AUDIENCE, "sub": sub, "iat": ISSUED_AT, "exp": FAR_EXPIRY,
-            "scope": "chat:read chat:write", "email": f"{sub}@example.com", **overrides}
+    return {
+        "iss": ISSUER,
+        "aud": AUDIENCE,
+        "sub": sub,
+        "iat": ISSUED_AT,
+        "exp": FAR_EXPIRY,
+        "scope": "chat:read chat:write",
+        "email": f"{sub}@example.com",
+        **overrides,
+    }
 
 
 def mint(key: Any, alg: str, payload: dict[str, Any], kid: str | None = None) -> str:
@@ -75,8 +83,19 @@ def main(argv: list[str] | None = None) -> int:
     key_set = KeySet(list(keys.values()))
     write("jwks.json", key_set.as_dict(private=False))
     write("private-keys.json", key_set.as_dict(private=True))
-    write("tokens.json", {"issuer": ISSUER, "url_issuer": URL_ISSUER, "audience": AUDIENCE, "count": COUNT, "lead_in": LEAD_IN, "window": WINDOW,
-                          "warmup": WARMUP, "tokens": tokens})
+    write(
+        "tokens.json",
+        {
+            "issuer": ISSUER,
+            "url_issuer": URL_ISSUER,
+            "audience": AUDIENCE,
+            "count": COUNT,
+            "lead_in": LEAD_IN,
+            "window": WINDOW,
+            "warmup": WARMUP,
+            "tokens": tokens,
+        },
+    )
     print(f"wrote {FIXTURES}: {len(keys)} keys, {sum(map(len, tokens.values()))} tokens; now run `make bench-baseline`")
     return 0
 

@@ -78,8 +78,11 @@ def mint_tokens(path: Path) -> dict[str, Any]:
     from bench.mint_fixtures import AUDIENCE, ISSUER, KEYS, claims, load_or_generate_keys, mint
 
     keys = load_or_generate_keys(new=False)
-    document = {"issuer": ISSUER, "audience": AUDIENCE,
-                "tokens": {name: [mint(keys[name], KEYS[name], claims(f"user-{i}")) for i in range(FIRST)] for name in sorted(FRESH)}}
+    document = {
+        "issuer": ISSUER,
+        "audience": AUDIENCE,
+        "tokens": {name: [mint(keys[name], KEYS[name], claims(f"user-{i}")) for i in range(FIRST)] for name in sorted(FRESH)},
+    }
     path.write_text(json.dumps(document))
     return document
 
@@ -88,10 +91,17 @@ def fastauthz_batch(tokens: dict[str, Any]) -> Callable[[str, bool], float]:
     from fastauthz.authorizer import Authorizer
     from fastauthz.config import load_settings
 
-    authorizer = Authorizer(load_settings({
-        "JWT_ISSUER": tokens["issuer"], "JWT_ISSUER_JWKS_URI": f"file://{FIXTURES / 'jwks.json'}",
-        "JWT_AUTHORIZED_AUDIENCES": tokens["audience"], "JWT_CACHE_SIZE": str(CACHE_SIZE),
-    }), write=io.StringIO().write)
+    authorizer = Authorizer(
+        load_settings(
+            {
+                "JWT_ISSUER": tokens["issuer"],
+                "JWT_ISSUER_JWKS_URI": f"file://{FIXTURES / 'jwks.json'}",
+                "JWT_AUTHORIZED_AUDIENCES": tokens["audience"],
+                "JWT_CACHE_SIZE": str(CACHE_SIZE),
+            }
+        ),
+        write=io.StringIO().write,
+    )
     events = {name: [connect_event(token) for token in listed[:BATCH]] for name, listed in tokens["tokens"].items()}
 
     def run(name: str, fresh: bool) -> float:
@@ -122,8 +132,9 @@ def warm_up(run: Callable[[], float]) -> int:
 
 
 def steady_state(node: str, env: dict[str, str], tokens: dict[str, Any], rounds: int) -> list[dict[str, Any]]:
-    peer = subprocess.Popen([node, str(ROOT / "bench" / "node" / "per_token.js")], env=env, stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, text=True, bufsize=1)
+    peer = subprocess.Popen(
+        [node, str(ROOT / "bench" / "node" / "per_token.js")], env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1
+    )
     assert peer.stdin is not None and peer.stdout is not None
     stdin, stdout = peer.stdin, peer.stdout
 
@@ -148,8 +159,15 @@ def steady_state(node: str, env: dict[str, str], tokens: dict[str, Any], rounds:
                 ours.append(mine)
                 theirs.append(other)
                 ratios.append(mine / other)
-            rows.append({"case": label, "fastauthz_us": statistics.median(ours) / 1000, "node_us": statistics.median(theirs) / 1000,
-                         "ratio": statistics.median(ratios), "warm_up_tokens": warmed})
+            rows.append(
+                {
+                    "case": label,
+                    "fastauthz_us": statistics.median(ours) / 1000,
+                    "node_us": statistics.median(theirs) / 1000,
+                    "ratio": statistics.median(ratios),
+                    "warm_up_tokens": warmed,
+                }
+            )
     finally:
         stdin.close()
         peer.wait(timeout=10)
@@ -158,8 +176,10 @@ def steady_state(node: str, env: dict[str, str], tokens: dict[str, Any], rounds:
 
 def first_tokens(node: str, env: dict[str, str], task: Path) -> list[dict[str, Any]]:
     python_env = {**env, "PYTHONPATH": str(task), "LOG_LEVEL": "WARN"}
-    commands = {"node": [node, str(ROOT / "bench" / "node" / "per_token.js"), "first"],
-                "fastauthz": [sys.executable, "-S", "-c", FIRST_TOKENS]}
+    commands = {
+        "node": [node, str(ROOT / "bench" / "node" / "per_token.js"), "first"],
+        "fastauthz": [sys.executable, "-S", "-c", FIRST_TOKENS],
+    }
     rows = []
     for label, (name, fresh) in CASES.items():
         if not fresh:
@@ -167,14 +187,21 @@ def first_tokens(node: str, env: dict[str, str], task: Path) -> list[dict[str, A
         figures: dict[str, list[float]] = {"node": [], "fastauthz": []}
         for index in range(FIRST_RUNS):
             for side in ("node", "fastauthz") if index % 2 == 0 else ("fastauthz", "node"):
-                completed = subprocess.run([*commands[side], name, str(FIRST)], env=python_env, capture_output=True, text=True,
-                                           cwd=ROOT, timeout=120, check=False)
+                completed = subprocess.run(
+                    [*commands[side], name, str(FIRST)], env=python_env, capture_output=True, text=True, cwd=ROOT, timeout=120, check=False
+                )
                 if completed.returncode != 0:
                     raise RuntimeError(f"{side} failed: {completed.stderr[-1500:]}")
                 figures[side].append(float(json.loads(completed.stdout)["ns"]))
         ratios = [mine / other for mine, other in zip(figures["fastauthz"], figures["node"], strict=True)]
-        rows.append({"case": label, "fastauthz_us": statistics.median(figures["fastauthz"]) / 1000,
-                     "node_us": statistics.median(figures["node"]) / 1000, "ratio": statistics.median(ratios)})
+        rows.append(
+            {
+                "case": label,
+                "fastauthz_us": statistics.median(figures["fastauthz"]) / 1000,
+                "node_us": statistics.median(figures["node"]) / 1000,
+                "ratio": statistics.median(ratios),
+            }
+        )
     return rows
 
 
@@ -185,43 +212,67 @@ def measure(rounds: int) -> dict[str, Any]:
     directory = Path(tempfile.mkdtemp(prefix="fastauthz-per-token-"))
     try:
         tokens = mint_tokens(directory / "tokens.json")
-        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8", "TZ": ":UTC",
-               "JWT_ISSUER": tokens["issuer"], "JWT_AUTHORIZED_AUDIENCES": tokens["audience"],
-               "JWKS_FILE": str(FIXTURES / "jwks.json"), "JWT_ISSUER_JWKS_URI": f"file://{FIXTURES / 'jwks.json'}",
-               "TOKENS_FILE": str(directory / "tokens.json"), "EVENT_FILE": str(EVENT_FILE)}
+        env = {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "LANG": "C.UTF-8",
+            "TZ": ":UTC",
+            "JWT_ISSUER": tokens["issuer"],
+            "JWT_AUTHORIZED_AUDIENCES": tokens["audience"],
+            "JWKS_FILE": str(FIXTURES / "jwks.json"),
+            "JWT_ISSUER_JWKS_URI": f"file://{FIXTURES / 'jwks.json'}",
+            "TOKENS_FILE": str(directory / "tokens.json"),
+            "EVENT_FILE": str(EVENT_FILE),
+        }
         task, _ = function_code(directory)
         first = first_tokens(node, env, task)
         steady = steady_state(node, env, tokens, rounds)
     finally:
         shutil.rmtree(directory, ignore_errors=True)
     version = subprocess.run([node, "--version"], capture_output=True, text=True, check=False).stdout.strip()
-    return {"rounds": rounds, "node": version, "batch": BATCH, "first": FIRST, "first_runs": FIRST_RUNS,
-            "warm_up_rule": {"pass": WARM_PASS, "tolerance": WARM_TOLERANCE, "patience": PATIENCE, "limit": WARM_LIMIT},
-            "rows": steady, "first_rows": first}
+    return {
+        "rounds": rounds,
+        "node": version,
+        "batch": BATCH,
+        "first": FIRST,
+        "first_runs": FIRST_RUNS,
+        "warm_up_rule": {"pass": WARM_PASS, "tolerance": WARM_TOLERANCE, "patience": PATIENCE, "limit": WARM_LIMIT},
+        "rows": steady,
+        "first_rows": first,
+    }
 
 
 def table(summary: dict[str, Any]) -> str:
     if "rows" not in summary:
         return f"(Node peer skipped: {summary.get('skipped')})"
-    lines = ["| per token | steady state: fastauthz | aws-jwt-verify (Node) | × Node | warm-up tokens (fastauthz / Node) "
-             "| first 1,000 tokens: fastauthz | aws-jwt-verify (Node) | × Node |",
-             "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    lines = [
+        "| per token | steady state: fastauthz | aws-jwt-verify (Node) | × Node | warm-up tokens (fastauthz / Node) "
+        "| first 1,000 tokens: fastauthz | aws-jwt-verify (Node) | × Node |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
     first = {row["case"]: row for row in summary.get("first_rows", [])}
     for row in summary["rows"]:
         warmed = row.get("warm_up_tokens", {})
         cold = first.get(row["case"])
-        early = (f"{cold['fastauthz_us']:.1f} µs | {cold['node_us']:.1f} µs | {cold['ratio']:.2f}" if cold else "— | — | —")
-        lines.append(f"| {row['case']} | {row['fastauthz_us']:.1f} µs | {row['node_us']:.1f} µs | {row['ratio']:.2f} "
-                     f"| {warmed.get('fastauthz', 0):,} / {warmed.get('node', 0):,} | {early} |")
+        early = f"{cold['fastauthz_us']:.1f} µs | {cold['node_us']:.1f} µs | {cold['ratio']:.2f}" if cold else "— | — | —"
+        lines.append(
+            f"| {row['case']} | {row['fastauthz_us']:.1f} µs | {row['node_us']:.1f} µs | {row['ratio']:.2f} "
+            f"| {warmed.get('fastauthz', 0):,} / {warmed.get('node', 0):,} | {early} |"
+        )
     return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
-    return harness.main(__doc__, argv, lambda args: measure(args.rounds),
-                        lambda summary, args: f"per token against aws-jwt-verify on Node {summary.get('node', '')}, "
-                                              f"{args.rounds} interleaved rounds at steady state, {FIRST_RUNS} fresh "
-                                              f"processes per side for the first {FIRST} tokens (medians):\n{table(summary)}",
-                        repeat=("--rounds", 21))
+    return harness.main(
+        __doc__,
+        argv,
+        lambda args: measure(args.rounds),
+        lambda summary, args: (
+            f"per token against aws-jwt-verify on Node {summary.get('node', '')}, "
+            f"{args.rounds} interleaved rounds at steady state, {FIRST_RUNS} fresh "
+            f"processes per side for the first {FIRST} tokens (medians):\n{table(summary)}"
+        ),
+        repeat=("--rounds", 21),
+    )
 
 
 if __name__ == "__main__":

@@ -20,8 +20,9 @@ def pyjwt_key(case: Case) -> Verify | None:
     key = jwt.PyJWK(case.jwks()["keys"][0]).key
 
     def verify(token: str) -> Any:
-        return jwt.decode(token, key, algorithms=[case.alg], audience=AUDIENCE, issuer=ISSUER,
-                          options={"require": ["exp", "iss", "aud", "sub"]})
+        return jwt.decode(
+            token, key, algorithms=[case.alg], audience=AUDIENCE, issuer=ISSUER, options={"require": ["exp", "iss", "aud", "sub"]}
+        )
 
     return verify
 
@@ -33,8 +34,14 @@ def pyjwt_jwks_client(case: Case, server: KeyServer) -> Verify | None:
 
     def verify(token: str) -> Any:
         signing_key = client.get_signing_key_from_jwt(token)
-        return jwt.decode(token, signing_key.key, algorithms=[case.alg], audience=AUDIENCE, issuer=ISSUER,
-                          options={"require": ["exp", "iss", "aud", "sub"]})
+        return jwt.decode(
+            token,
+            signing_key.key,
+            algorithms=[case.alg],
+            audience=AUDIENCE,
+            issuer=ISSUER,
+            options={"require": ["exp", "iss", "aud", "sub"]},
+        )
 
     return verify
 
@@ -44,8 +51,12 @@ def joserfc_keyset(case: Case) -> Verify | None:
     from joserfc.jwk import KeySet
 
     key_set = KeySet.import_key_set({"keys": case.jwks()["keys"]})
-    registry = jwt.JWTClaimsRegistry(iss={"essential": True, "value": ISSUER}, aud={"essential": True, "value": AUDIENCE},
-                                     exp={"essential": True}, sub={"essential": True})
+    registry = jwt.JWTClaimsRegistry(
+        iss={"essential": True, "value": ISSUER},
+        aud={"essential": True, "value": AUDIENCE},
+        exp={"essential": True},
+        sub={"essential": True},
+    )
 
     def verify(token: str) -> Any:
         decoded = jwt.decode(token, key_set, algorithms=[case.alg])
@@ -77,8 +88,12 @@ def authlib_jose(case: Case) -> Verify | None:
 
     key_set = JsonWebKey.import_key_set(case.jwks())
     token_decoder = JsonWebToken([case.alg])
-    options = {"iss": {"essential": True, "value": ISSUER}, "aud": {"essential": True, "value": AUDIENCE},
-               "exp": {"essential": True}, "sub": {"essential": True}}
+    options = {
+        "iss": {"essential": True, "value": ISSUER},
+        "aud": {"essential": True, "value": AUDIENCE},
+        "exp": {"essential": True},
+        "sub": {"essential": True},
+    }
 
     def verify(token: str) -> Any:
         claims = token_decoder.decode(token, key_set, claims_options=options)

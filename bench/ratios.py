@@ -47,8 +47,7 @@ def interleaved(floor: Batch, subject: Batch, rounds: int) -> dict[str, float]:
         floors.append(f)
         subjects.append(s)
         ratios.append(s / f)
-    return {"ratio": statistics.median(ratios), "floor_us": statistics.median(floors) * 1e6,
-            "median_us": statistics.median(subjects) * 1e6}
+    return {"ratio": statistics.median(ratios), "floor_us": statistics.median(floors) * 1e6, "median_us": statistics.median(subjects) * 1e6}
 
 
 def expect_refusal(decide: Callable[[Any], Any], events: list[dict[str, Any]]) -> Callable[[int], None]:
@@ -103,8 +102,9 @@ def table(result: dict[str, Any], args: Any = None) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    return harness.main(__doc__, argv, lambda args: {"python": sys.version.split()[0], "rows": measure(args.rounds)}, table,
-                        repeat=("--rounds", 21))
+    return harness.main(
+        __doc__, argv, lambda args: {"python": sys.version.split()[0], "rows": measure(args.rounds)}, table, repeat=("--rounds", 21)
+    )
 
 
 if __name__ == "__main__":

@@ -53,21 +53,31 @@ def measure(calls: int) -> dict[str, float]:
             while keystore._flight is not None and not keystore._flight.done.is_set():
                 time.sleep(0.0005)
             keystore._take_fetched(time.time())  # install it, as the next invocation would
-        return {"plain_us": statistics.median(plain) * 1e6, "triggering_us": statistics.median(triggering) * 1e6,
-                "fetches": keystore.fetch_count}
+        return {
+            "plain_us": statistics.median(plain) * 1e6,
+            "triggering_us": statistics.median(triggering) * 1e6,
+            "fetches": keystore.fetch_count,
+        }
     finally:
         server.terminate()
 
 
 def summary(result: dict[str, Any]) -> str:
-    return (f"fresh-token invocation, median of {result['calls']} pairs: {result['plain_us']:.1f} µs with no refresh due, "
-            f"{result['triggering_us']:.1f} µs when it triggers the background refresh "
-            f"(+{result['triggering_us'] - result['plain_us']:.1f} µs); {result['fetches']} fetches")
+    return (
+        f"fresh-token invocation, median of {result['calls']} pairs: {result['plain_us']:.1f} µs with no refresh due, "
+        f"{result['triggering_us']:.1f} µs when it triggers the background refresh "
+        f"(+{result['triggering_us'] - result['plain_us']:.1f} µs); {result['fetches']} fetches"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
-    return harness.main(__doc__, argv, lambda args: {"calls": args.calls, **measure(args.calls)},
-                        lambda result, args: summary(result), repeat=("--calls", 300))
+    return harness.main(
+        __doc__,
+        argv,
+        lambda args: {"calls": args.calls, **measure(args.calls)},
+        lambda result, args: summary(result),
+        repeat=("--calls", 300),
+    )
 
 
 if __name__ == "__main__":

@@ -57,8 +57,9 @@ def through_runtime(handler: Callable[[Any, Any], Any], bodies: list[bytes]) -> 
     arn = "arn:aws:lambda:eu-west-1:123456789012:function:fastauthz"
 
     def call(index: int) -> None:
-        handle_event_request(client, handler, "request-id", bodies[index], "application/json",
-                             None, None, arn, 4_102_444_800_000, None, sink)
+        handle_event_request(
+            client, handler, "request-id", bodies[index], "application/json", None, None, arn, 4_102_444_800_000, None, sink
+        )
 
     return call, client
 
@@ -93,14 +94,16 @@ def measure(rounds: int) -> list[dict[str, Any]]:
     runs = {
         "fresh RS256 token, the handler alone": lambda i: entry.handler(case.events[i], None),
         "fresh RS256 token, through the runtime": through_runtime(entry.handler, fresh)[0],
-        "malformed token, the handler alone": expect_refusal(lambda event: entry.handler(event, None),
-                                                              [json.loads(body) for body in malformed]),
+        "malformed token, the handler alone": expect_refusal(
+            lambda event: entry.handler(event, None), [json.loads(body) for body in malformed]
+        ),
         "malformed token, through the runtime": through,
         "malformed token, through the runtime, raised inside the authorizer": through_runtime(raising_inside, malformed)[0],
         "malformed token, through the runtime, deny mode (FASTAUTHZ_REFUSE_WITH=deny)": through_deny,
     }
     gc.freeze()
     for label, run in runs.items():
+
         def refill() -> None:
             saturate(authorizer)
             saturate(denying)

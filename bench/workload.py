@@ -57,10 +57,14 @@ EVENT_TEMPLATE_TOKEN_CASE = "RS256-2048"  # the token of the cold start's first 
 def environment(fixtures: dict[str, Any]) -> dict[str, str]:
     """The function's configuration: defaults but for the issuer, its file:// keys and the cache size,
     plus GATE_AUTHORIZER_ENV (JSON, `make bench-check` --env: what a setting costs, not gated)."""
-    return {"JWT_ISSUER": fixtures["issuer"], "JWT_ISSUER_JWKS_URI": f"file://{FIXTURES / 'jwks.json'}",
-            "JWT_AUTHORIZED_AUDIENCES": fixtures["audience"], "JWT_CACHE_SIZE": str(CACHE_SIZE),
-            "FASTAUTHZ_METRICS_INTERVAL_SECONDS": "3600",  # no flush inside a run: flushes are per minute, not per call
-            **json.loads(os.environ.get("GATE_AUTHORIZER_ENV", "{}"))}
+    return {
+        "JWT_ISSUER": fixtures["issuer"],
+        "JWT_ISSUER_JWKS_URI": f"file://{FIXTURES / 'jwks.json'}",
+        "JWT_AUTHORIZED_AUDIENCES": fixtures["audience"],
+        "JWT_CACHE_SIZE": str(CACHE_SIZE),
+        "FASTAUTHZ_METRICS_INTERVAL_SECONDS": "3600",  # no flush inside a run: flushes are per minute, not per call
+        **json.loads(os.environ.get("GATE_AUTHORIZER_ENV", "{}")),
+    }
 
 
 def cold_start_event(fixtures: dict[str, Any], token_case: str) -> dict[str, Any]:
@@ -88,7 +92,8 @@ def floor_verifier(alg: str, jwk: dict[str, Any]) -> Callable[[bytes, bytes], No
         ec_key = ec.EllipticCurvePublicNumbers(number("x"), number("y"), curve).public_key()
         ecdsa = ec.ECDSA(digest)
         return lambda signature, data: ec_key.verify(
-            encode_dss_signature(int.from_bytes(signature[:size], "big"), int.from_bytes(signature[size:], "big")), data, ecdsa)
+            encode_dss_signature(int.from_bytes(signature[:size], "big"), int.from_bytes(signature[size:], "big")), data, ecdsa
+        )
     return ed25519.Ed25519PublicKey.from_public_bytes(b64url_decode(jwk["x"])).verify
 
 
@@ -103,6 +108,7 @@ def floor(alg: str, jwk: dict[str, Any], tokens: list[str]) -> Callable[[int], N
     def run(index: int) -> None:
         signature, data = prepared[index]
         verify(signature, data)
+
     return run
 
 
@@ -129,13 +135,15 @@ class Workload:
         # What each handler case must answer, proved on its warm-up calls (not in the measured ones).
         self.expected: dict[str, tuple[Authorizer, str]] = {}
 
-        def handler_case(name: str, call: Callable[[Any, Any], Any], events: list[dict[str, Any]], expect: str,
-                         authorizer: Authorizer = self.authorizer) -> None:
+        def handler_case(
+            name: str, call: Callable[[Any, Any], Any], events: list[dict[str, Any]], expect: str, authorizer: Authorizer = self.authorizer
+        ) -> None:
             def run(index: int) -> None:
                 try:
                     call(events[index], None)
                 except Exception:  # the refusal (checked by _warm_up)
                     pass
+
             self.cases[name] = run
             self.checks[name] = lambda index: call(events[index], None)
             self.expected[name] = (authorizer, expect)
@@ -147,7 +155,9 @@ class Workload:
             handler_case(f"handler, fresh {name} token", handle, events(name), "Allow")
         first = tokens["RS256-2048"][0]
         handler_case("handler, repeated token (cache hit)", handle, [connect_event(first)] * repeat, "Allow")
-        handler_case("handler, cache hit for another methodArn", handle, [connect_event(first, method_arn=OTHER_METHOD_ARN)] * repeat, "Allow")
+        handler_case(
+            "handler, cache hit for another methodArn", handle, [connect_event(first, method_arn=OTHER_METHOD_ARN)] * repeat, "Allow"
+        )
         alg_none = ["eyJhbGciOiJub25lIn0." + token.split(".")[1] + "." for token in tokens["RS256-2048"]]
         refusals = {
             # label: (events, the reason the log line must give)
@@ -159,8 +169,9 @@ class Workload:
         }
         for label, (refused_events, reason) in refusals.items():
             handler_case(f"handler, reject {label}", handle, refused_events, reason)
-        handler_case("handler, reject unknown kid in cooldown", self.rotating.handler, events("unknown kid"), "unknown_kid",
-                     self.rotating.authorizer)
+        handler_case(
+            "handler, reject unknown kid in cooldown", self.rotating.handler, events("unknown kid"), "unknown_kid", self.rotating.authorizer
+        )
         assert tuple(sorted(self.cases)) == tuple(sorted(CASES)), "CASES must name every case built here"
         self._warm_up()
 
@@ -226,19 +237,24 @@ class Rotating:
         from fastauthz.keys import load_key_set
 
         uri = "http://127.0.0.1:0/jwks.json"  # refused at once; the same text in every run
-        settings = load_settings({
-            "JWT_ISSUER": fixtures["url_issuer"], "JWT_ISSUER_JWKS_URI": uri, "JWT_AUTHORIZED_AUDIENCES": fixtures["audience"],
-            "JWT_JWKS_TTL_SECONDS": "86400", "JWT_JWKS_COOLDOWN_SECONDS": "3600", "JWT_JWKS_TIMEOUT_SECONDS": "30",
-            "JWT_CACHE_SIZE": str(CACHE_SIZE), "FASTAUTHZ_METRICS_INTERVAL_SECONDS": "3600",
-            **json.loads(os.environ.get("GATE_AUTHORIZER_ENV", "{}")),
-        })
+        settings = load_settings(
+            {
+                "JWT_ISSUER": fixtures["url_issuer"],
+                "JWT_ISSUER_JWKS_URI": uri,
+                "JWT_AUTHORIZED_AUDIENCES": fixtures["audience"],
+                "JWT_JWKS_TTL_SECONDS": "86400",
+                "JWT_JWKS_COOLDOWN_SECONDS": "3600",
+                "JWT_JWKS_TIMEOUT_SECONDS": "30",
+                "JWT_CACHE_SIZE": str(CACHE_SIZE),
+                "FASTAUTHZ_METRICS_INTERVAL_SECONDS": "3600",
+                **json.loads(os.environ.get("GATE_AUTHORIZER_ENV", "{}")),
+            }
+        )
         self.authorizer = Authorizer(settings, load_keys=False)
         keystore = next(iter(self.authorizer.issuers.values())).keystore
         assert keystore is not None
         keystore.install(load_key_set((FIXTURES / "jwks.json").read_bytes()), time.time())
         self.handler = self.authorizer.handle  # what fastauthz.handler.handler is, on this authorizer
-
-
 
 
 def saturate(authorizer: Authorizer) -> None:

@@ -77,8 +77,14 @@ class Authorizer:
             keystore = None
             if config.jwks_uri or config.discovery:
                 keystore = KeyStore(
-                    config.jwks_uri, log=self.log, metrics=self.metrics, timing=timing, clock=clock, spawn=spawn,
-                    on_keys_removed=self._purger(config.issuer), snapshot=config.jwks_snapshot,
+                    config.jwks_uri,
+                    log=self.log,
+                    metrics=self.metrics,
+                    timing=timing,
+                    clock=clock,
+                    spawn=spawn,
+                    on_keys_removed=self._purger(config.issuer),
+                    snapshot=config.jwks_snapshot,
                     discover_from=config.issuer if config.discovery else "",
                 )
             rules = ClaimRules(config, settings.verify_expiration, settings.leeway)
@@ -93,7 +99,7 @@ class Authorizer:
         for warning in settings.warnings:
             self.log.warn(warning)
         if load_keys:
-            self.load_keys()
+            self.start_keys()
 
     def _purger(self, issuer: str) -> Callable[[set[str | None]], None]:
         def purge(kids: set[str | None]) -> None:
@@ -103,7 +109,7 @@ class Authorizer:
 
         return purge
 
-    def load_keys(self) -> None:
+    def start_keys(self) -> None:
         """Cold start: file and snapshot keys load now; URL fetches start in the background."""
         now = self.clock()
         for issuer in dict.fromkeys(self.issuers.values()):  # each issuer once (aliases share it), in configuration order
@@ -153,7 +159,7 @@ class Authorizer:
         if type(token) is not str:
             raise Rejected("malformed", "a token is a string")
         entry = self.cache.entries.get(token)
-        if entry is not None and now < entry[0]:
+        if entry is not None and now < entry.expires:
             if entry.denial and entry.denial != "denied_by_hook":
                 raise Rejected(entry.denial)
             return dict(entry.claims)
@@ -178,11 +184,11 @@ class Authorizer:
         try:
             token = self.extract(event)
             entry = self.cache.entries.get(token)
-            if entry is not None and now < entry[0]:
+            if entry is not None and now < entry.expires:
                 counts = self._counts
                 counts["CacheHit"] = counts.get("CacheHit", 0) + 1
                 method_arn = event.get("methodArn")
-                result = entry[1] if entry[2] == method_arn else self._rebuild(entry, method_arn)
+                result = entry.result if entry.method_arn == method_arn else self._rebuild(entry, method_arn)
                 self._decided(entry, token, event, now)
             else:
                 result = self._verify(token, event, now)
@@ -279,8 +285,9 @@ class Authorizer:
             self._decided(entry, token, event, now)
         return result
 
-    def _ask_hook(self, payload: dict[str, Any], event: Mapping[str, Any], principal: str, now: float,
-                  expires: float) -> tuple[str, dict[str, Any] | None, float]:
+    def _ask_hook(
+        self, payload: dict[str, Any], event: Mapping[str, Any], principal: str, now: float, expires: float
+    ) -> tuple[str, dict[str, Any] | None, float]:
         """(denial, extra context, cache expiry) from FASTAUTHZ_AUTHORIZE. Raises Rejected (401)."""
         try:
             denial, extra = self._consult_hook(self.hook, dict(payload), event)  # type: ignore[arg-type]  # checked by the caller

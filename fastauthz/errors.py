@@ -22,6 +22,7 @@ Reason = tuple[str, int, bool, str]
 # rejected-token cache remembers: not unknown_kid (the key set may change), not_yet_valid and
 # issued_in_future (time moves on); the key store clears the cache when keys change, so
 # bad_signature and alg_key_mismatch may be remembered.
+# fmt: off
 REASONS: tuple[Reason, ...] = (
     ("missing_token", 401, False, "no token in any configured source"),
     ("token_too_large", 401, True, "longer than JWT_MAX_TOKEN_BYTES, refused before decoding"),
@@ -55,6 +56,7 @@ REASONS: tuple[Reason, ...] = (
     ("bad_key_set", 0, False, "a fetched or shipped key document is unusable (that fetch fails; logged with it)"),
     ("bad_config", 0, False, "a setting is wrong: the cold start (and `fastauthz check-config`) fails, naming the variable"),
 )
+# fmt: on
 REASON_CODES = frozenset(code for code, _, _, _ in REASONS)
 LASTING_REASONS = frozenset(code for code, _, lasting, _ in REASONS if lasting)
 

@@ -64,7 +64,7 @@ def fetch_document(uri: str, timeout: float, retries: int = 2) -> Fetched:
     """
     started = time.monotonic()
     if uri.startswith("file://"):
-        return Fetched(_read_file(uri[len("file://"):]), None, time.monotonic() - started)
+        return Fetched(_read_file(uri[len("file://") :]), None, time.monotonic() - started)
     origin, target = split_url(uri)
     deadline = started + timeout
     attempt = 0
@@ -174,8 +174,10 @@ class _Connection:
         scheme, host, port = self.origin
         default_port = 443 if scheme == "https" else 80
         authority = f"[{host}]" if ":" in host else host
-        request = (f"GET {target} HTTP/1.1\r\nHost: {authority}{'' if port == default_port else f':{port}'}\r\n"
-                   "User-Agent: fastauthz\r\nAccept: application/json\r\nAccept-Encoding: identity\r\n\r\n")
+        request = (
+            f"GET {target} HTTP/1.1\r\nHost: {authority}{'' if port == default_port else f':{port}'}\r\n"
+            "User-Agent: fastauthz\r\nAccept: application/json\r\nAccept-Encoding: identity\r\n\r\n"
+        )
         reusable = answered = False
         try:
             self.sock.settimeout(_remaining(deadline))

@@ -18,8 +18,18 @@ if TYPE_CHECKING:
     from .rules import RequiredClaims
 
 ISSUER_FIELDS = frozenset(
-    {"issuer", "jwks_uri", "jwks_snapshot", "audiences", "verify_audience", "algorithms", "token_use",
-     "required_scopes", "required_claims", "hmac_secret"}
+    {
+        "issuer",
+        "jwks_uri",
+        "jwks_snapshot",
+        "audiences",
+        "verify_audience",
+        "algorithms",
+        "token_use",
+        "required_scopes",
+        "required_claims",
+        "hmac_secret",
+    }
 )
 
 
@@ -27,13 +37,37 @@ class IssuerConfig:
     """One issuer's configuration. A slotted class, not a NamedTuple: a NamedTuple class costs ~0.7 M
     instructions to create at every cold start (make bench-check)."""
 
-    __slots__ = ("algorithms", "aliases", "audiences", "discovery", "hmac_secret", "issuer", "jwks_snapshot", "jwks_uri",
-                 "required_claims", "required_scopes", "token_use", "verify_audience")
+    __slots__ = (
+        "algorithms",
+        "aliases",
+        "audiences",
+        "discovery",
+        "hmac_secret",
+        "issuer",
+        "jwks_snapshot",
+        "jwks_uri",
+        "required_claims",
+        "required_scopes",
+        "token_use",
+        "verify_audience",
+    )
 
-    def __init__(self, *, issuer: str, jwks_uri: str, audiences: frozenset[str], verify_audience: bool, algorithms: frozenset[str],
-                 token_use: frozenset[str] | None, required_scopes: frozenset[str], hmac_secret: bytes | None = None,
-                 jwks_snapshot: str = "", required_claims: RequiredClaims | None = None, aliases: tuple[str, ...] = (),
-                 discovery: bool = False) -> None:
+    def __init__(
+        self,
+        *,
+        issuer: str,
+        jwks_uri: str,
+        audiences: frozenset[str],
+        verify_audience: bool,
+        algorithms: frozenset[str],
+        token_use: frozenset[str] | None,
+        required_scopes: frozenset[str],
+        hmac_secret: bytes | None = None,
+        jwks_snapshot: str = "",
+        required_claims: RequiredClaims | None = None,
+        aliases: tuple[str, ...] = (),
+        discovery: bool = False,
+    ) -> None:
         self.issuer = issuer
         self.jwks_uri = jwks_uri
         self.audiences = audiences
@@ -86,12 +120,15 @@ def load_issuers(env: Environment, notes: list[str], warnings: list[str]) -> tup
         origin = "JWT_ISSUERS"
     else:
         if not env.is_set("JWT_ISSUER_JWKS_URI") and not env.is_set("JWT_ISSUER") and not env.is_set("JWT_HMAC_SECRET"):
-            raise ConfigError("JWT_ISSUER", "set the issuer (its keys are then derived or discovered), or JWT_ISSUER_JWKS_URI, "
-                                            "or configure JWT_ISSUERS")
+            raise ConfigError(
+                "JWT_ISSUER", "set the issuer (its keys are then derived or discovered), or JWT_ISSUER_JWKS_URI, or configure JWT_ISSUERS"
+            )
         entries = [{"issuer": env.raw("JWT_ISSUER"), "jwks_uri": env.raw("JWT_ISSUER_JWKS_URI")}]
         origin = ""
-    issuers = tuple(_issuer_config(entry, defaults, origin, index, notes, warnings if allow_insecure_http else None)
-                    for index, entry in enumerate(entries))
+    issuers = tuple(
+        _issuer_config(entry, defaults, origin, index, notes, warnings if allow_insecure_http else None)
+        for index, entry in enumerate(entries)
+    )
     seen: set[str] = set()
     for issuer in issuers:
         if issuer.issuer in seen:
@@ -103,7 +140,7 @@ def load_issuers(env: Environment, notes: list[str], warnings: list[str]) -> tup
 def _read_issuer_list(raw: str) -> list[dict[str, Any]]:
     text = raw
     if not raw.lstrip().startswith(("[", "{")):
-        path = raw[len("file://"):] if raw.startswith("file://") else raw
+        path = raw[len("file://") :] if raw.startswith("file://") else raw
         try:
             with open(path, "rb") as handle:
                 text = handle.read().decode()
@@ -120,10 +157,12 @@ def _read_issuer_list(raw: str) -> list[dict[str, Any]]:
     return document
 
 
-def _issuer_config(entry: dict[str, Any], defaults: dict[str, Any], origin: str, index: int, notes: list[str],
-                   insecure_http: list[str] | None) -> IssuerConfig:
+def _issuer_config(
+    entry: dict[str, Any], defaults: dict[str, Any], origin: str, index: int, notes: list[str], insecure_http: list[str] | None
+) -> IssuerConfig:
     """One issuer. `insecure_http`: where to warn of a plain-http key URL (JWT_ALLOW_INSECURE_HTTP), or
     None to refuse one."""
+
     def name(field_name: str, flat: str) -> str:
         # Errors name the variable the user actually wrote.
         return f"{origin}[{index}].{field_name}" if origin and field_name in entry else flat
@@ -149,20 +188,27 @@ def _issuer_config(entry: dict[str, Any], defaults: dict[str, Any], origin: str,
             discovery = True
             notes.append(f"keys of {issuer} by OIDC discovery ({discovery_url(issuer)})")
         else:
-            raise ConfigError(issuer_var, f"{issuer!r}: an issuer whose keys are to be discovered must be an https:// URL "
-                                          "(or set the key URL)")
+            raise ConfigError(
+                issuer_var, f"{issuer!r}: an issuer whose keys are to be discovered must be an https:// URL (or set the key URL)"
+            )
     if jwks_uri and not jwks_uri.startswith(("https://", "http://", "file://")):
         raise ConfigError(uri_var, f"expected an https://, http:// or file:// URL, got {jwks_uri!r}")
     if jwks_uri.startswith("http://") and not _is_loopback_url(jwks_uri):
         if insecure_http is None:
-            raise ConfigError(uri_var, f"{jwks_uri} is plain http: keys fetched over it can be replaced in transit. Use https://, "
-                                       "or set JWT_ALLOW_INSECURE_HTTP=true for a private network")
+            raise ConfigError(
+                uri_var,
+                f"{jwks_uri} is plain http: keys fetched over it can be replaced in transit. Use https://, "
+                "or set JWT_ALLOW_INSECURE_HTTP=true for a private network",
+            )
         insecure_http.append(f"keys fetched over plain http ({jwks_uri}): JWT_ALLOW_INSECURE_HTTP=true")
 
     verify_audience = parse_bool(name("verify_audience", "JWT_VERIFY_AUDIENCE"), merged["verify_audience"])
     audiences = frozenset(split_csv(merged["audiences"]))
     if verify_audience and not audiences:
-        raise ConfigError(name("audiences", "JWT_AUTHORIZED_AUDIENCES"), "set the accepted audience(s) (or client ids), or JWT_VERIFY_AUDIENCE=false to switch the check off")
+        raise ConfigError(
+            name("audiences", "JWT_AUTHORIZED_AUDIENCES"),
+            "set the accepted audience(s) (or client ids), or JWT_VERIFY_AUDIENCE=false to switch the check off",
+        )
 
     secret_raw = merged.get("hmac_secret") or ""
     secret = str(secret_raw).encode() if secret_raw else None
@@ -194,7 +240,10 @@ def _issuer_config(entry: dict[str, Any], defaults: dict[str, Any], origin: str,
 
         issuer = derive_issuer(jwks_uri, audiences) or ""
         if not issuer:
-            raise ConfigError(issuer_var, f"cannot derive the issuer from {jwks_uri or 'the configuration'!r}; set it to the exact `iss` your tokens carry")
+            raise ConfigError(
+                issuer_var,
+                f"cannot derive the issuer from {jwks_uri or 'the configuration'!r}; set it to the exact `iss` your tokens carry",
+            )
         aliases = issuer_aliases(issuer, jwks_uri)
         notes.append(f"derived issuer {issuer} from {jwks_uri}" + (f" (also accepted: {', '.join(aliases)})" if aliases else ""))
 
@@ -244,6 +293,6 @@ def _snapshot_uri(raw: str, variable: str, jwks_uri: str) -> str:
     if jwks_uri.startswith("file://"):
         raise ConfigError(variable, "the keys already ship as a file: a snapshot is only for an https:// source")
     uri = raw if raw.startswith("file://") else "file://" + raw
-    if not os.path.isfile(uri[len("file://"):]):
+    if not os.path.isfile(uri[len("file://") :]):
         raise ConfigError(variable, f"{raw!r} is not a readable file")
     return uri

@@ -272,7 +272,7 @@ def load_key_set(document: bytes | str | dict[str, Any]) -> KeySet:
             except ValueError as error:
                 skipped.append(f"{truncate(kid)}: {error}")
     else:
-        raise KeySetError("neither a JWKS ({\"keys\": [...]}) nor an x509 certificate map ({kid: PEM})")
+        raise KeySetError('neither a JWKS ({"keys": [...]}) nor an x509 certificate map ({kid: PEM})')
     if not keys:
         raise KeySetError("no usable signing key" + (f" (skipped: {'; '.join(skipped)})" if skipped else ""))
     return KeySet(keys, skipped)

@@ -53,9 +53,14 @@ class KeyTiming:
 
     __slots__ = ("cooldown", "max_stale", "retries", "timeout", "ttl")
 
-    def __init__(self, ttl: float | None = default("JWT_JWKS_TTL_SECONDS"), max_stale: float = default("JWT_JWKS_MAX_STALE_SECONDS"),
-                 cooldown: float = default("JWT_JWKS_COOLDOWN_SECONDS"), timeout: float = default("JWT_JWKS_TIMEOUT_SECONDS"),
-                 retries: int = 2) -> None:
+    def __init__(
+        self,
+        ttl: float | None = default("JWT_JWKS_TTL_SECONDS"),
+        max_stale: float = default("JWT_JWKS_MAX_STALE_SECONDS"),
+        cooldown: float = default("JWT_JWKS_COOLDOWN_SECONDS"),
+        timeout: float = default("JWT_JWKS_TIMEOUT_SECONDS"),
+        retries: int = 2,
+    ) -> None:
         self.ttl = ttl
         self.max_stale = max_stale
         self.cooldown = cooldown
@@ -242,15 +247,29 @@ class KeyStore:
             keys, max_age, duration = flight.result
             self.install(keys, now, max_age)
             self.installed_fetch = flight.number
-            self._log.info("keys fetched", jwks_uri=self.uri, outcome="ok", keys=len(keys), duration_ms=round(duration * 1000, 1),
-                           ttl_s=None if self.pinned else round(self.expires - now), **({"skipped": keys.skipped} if keys.skipped else {}))
+            self._log.info(
+                "keys fetched",
+                jwks_uri=self.uri,
+                outcome="ok",
+                keys=len(keys),
+                duration_ms=round(duration * 1000, 1),
+                ttl_s=None if self.pinned else round(self.expires - now),
+                **({"skipped": keys.skipped} if keys.skipped else {}),
+            )
             if self._metrics is not None:
                 self._metrics.counts["KeyFetch"] = self._metrics.counts.get("KeyFetch", 0) + 1
         else:
             self.retry_after = now + max(self._cooldown, 1.0)
             serving = self.keys is not None and now < self.stale_until
-            self._log.error("key fetch failed", reason="fetch_failed", jwks_uri=self.source, outcome="failed", error=flight.error,
-                            serving_stale=serving, keys_age_s=round(now - self.fetched_at) if self.keys is not None else None)
+            self._log.error(
+                "key fetch failed",
+                reason="fetch_failed",
+                jwks_uri=self.source,
+                outcome="failed",
+                error=flight.error,
+                serving_stale=serving,
+                keys_age_s=round(now - self.fetched_at) if self.keys is not None else None,
+            )
             if self._metrics is not None:
                 self._metrics.counts["KeyFetchFailed"] = self._metrics.counts.get("KeyFetchFailed", 0) + 1
 
@@ -277,8 +296,7 @@ class KeyStore:
         self._unknown_kids.clear()
         if old_keys is not None and self._on_keys_removed is not None:
             removed = {
-                kid for kid, key in old_keys.by_kid.items()
-                if (new := new_keys.by_kid.get(kid)) is None or new.material != key.material
+                kid for kid, key in old_keys.by_kid.items() if (new := new_keys.by_kid.get(kid)) is None or new.material != key.material
             }
             if removed:
                 self._on_keys_removed(removed)

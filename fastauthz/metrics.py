@@ -67,7 +67,6 @@ class Metrics:
         self.verify_seconds += seconds
         self.verify_count += 1
 
-
     def flush(self, now: float) -> None:
         self.next_flush = now + self.interval
         if not self.enabled or (not self.counts and not self.verify_count):

@@ -29,8 +29,14 @@ class Outcomes:
         self.policies = policies
         self.refuse_with_deny = refuse_with_deny
 
-    def refused(self, rejection: Rejected, event: Mapping[str, Any], token: str | None,
-                parsed: tuple[dict[str, Any], dict[str, Any]] | None, now: float) -> dict[str, Any] | None:
+    def refused(
+        self,
+        rejection: Rejected,
+        event: Mapping[str, Any],
+        token: str | None,
+        parsed: tuple[dict[str, Any], dict[str, Any]] | None,
+        now: float,
+    ) -> dict[str, Any] | None:
         """Remember a lasting refusal, count it and write its log line (`parsed`: the token's
         unverified header and payload, when it got that far); returns what decide() answers: None
         (a 401), or in Deny mode a Deny policy."""
@@ -52,8 +58,18 @@ class Outcomes:
                     sub = truncate(payload["sub"])
             # connection_id(event), written out: a call costs every refusal ~370 instructions (make bench-check).
             context = event.get("requestContext") if type(event) is dict else None
-            self.log.decision(now, "unauthorized", reason, rejection.detail, token, issuer, kid, "sub_unverified", sub,
-                              truncate(context.get("connectionId")) if type(context) is dict else None)
+            self.log.decision(
+                now,
+                "unauthorized",
+                reason,
+                rejection.detail,
+                token,
+                issuer,
+                kid,
+                "sub_unverified",
+                sub,
+                truncate(context.get("connectionId")) if type(context) is dict else None,
+            )
         if now >= metrics.next_flush:
             metrics.flush(now)
         return self.refusal(event, reason) if self.refuse_with_deny else None
@@ -70,8 +86,9 @@ class Outcomes:
         counts = self.metrics.counts
         counts["Deny"] = counts.get("Deny", 0) + 1
         if self.log.threshold <= INFO:
-            self.log.decision(now, "denied", entry.denial, "", token, entry.issuer, entry.kid, "sub", truncate(entry.principal),
-                              connection_id(event))
+            self.log.decision(
+                now, "denied", entry.denial, "", token, entry.issuer, entry.kid, "sub", truncate(entry.principal), connection_id(event)
+            )
 
     def refusal(self, event: Mapping[str, Any], reason: str) -> dict[str, Any]:
         """FASTAUTHZ_REFUSE_WITH=deny: API Gateway answers 403, the function records no error and

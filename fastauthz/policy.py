@@ -34,7 +34,9 @@ def parse_method_arn(method_arn: Any) -> tuple[str, str, str, str, str, str]:
 
 
 DENY_EVERYTHING: dict[str, Any] = {
-    "Version": "2012-10-17", "Statement": [{"Action": "execute-api:Invoke", "Effect": "Deny", "Resource": ["*"]}]}
+    "Version": "2012-10-17",
+    "Statement": [{"Action": "execute-api:Invoke", "Effect": "Deny", "Resource": ["*"]}],
+}
 
 
 class Policies:

@@ -36,9 +36,9 @@ OKTA_HOSTS = (".okta.com", ".oktapreview.com", ".okta-emea.com")
 def _host(url: str) -> str:
     """The host of an https URL (or of a loopback http one: the local stage, tests); else ""."""
     if url.startswith("https://"):
-        return url[len("https://"):].split("/", 1)[0].lower()
+        return url[len("https://") :].split("/", 1)[0].lower()
     if url.startswith("http://") and is_loopback_url(url):
-        return url[len("http://"):].split("/", 1)[0].lower()
+        return url[len("http://") :].split("/", 1)[0].lower()
     return ""
 
 
@@ -79,7 +79,7 @@ def key_url_for_issuer(issuer: str) -> str | None:
     host = _host(issuer)
     if not host or not issuer.startswith("https://"):
         return None
-    path = issuer[len("https://") + len(host):]
+    path = issuer[len("https://") + len(host) :]
     if host.startswith("cognito-idp.") and host.endswith(".amazonaws.com") and path.count("/") == 1 and len(path) > 1:
         return issuer + WELL_KNOWN_JWKS
     if host.endswith(".auth0.com") and path == "/":
@@ -96,8 +96,7 @@ def discovery_url(issuer: str) -> str:
     return issuer.rstrip("/") + WELL_KNOWN_OPENID
 
 
-def discover_jwks_uri(issuer: str, timeout: float, retries: int = 2,
-                      fetch: Callable[[str, float, int], Fetched] = fetch_document) -> str:
+def discover_jwks_uri(issuer: str, timeout: float, retries: int = 2, fetch: Callable[[str, float, int], Fetched] = fetch_document) -> str:
     """OIDC discovery: the `jwks_uri` of `issuer`'s openid-configuration, whose `issuer` must equal
     ours exactly (OpenID Connect Discovery §4.3: a document claiming another issuer is a mix-up or
     an attack). Raises FetchError (the source) or KeySetError (the document)."""

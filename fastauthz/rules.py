@@ -96,5 +96,7 @@ def consult_hook(hook: Hook, claims: dict[str, Any], event: Any) -> tuple[str, d
         return "denied_by_hook", None
     if type(answer) is dict and all(type(key) is str and type(value) in _SCALARS for key, value in answer.items()):
         return "", answer
-    raise Rejected("hook_error", truncate(f"answered {type(answer).__name__}: expected True, False, None or a dict of "
-                                          "string, number or boolean values"))
+    raise Rejected(
+        "hook_error",
+        truncate(f"answered {type(answer).__name__}: expected True, False, None or a dict of string, number or boolean values"),
+    )

@@ -14,8 +14,18 @@ from typing import Any
 from .errors import ConfigError
 
 ASYMMETRIC_ALGORITHMS = (
-    "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA",
-    "Ed25519", "Ed448",  # RFC 9864's fully specified names for EdDSA
+    "RS256",
+    "RS384",
+    "RS512",
+    "PS256",
+    "PS384",
+    "PS512",
+    "ES256",
+    "ES384",
+    "ES512",
+    "EdDSA",
+    "Ed25519",
+    "Ed448",  # RFC 9864's fully specified names for EdDSA
 )
 HMAC_ALGORITHMS = ("HS256", "HS384", "HS512")
 TOKEN_SOURCES = ("header", "query", "protocol", "cookie")
@@ -139,7 +149,8 @@ def _log_level(name: str, raw: str) -> str:
 
 LEVEL = Parser(" \\| ".join(f"`{level}`" for level in LOG_LEVELS), _log_level)
 
-# The one table of variables, in the order the README lists them.
+# The one table of variables, in the order the README lists them. One row a line (fmt: off).
+# fmt: off
 VARIABLES: tuple[Variable, ...] = (
     Variable("JWT_ISSUER_JWKS_URI", "", KEY_URL, "Where the issuer's keys are: `https://…` or `file://…` (a key set shipped with the function). The content decides the format: RFC 7517 JWKS or Google's x509 certificate map."),
     Variable("JWT_ISSUER", "", TEXT, "Exact `iss` to accept. When unset it is derived from a Cognito, Okta, Auth0 or `<issuer>/.well-known/jwks.json` URI, or Firebase's audience, and logged; otherwise the cold start fails."),
@@ -175,6 +186,7 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("AWS_LAMBDA_LOG_LEVEL", "", LEVEL, "Set by Lambda's advanced logging controls (`WARNING`, `TRACE`, `FATAL` and `CRITICAL` mapped); wins over `LOG_LEVEL`."),
     Variable("LOG_LEVEL", "INFO", LEVEL, "Denials log at INFO, allows at DEBUG (blank: the default)."),
 )
+# fmt: on
 NAMES = frozenset(variable.name for variable in VARIABLES)
 ROWS = {variable.name: variable for variable in VARIABLES}
 # Set but blank means the default for these (LOG_LEVEL=, FASTAUTHZ_METRICS_NAMESPACE=).

@@ -72,8 +72,11 @@ def decode_header(segment: bytes, algorithms: frozenset[str] | None = None) -> d
     if algorithms is not None and type(alg) is str and alg not in algorithms:
         raise Rejected("alg_not_allowed", truncate(alg))
     kid = header.get("kid")
-    if (type(alg) is not str or not header.keys() <= _PLAIN_HEADER
-            or (kid is not None and (type(kid) is not str or len(kid) > MAX_KID_LENGTH))):
+    if (
+        type(alg) is not str
+        or not header.keys() <= _PLAIN_HEADER
+        or (kid is not None and (type(kid) is not str or len(kid) > MAX_KID_LENGTH))
+    ):
         check_header(header)
     return header
 

@@ -40,10 +40,18 @@ def _options(parser: Any) -> None:
     group.add_argument("--hold-seconds", type=float, default=0.0, help="keep each allowed connection open this long")
     group.add_argument("--message", default="", help="send this after connecting and wait for one reply")
     group.add_argument("--connect-timeout", type=float, default=10.0)
-    group.add_argument("--scenario", default="users", choices=["users", "steady", "ramp", "storm"],
-                       help="users: locust's --users/--spawn-rate; the others are shapes over --run-time")
-    group.add_argument("--refuse-with", default="unauthorized", choices=["unauthorized", "deny"],
-                       help="the target authorizer's FASTAUTHZ_REFUSE_WITH: refused tokens expect 401, or 403 with deny")
+    group.add_argument(
+        "--scenario",
+        default="users",
+        choices=["users", "steady", "ramp", "storm"],
+        help="users: locust's --users/--spawn-rate; the others are shapes over --run-time",
+    )
+    group.add_argument(
+        "--refuse-with",
+        default="unauthorized",
+        choices=["unauthorized", "deny"],
+        help="the target authorizer's FASTAUTHZ_REFUSE_WITH: refused tokens expect 401, or 403 with deny",
+    )
     group.add_argument("--max-error-ratio", type=float, default=0.01)
     group.add_argument("--max-wrong", type=int, default=0)
     group.add_argument("--max-p95-ms", type=float, default=0.0, help="0: not checked")
@@ -85,8 +93,9 @@ class WebSocketConnectUser(User):
         started = time.perf_counter()
         outcome, connection, error = "error", None, None
         try:
-            connection = websocket.create_connection(url, header=headers, subprotocols=subprotocols, timeout=options.connect_timeout,
-                                                     enable_multithread=False)
+            connection = websocket.create_connection(
+                url, header=headers, subprotocols=subprotocols, timeout=options.connect_timeout, enable_multithread=False
+            )
             outcome = "101"
         except websocket.WebSocketBadStatusException as refused:
             outcome = str(refused.status_code)
@@ -119,8 +128,14 @@ class WebSocketConnectUser(User):
                 exception = AssertionError(f"WRONG DECISION: {kind} token got {outcome}, expected {expected}")
             else:  # 429, 5xx, a timeout, a connection error, or 403 where 401 was expected
                 exception = error or RuntimeError(f"{kind} token: {outcome}, expected {expected}")
-        self.environment.events.request.fire(request_type="WS", name=f"connect[{kind}]", response_time=elapsed,
-                                             response_length=0, exception=exception, context={"outcome": outcome})
+        self.environment.events.request.fire(
+            request_type="WS",
+            name=f"connect[{kind}]",
+            response_time=elapsed,
+            response_length=0,
+            exception=exception,
+            context={"outcome": outcome},
+        )
 
 
 class ScenarioShape(LoadTestShape):
@@ -175,13 +190,19 @@ def _verdict(environment: Any, **_: Any) -> None:
     errors = total.num_failures - sum(wrong.values())
     p50, p95, p99 = (total.get_response_time_percentile(q) or 0 for q in (0.5, 0.95, 0.99))
     duration = max(total.last_request_timestamp - total.start_time, 1e-9) if total.last_request_timestamp else 1e-9
-    print(f"\nfastauthz load test: {requests} connects in {duration:.1f} s = {requests / duration:,.0f} connects/s; "
-          f"handshake p50 {p50:.0f} ms, p95 {p95:.0f} ms, p99 {p99:.0f} ms")
+    print(
+        f"\nfastauthz load test: {requests} connects in {duration:.1f} s = {requests / duration:,.0f} connects/s; "
+        f"handshake p50 {p50:.0f} ms, p95 {p95:.0f} ms, p99 {p99:.0f} ms"
+    )
     print(f"  {'token kind':<15} {'expected':>8}  outcomes")
     for kind in sorted(decisions):
         outcomes = ", ".join(f"{outcome}: {count}" for outcome, count in sorted(decisions[kind].items()))
         entry = environment.stats.entries.get((f"connect[{kind}]", "WS"))
-        percentiles = f"  (p50 {entry.get_response_time_percentile(0.5):.0f} / p95 {entry.get_response_time_percentile(0.95):.0f} / p99 {entry.get_response_time_percentile(0.99):.0f} ms)" if entry and entry.num_requests else ""
+        percentiles = (
+            f"  (p50 {entry.get_response_time_percentile(0.5):.0f} / p95 {entry.get_response_time_percentile(0.95):.0f} / p99 {entry.get_response_time_percentile(0.99):.0f} ms)"
+            if entry and entry.num_requests
+            else ""
+        )
         print(f"  {kind:<15} {expected_status(kind, environment.parsed_options.refuse_with):>8}  {outcomes}{percentiles}")
     breaches = []
     error_ratio = errors / requests if requests else 1.0
@@ -195,10 +216,26 @@ def _verdict(environment: Any, **_: Any) -> None:
         breaches.append(f"p95 {p95:.0f} ms > {options.max_p95_ms:.0f} ms")
     if options.max_p99_ms and p99 > options.max_p99_ms:
         breaches.append(f"p99 {p99:.0f} ms > {options.max_p99_ms:.0f} ms")
-    print("  " + ("; ".join(f"BREACH {b}" for b in breaches) if breaches else f"passed: errors {errors} ({error_ratio:.2%}), wrong decisions 0"))
+    print(
+        "  "
+        + ("; ".join(f"BREACH {b}" for b in breaches) if breaches else f"passed: errors {errors} ({error_ratio:.2%}), wrong decisions 0")
+    )
     if options.summary_json:
         with open(options.summary_json, "w") as handle:
-            json.dump({"connects": requests, "seconds": duration, "connects_per_second": requests / duration,
-                       "p50_ms": p50, "p95_ms": p95, "p99_ms": p99, "errors": errors, "wrong": dict(wrong),
-                       "decisions": {k: dict(v) for k, v in decisions.items()}, "breaches": breaches}, handle, indent=2)
+            json.dump(
+                {
+                    "connects": requests,
+                    "seconds": duration,
+                    "connects_per_second": requests / duration,
+                    "p50_ms": p50,
+                    "p95_ms": p95,
+                    "p99_ms": p99,
+                    "errors": errors,
+                    "wrong": dict(wrong),
+                    "decisions": {k: dict(v) for k, v in decisions.items()},
+                    "breaches": breaches,
+                },
+                handle,
+                indent=2,
+            )
     environment.process_exit_code = 1 if breaches else 0

@@ -25,16 +25,40 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 # Publish and activate are at least 10 s apart (twice the authorizer's 5 s key TTL), as real IdPs
 # publish a key well before signing with it; verifiers that never saw a key cannot accept it.
-TIMELINE = [(0.20, "rotate?step=publish", "issuer publishes a new key"), (0.45, "rotate?step=activate", "issuer signs with the new key"),
-            (0.55, "rotate?step=retire", "the old key leaves the JWKS"), (0.60, "outage?down=1", "IdP outage: JWKS answers 503"),
-            (0.85, "outage?down=0", "IdP back")]
+TIMELINE = [
+    (0.20, "rotate?step=publish", "issuer publishes a new key"),
+    (0.45, "rotate?step=activate", "issuer signs with the new key"),
+    (0.55, "rotate?step=retire", "the old key leaves the JWKS"),
+    (0.60, "outage?down=1", "IdP outage: JWKS answers 503"),
+    (0.85, "outage?down=0", "IdP back"),
+]
 
 
 def start_target(state: Path, refuse_with: str = "unauthorized") -> tuple[subprocess.Popen[str], str, str]:
-    command = [sys.executable, "-m", "fastauthz.dev.cli", "dev", "--port", "0", "--issuer-port", "0", "--state", str(state),
-               "--alg", "ES256", "--concurrency", "2", "--authorizer-env", "JWT_JWKS_TTL_SECONDS=5",
-               "--authorizer-env", "LOG_LEVEL=ERROR", "--authorizer-env", "JWT_REQUIRED_SCOPES=chat",
-               "--authorizer-env", f"FASTAUTHZ_REFUSE_WITH={refuse_with}"]
+    command = [
+        sys.executable,
+        "-m",
+        "fastauthz.dev.cli",
+        "dev",
+        "--port",
+        "0",
+        "--issuer-port",
+        "0",
+        "--state",
+        str(state),
+        "--alg",
+        "ES256",
+        "--concurrency",
+        "2",
+        "--authorizer-env",
+        "JWT_JWKS_TTL_SECONDS=5",
+        "--authorizer-env",
+        "LOG_LEVEL=ERROR",
+        "--authorizer-env",
+        "JWT_REQUIRED_SCOPES=chat",
+        "--authorizer-env",
+        f"FASTAUTHZ_REFUSE_WITH={refuse_with}",
+    ]
     target = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, cwd=ROOT)
     issuer = stage = ""
     deadline = time.monotonic() + 60
@@ -73,8 +97,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-events", action="store_true", help="no rotation or outage")
     parser.add_argument("--out", default=str(ROOT / "loadtest" / "results"))
     parser.add_argument("--max-p99-ms", type=float, default=2000)
-    parser.add_argument("--refuse-with", default="unauthorized", choices=["unauthorized", "deny"],
-                        help="run the authorizer with FASTAUTHZ_REFUSE_WITH=deny: refused tokens must get 403")
+    parser.add_argument(
+        "--refuse-with",
+        default="unauthorized",
+        choices=["unauthorized", "deny"],
+        help="run the authorizer with FASTAUTHZ_REFUSE_WITH=deny: refused tokens must get 403",
+    )
     args = parser.parse_args(argv)
     if not args.no_events and args.run_time < 40:
         parser.error("--run-time: at least 40 s with events (publish and activate must be 10 s apart)")
@@ -82,17 +110,51 @@ def main(argv: list[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="fastauthz-load-") as state_dir:
         target, issuer, stage = start_target(Path(state_dir), args.refuse_with)
-        print(f"target: stage {stage}, issuer {issuer}; {args.scenario}, {args.users} users x {args.connects_per_user:g} connects/s, "
-              f"{args.run_time:g} s{'' if args.no_events else ', with a key rotation and an IdP outage'}", flush=True)
+        print(
+            f"target: stage {stage}, issuer {issuer}; {args.scenario}, {args.users} users x {args.connects_per_user:g} connects/s, "
+            f"{args.run_time:g} s{'' if args.no_events else ', with a key rotation and an IdP outage'}",
+            flush=True,
+        )
         stop = threading.Event()
         try:
             name = f"local-{args.scenario}{'' if args.no_events else '-events'}"
-            command = [sys.executable, "-m", "locust", "-f", str(ROOT / "loadtest" / "locustfile.py"), "--headless", "--only-summary",
-                       "--host", stage, "--users", str(args.users), "--spawn-rate", str(args.users), "--run-time", f"{int(args.run_time)}s",
-                       "--stop-timeout", "5", "--scenario", args.scenario, "--tokens", f"mint:{state_dir}",
-                       "--connects-per-user", str(args.connects_per_user), "--max-p99-ms", str(args.max_p99_ms),
-                       "--csv", str(out / name), "--html", str(out / f"{name}.html"), "--summary-json", str(out / f"{name}.json"),
-                       "--refuse-with", args.refuse_with, "--loglevel", "WARNING"]
+            command = [
+                sys.executable,
+                "-m",
+                "locust",
+                "-f",
+                str(ROOT / "loadtest" / "locustfile.py"),
+                "--headless",
+                "--only-summary",
+                "--host",
+                stage,
+                "--users",
+                str(args.users),
+                "--spawn-rate",
+                str(args.users),
+                "--run-time",
+                f"{int(args.run_time)}s",
+                "--stop-timeout",
+                "5",
+                "--scenario",
+                args.scenario,
+                "--tokens",
+                f"mint:{state_dir}",
+                "--connects-per-user",
+                str(args.connects_per_user),
+                "--max-p99-ms",
+                str(args.max_p99_ms),
+                "--csv",
+                str(out / name),
+                "--html",
+                str(out / f"{name}.html"),
+                "--summary-json",
+                str(out / f"{name}.json"),
+                "--refuse-with",
+                args.refuse_with,
+                "--loglevel",
+                "WARNING",
+            ]
             started = time.monotonic()
             if not args.no_events:
                 threading.Thread(target=run_timeline, args=(issuer, args.run_time, started, stop), daemon=True).start()

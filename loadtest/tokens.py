@@ -32,6 +32,8 @@ def expected_status(kind: str, refuse_with: str = "unauthorized") -> int:
     authorizer runs with FASTAUTHZ_REFUSE_WITH=deny."""
     status = EXPECTED[kind]
     return 403 if status == 401 and refuse_with == "deny" else status
+
+
 DEFAULT_MIX = "valid=50,repeated=30,expired=5,bad_signature=5,unknown_kid=5,none=5"
 
 
@@ -48,7 +50,6 @@ def parse_mix(text: str) -> dict[str, float]:
     if not mix or sum(mix.values()) <= 0:
         raise ValueError("the token mix needs a positive weight")
     return mix
-
 
 
 class TokenSupply:
@@ -68,12 +69,12 @@ class TokenSupply:
         self._state: dict[str, Any] = {}
         self._rogue: Any = None
         if source.startswith("mint:"):
-            self._state_dir = Path(source[len("mint:"):])
+            self._state_dir = Path(source[len("mint:") :])
             self._reload()
         elif source.startswith("file:"):
-            self._read_lines(Path(source[len("file:"):]).read_text().splitlines())
+            self._read_lines(Path(source[len("file:") :]).read_text().splitlines())
         elif source.startswith("command:"):
-            output = subprocess.run(shlex.split(source[len("command:"):]), capture_output=True, text=True, check=True).stdout
+            output = subprocess.run(shlex.split(source[len("command:") :]), capture_output=True, text=True, check=True).stdout
             self._read_lines(output.splitlines())
         else:
             raise ValueError(f"token source {source!r}: use mint:<dir>, file:<path> or command:<cmd>")
@@ -108,8 +109,14 @@ class TokenSupply:
     def _mint(self, ttl: float, key: Any = None, kid: str | None = None) -> str:
         now = int(time.time())
         signing_key = key or self._state["key"]
-        payload = {"iss": self._state["issuer"], "aud": self._state["audience"], "sub": f"load-{uuid.uuid4().hex[:12]}",
-                   "iat": now, "exp": int(now + ttl), "scope": "chat"}
+        payload = {
+            "iss": self._state["issuer"],
+            "aud": self._state["audience"],
+            "sub": f"load-{uuid.uuid4().hex[:12]}",
+            "iat": now,
+            "exp": int(now + ttl),
+            "scope": "chat",
+        }
         return sign(signing_key, payload, kid=kid or signing_key.kid, typ="JWT")
 
     def _rogue_key(self) -> Any:

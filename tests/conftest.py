@@ -36,6 +36,7 @@ def key_server() -> Iterator[KeyServer]:
 def load_handler(monkeypatch: pytest.MonkeyPatch) -> Iterator[LoadHandler]:
     """Imports fastauthz.handler afresh, as a cold start does, with these environment variables set
     (metrics off unless given)."""
+
     def load(**env: str) -> ModuleType:
         for name, value in {"FASTAUTHZ_METRICS": "false", **env}.items():
             monkeypatch.setenv(name, value)

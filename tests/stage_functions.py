@@ -27,13 +27,23 @@ def unauthorized(event: dict[str, Any], context: Any) -> None:
 
 
 def deny(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return {"principalId": "user-1", "policyDocument": {"Version": "2012-10-17", "Statement": [
-        {"Action": "execute-api:Invoke", "Effect": "Deny", "Resource": event["methodArn"]}]}}
+    return {
+        "principalId": "user-1",
+        "policyDocument": {
+            "Version": "2012-10-17",
+            "Statement": [{"Action": "execute-api:Invoke", "Effect": "Deny", "Resource": event["methodArn"]}],
+        },
+    }
 
 
 def allow_other_api(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return {"principalId": "u", "policyDocument": {"Version": "2012-10-17", "Statement": [
-        {"Action": "execute-api:Invoke", "Effect": "Allow", "Resource": "arn:aws:execute-api:*:*:otherapi/*"}]}}
+    return {
+        "principalId": "u",
+        "policyDocument": {
+            "Version": "2012-10-17",
+            "Statement": [{"Action": "execute-api:Invoke", "Effect": "Allow", "Resource": "arn:aws:execute-api:*:*:otherapi/*"}],
+        },
+    }
 
 
 def crash(event: dict[str, Any], context: Any) -> None:

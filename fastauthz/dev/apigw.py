@@ -42,8 +42,18 @@ def trace_id() -> str:
 class Connect:
     """One `$connect` request as API Gateway sees it."""
 
-    def __init__(self, *, path: str, headers: Iterable[tuple[str, str]], source_ip: str, source_port: int,
-                 api: str, stage: str, region: str, account: str) -> None:
+    def __init__(
+        self,
+        *,
+        path: str,
+        headers: Iterable[tuple[str, str]],
+        source_ip: str,
+        source_port: int,
+        api: str,
+        stage: str,
+        region: str,
+        account: str,
+    ) -> None:
         self.connection_id = aws_id()
         self.request_id = aws_id()
         self.extended_request_id = aws_id()
@@ -53,8 +63,13 @@ class Connect:
         self.source_ip = source_ip
         single: dict[str, str] = {}
         multi: dict[str, list[str]] = {}
-        forwarded = [("X-Amzn-Trace-Id", trace_id()), ("X-Forwarded-For", source_ip), ("X-Forwarded-Port", "443"),
-                     ("X-Forwarded-Proto", "https"), ("content-length", "0")]
+        forwarded = [
+            ("X-Amzn-Trace-Id", trace_id()),
+            ("X-Forwarded-For", source_ip),
+            ("X-Forwarded-Port", "443"),
+            ("X-Forwarded-Proto", "https"),
+            ("content-length", "0"),
+        ]
         for name, value in [*headers, *forwarded]:
             if name.lower() == "host":
                 value = self.domain
@@ -76,17 +91,31 @@ class Connect:
     def request_context(self, event_type: str = "CONNECT", route: str = "$connect") -> dict[str, Any]:
         now = int(time.time() * 1000)
         return {
-            "routeKey": route, "eventType": event_type, "extendedRequestId": self.extended_request_id,
-            "requestTime": request_time(now), "messageDirection": "IN", "stage": self.stage,
-            "connectedAt": self.connected_at, "requestTimeEpoch": now, "identity": {"sourceIp": self.source_ip},
-            "requestId": self.request_id, "domainName": self.domain, "connectionId": self.connection_id, "apiId": self.api,
+            "routeKey": route,
+            "eventType": event_type,
+            "extendedRequestId": self.extended_request_id,
+            "requestTime": request_time(now),
+            "messageDirection": "IN",
+            "stage": self.stage,
+            "connectedAt": self.connected_at,
+            "requestTimeEpoch": now,
+            "identity": {"sourceIp": self.source_ip},
+            "requestId": self.request_id,
+            "domainName": self.domain,
+            "connectionId": self.connection_id,
+            "apiId": self.api,
         }
 
     def authorizer_event(self) -> dict[str, Any]:
         """The REQUEST authorizer event (empty maps as {}: tests/events/connect_authorizer_request.json)."""
         return {
-            "type": "REQUEST", "methodArn": self.method_arn, "headers": self.headers, "multiValueHeaders": self.multi_headers,
-            "queryStringParameters": self.query, "multiValueQueryStringParameters": self.multi_query, "stageVariables": {},
+            "type": "REQUEST",
+            "methodArn": self.method_arn,
+            "headers": self.headers,
+            "multiValueHeaders": self.multi_headers,
+            "queryStringParameters": self.query,
+            "multiValueQueryStringParameters": self.multi_query,
+            "stageVariables": {},
             "requestContext": self.request_context(),
         }
 
@@ -114,8 +143,12 @@ class Connect:
         context = self.request_context("DISCONNECT", "$disconnect")
         context["disconnectStatusCode"] = status
         context["disconnectReason"] = reason
-        return {"headers": {"Host": self.domain}, "multiValueHeaders": {"Host": [self.domain]}, "requestContext": context,
-                "isBase64Encoded": False}
+        return {
+            "headers": {"Host": self.domain},
+            "multiValueHeaders": {"Host": [self.domain]},
+            "requestContext": context,
+            "isBase64Encoded": False,
+        }
 
 
 # -- identity sources ---------------------------------------------------------------------------------
@@ -159,8 +192,9 @@ def _statement_covers(statement: dict[str, Any], action: str, resource: str) -> 
     resources = statement.get("Resource", [])
     actions = [actions] if isinstance(actions, str) else actions
     resources = [resources] if isinstance(resources, str) else resources
-    return (any(iam_match(a, action) for a in actions if isinstance(a, str))
-            and any(iam_match(r, resource) for r in resources if isinstance(r, str)))
+    return any(iam_match(a, action) for a in actions if isinstance(a, str)) and any(
+        iam_match(r, resource) for r in resources if isinstance(r, str)
+    )
 
 
 def policy_allows(document: dict[str, Any], resource: str, action: str = "execute-api:Invoke") -> bool:
@@ -172,8 +206,9 @@ def policy_allows(document: dict[str, Any], resource: str, action: str = "execut
     return any(s.get("Effect") == "Allow" and _statement_covers(s, action, resource) for s in statements)
 
 
-def judge_authorizer(outcome_result: Any, error_type: str | None, error_message: str | None, timed_out: bool,
-                     method_arn: str, latency_ms: float) -> Verdict:
+def judge_authorizer(
+    outcome_result: Any, error_type: str | None, error_message: str | None, timed_out: bool, method_arn: str, latency_ms: float
+) -> Verdict:
     """Map a Lambda authorizer's outcome the way API Gateway does."""
     if timed_out:
         return Verdict(500, "authorizer timed out")

@@ -1,13 +1,13 @@
 """The `fastauthz` command: local stage, dev issuer, tokens, inspection, configuration check.
 
-    fastauthz dev                  issuer (:8766) + stage (:8765), state in .fastauthz/
-    fastauthz issuer               the dev issuer alone
-    fastauthz stage                the local API Gateway WebSocket stage alone (authorizer configured from the environment)
-    fastauthz token --sub ada      a token from the running dev issuer's keys
-    fastauthz rotate               tell the running dev issuer to rotate its key
-    fastauthz inspect TOKEN        decoded header and claims (NOT verified)
-    fastauthz check-config         validate the environment the handler would see, fetch its keys
-    fastauthz demo                 the scripted demo (make demo)
+fastauthz dev                  issuer (:8766) + stage (:8765), state in .fastauthz/
+fastauthz issuer               the dev issuer alone
+fastauthz stage                the local API Gateway WebSocket stage alone (authorizer configured from the environment)
+fastauthz token --sub ada      a token from the running dev issuer's keys
+fastauthz rotate               tell the running dev issuer to rotate its key
+fastauthz inspect TOKEN        decoded header and claims (NOT verified)
+fastauthz check-config         validate the environment the handler would see, fetch its keys
+fastauthz demo                 the scripted demo (make demo)
 """
 
 from __future__ import annotations
@@ -128,8 +128,11 @@ def cmd_issuer(args: argparse.Namespace) -> int:
     from .issuer import DevIssuer
 
     issuer = DevIssuer(audience=args.audience, alg=args.alg, port=args.port, state_dir=args.state)
-    print(f"dev issuer {issuer.issuer}\n  JWKS {issuer.jwks_uri}\n  x509 map {issuer.x509_uri}\n  audience {issuer.audience}\n"
-          f"  state {args.state}/issuer.json (fastauthz token --state {args.state})", flush=True)
+    print(
+        f"dev issuer {issuer.issuer}\n  JWKS {issuer.jwks_uri}\n  x509 map {issuer.x509_uri}\n  audience {issuer.audience}\n"
+        f"  state {args.state}/issuer.json (fastauthz token --state {args.state})",
+        flush=True,
+    )
     try:
         issuer.serve_forever()
     except KeyboardInterrupt:
@@ -151,8 +154,14 @@ def _stage_config(args: argparse.Namespace, authorizer_env: dict[str, str]) -> A
         routes[key] = FunctionSpec(handler, name=key)
     return StageConfig(
         authorizer=FunctionSpec(args.authorizer, env=authorizer_env, name="authorizer"),
-        identity_sources=args.identity_source, connect=FunctionSpec(args.connect, name="connect") if args.connect else None,
-        routes=routes, two_way=DEFAULT_TWO_WAY if args.two_way is None else args.two_way, port=args.port, stage=args.stage, concurrency=args.concurrency, recycle_after=args.recycle_after,
+        identity_sources=args.identity_source,
+        connect=FunctionSpec(args.connect, name="connect") if args.connect else None,
+        routes=routes,
+        two_way=DEFAULT_TWO_WAY if args.two_way is None else args.two_way,
+        port=args.port,
+        stage=args.stage,
+        concurrency=args.concurrency,
+        recycle_after=args.recycle_after,
         log=print if args.function_logs else None,
     )
 
@@ -182,10 +191,12 @@ def cmd_dev(args: argparse.Namespace) -> int:
 
     issuer = DevIssuer(audience=args.audience, alg=args.alg, port=args.issuer_port, state_dir=args.state).start()
     token = issuer.mint(sub="dev-user", ttl=3600, scope="chat")
-    banner = (f"dev issuer {issuer.issuer} (state {args.state}/)\n"
-              f"try:\n  python -m websockets \"ws://127.0.0.1:{args.port}/{args.stage}?authorization=$(fastauthz token --state {args.state})\"\n"
-              f"  fastauthz rotate --state {args.state}\n"
-              f"a token valid for an hour:\n  {token}\n")
+    banner = (
+        f"dev issuer {issuer.issuer} (state {args.state}/)\n"
+        f'try:\n  python -m websockets "ws://127.0.0.1:{args.port}/{args.stage}?authorization=$(fastauthz token --state {args.state})"\n'
+        f"  fastauthz rotate --state {args.state}\n"
+        f"a token valid for an hour:\n  {token}\n"
+    )
     try:
         extra = dict(item.partition("=")[::2] for item in args.authorizer_env or [])
         asyncio.run(_serve_stage(args, {**issuer.environment(), "FASTAUTHZ_METRICS": "false", **extra}, banner))
@@ -211,12 +222,20 @@ def build_parser() -> argparse.ArgumentParser:
         command.add_argument("--stage", default="local")
         command.add_argument("--authorizer", default="fastauthz.handler:handler", help="module:function")
         command.add_argument("--identity-source", action="append", help="e.g. route.request.header.Authorization (repeatable)")
-        command.add_argument("--connect", default="fastauthz.dev.functions:connect_echo_subprotocol", help="$connect integration, module:function ('' for none)")
+        command.add_argument(
+            "--connect",
+            default="fastauthz.dev.functions:connect_echo_subprotocol",
+            help="$connect integration, module:function ('' for none)",
+        )
         command.add_argument("--default-route", default="fastauthz.dev.functions:echo")
         command.add_argument("--route", action="append", help="ROUTEKEY=module:function (routed by $request.body.action)")
-        command.add_argument("--two-way", action="append", metavar="ROUTEKEY",
-                             help="send this route's returned body back to the client, as a route response does (repeatable; "
-                                  "default: $default only, whose echo function is written as a two-way route)")
+        command.add_argument(
+            "--two-way",
+            action="append",
+            metavar="ROUTEKEY",
+            help="send this route's returned body back to the client, as a route response does (repeatable; "
+            "default: $default only, whose echo function is written as a two-way route)",
+        )
         command.add_argument("--concurrency", type=int, default=4, help="execution environments per function")
         command.add_argument("--recycle-after", type=int, default=0, help="retire an environment after N invocations")
         command.add_argument("--function-logs", action="store_true", help="print the functions' log lines")
@@ -246,10 +265,15 @@ def build_parser() -> argparse.ArgumentParser:
     token.add_argument("--sub", default="dev-user")
     token.add_argument("--aud")
     lifetime = token.add_mutually_exclusive_group()
-    lifetime.add_argument("--ttl", type=float, default=300, help="seconds until exp (a negative ttl within the authorizer's "
-                                                                  "leeway, 5 s by default, is still accepted)")
-    lifetime.add_argument("--expired", action="store_true", help=f"a token that expired {EXPIRED_BY} s ago: refused "
-                                                                 "whatever JWT_LEEWAY_SECONDS is")
+    lifetime.add_argument(
+        "--ttl",
+        type=float,
+        default=300,
+        help="seconds until exp (a negative ttl within the authorizer's leeway, 5 s by default, is still accepted)",
+    )
+    lifetime.add_argument(
+        "--expired", action="store_true", help=f"a token that expired {EXPIRED_BY} s ago: refused whatever JWT_LEEWAY_SECONDS is"
+    )
     token.add_argument("--alg")
     token.add_argument("--scope")
     token.add_argument("--claim", action="append", help="NAME=VALUE (VALUE parsed as JSON when it is JSON)")

@@ -46,8 +46,9 @@ async def open_connection(url: str, token: str | None, where: str, message: str 
         subprotocols = ["bearer", token]
     started = time.perf_counter()
     try:
-        async with connect(url, additional_headers=headers, subprotocols=subprotocols, open_timeout=10,
-                           max_size=2**16, compression=None) as websocket:
+        async with connect(
+            url, additional_headers=headers, subprotocols=subprotocols, open_timeout=10, max_size=2**16, compression=None
+        ) as websocket:
             elapsed = (time.perf_counter() - started) * 1000
             note = f"subprotocol={websocket.subprotocol}" if websocket.subprotocol else ""
             if message is not None:
@@ -75,7 +76,9 @@ async def run(burst: int = 300, concurrency: int = 16) -> int:
                 ok = status == expected
                 failures += not ok
                 reason = reason_for(function_logs, record.connection_id)
-                said = f"{record.why}{' ' + reason if reason else ''}{' (cold start)' if record.cold else ''}" + (f"; {note}" if note else "")
+                said = f"{record.why}{' ' + reason if reason else ''}{' (cold start)' if record.cold else ''}" + (
+                    f"; {note}" if note else ""
+                )
                 print(f"  {'ok ' if ok else 'BAD'} {name:<44} {status:>4} {expected:>6} {elapsed:8.1f}  {said[:70]}")
 
             valid = issuer.mint(sub="ada", scope="chat")
@@ -100,8 +103,10 @@ async def run(burst: int = 300, concurrency: int = 16) -> int:
 
             failures += await run_burst(stage, issuer, burst, concurrency, function_logs)
             for role, stats in stage.stats().items():
-                print(f"  {role:<11} cold starts {stats['cold_starts']}, invocations {stats['invocations']}, "
-                      f"init median {stats['init_ms_median'] or 0:.1f} ms")
+                print(
+                    f"  {role:<11} cold starts {stats['cold_starts']}, invocations {stats['invocations']}, "
+                    f"init median {stats['init_ms_median'] or 0:.1f} ms"
+                )
         finally:
             await stage.close()
     print("\n" + (f"{failures} unexpected outcome(s)" if failures else "all outcomes as expected"))
@@ -141,10 +146,12 @@ async def run_burst(stage: Stage, issuer: DevIssuer, count: int, concurrency: in
     hits = sum(orjson.loads(line.split("] ", 1)[1]).get("CacheHit", 0) for line in function_logs if '"_aws"' in line)
     latencies.sort()
     refused = sum(status != 101 for status in statuses)
-    print(f"\nburst: {count} connects, {concurrency} at a time ({count // 2} distinct tokens, {count - count // 2} "
-          f"reconnects of one)\n  {count / wall:,.0f} connects/s   handshake p50 {statistics.median(latencies):.1f} ms   "
-          f"p99 {latencies[int(len(latencies) * 0.99) - 1]:.1f} ms   refused {refused}\n  authorizer cache hits {hits} "
-          f"(each of the {stage.stats()['authorizer']['environments']} execution environments has its own cache)\n")
+    print(
+        f"\nburst: {count} connects, {concurrency} at a time ({count // 2} distinct tokens, {count - count // 2} "
+        f"reconnects of one)\n  {count / wall:,.0f} connects/s   handshake p50 {statistics.median(latencies):.1f} ms   "
+        f"p99 {latencies[int(len(latencies) * 0.99) - 1]:.1f} ms   refused {refused}\n  authorizer cache hits {hits} "
+        f"(each of the {stage.stats()['authorizer']['environments']} execution environments has its own cache)\n"
+    )
     return refused
 
 

@@ -76,8 +76,14 @@ def read_cloudformation(document: dict[str, Any], model: Model) -> None:
         if kind == "AWS::Serverless::WebSocketApi":
             auth = properties.get("Auth") or {}
             if auth:
-                model.authorizers.append({"name": auth.get("Name", "Auth"), "type": "REQUEST",
-                                          "ttl": auth.get("AuthorizerResultTtlInSeconds"), "identity_sources": auth.get("IdentitySource") or []})
+                model.authorizers.append(
+                    {
+                        "name": auth.get("Name", "Auth"),
+                        "type": "REQUEST",
+                        "ttl": auth.get("AuthorizerResultTtlInSeconds"),
+                        "identity_sources": auth.get("IdentitySource") or [],
+                    }
+                )
                 arn = auth.get("AuthArn")
                 if isinstance(arn, dict) and "Fn::GetAtt" in arn:
                     target = arn["Fn::GetAtt"]
@@ -87,9 +93,14 @@ def read_cloudformation(document: dict[str, Any], model: Model) -> None:
             for key in properties.get("Routes") or {}:
                 model.routes.append({"key": key, "authorized": bool(auth) and key == "$connect"})
         elif kind == "AWS::ApiGatewayV2::Authorizer":
-            model.authorizers.append({"name": properties.get("Name"), "type": properties.get("AuthorizerType"),
-                                      "ttl": properties.get("AuthorizerResultTtlInSeconds"),
-                                      "identity_sources": properties.get("IdentitySource") or []})
+            model.authorizers.append(
+                {
+                    "name": properties.get("Name"),
+                    "type": properties.get("AuthorizerType"),
+                    "ttl": properties.get("AuthorizerResultTtlInSeconds"),
+                    "identity_sources": properties.get("IdentitySource") or [],
+                }
+            )
         elif kind == "AWS::ApiGatewayV2::Route":
             model.routes.append({"key": properties.get("RouteKey"), "authorized": properties.get("AuthorizationType") == "CUSTOM"})
         elif kind == "AWS::Lambda::Permission":
@@ -121,11 +132,18 @@ def read_terraform(document: dict[str, Any], model: Model) -> None:
                 # python-hcl2 may keep the quotes of HCL strings; compare without them.
                 properties = {_unquote(k): _unquote(v) for k, v in raw.items()}
                 if kind == "aws_apigatewayv2_authorizer":
-                    model.authorizers.append({"name": properties.get("name"), "type": properties.get("authorizer_type"),
-                                              "ttl": properties.get("authorizer_result_ttl_in_seconds"),
-                                              "identity_sources": properties.get("identity_sources") or []})
+                    model.authorizers.append(
+                        {
+                            "name": properties.get("name"),
+                            "type": properties.get("authorizer_type"),
+                            "ttl": properties.get("authorizer_result_ttl_in_seconds"),
+                            "identity_sources": properties.get("identity_sources") or [],
+                        }
+                    )
                 elif kind == "aws_apigatewayv2_route":
-                    model.routes.append({"key": properties.get("route_key"), "authorized": properties.get("authorization_type") == "CUSTOM"})
+                    model.routes.append(
+                        {"key": properties.get("route_key"), "authorized": properties.get("authorization_type") == "CUSTOM"}
+                    )
                 elif kind == "aws_lambda_permission" and "authorizer" in str(properties.get("function_name")):
                     model.authorizer_permissions.append(str(properties.get("source_arn")))
                 elif kind == "aws_lambda_function":
@@ -158,8 +176,13 @@ def read_serverless(document: dict[str, Any], model: Model) -> None:
     for function in functions.values():
         artifact = (function.get("package") or {}).get("artifact")
         if isinstance(artifact, str) and artifact.endswith(".zip"):
-            model.packages.append({"path": artifact, "runtime": function.get("runtime") or provider.get("runtime"),
-                                   "architecture": function.get("architecture") or provider.get("architecture") or "x86_64"})
+            model.packages.append(
+                {
+                    "path": artifact,
+                    "runtime": function.get("runtime") or provider.get("runtime"),
+                    "architecture": function.get("architecture") or provider.get("architecture") or "x86_64",
+                }
+            )
         for event in function.get("events") or []:
             websocket = event.get("websocket") if isinstance(event, dict) else None
             if not isinstance(websocket, dict):
@@ -170,8 +193,14 @@ def read_serverless(document: dict[str, Any], model: Model) -> None:
                 sources = authorizer.get("identitySource") if isinstance(authorizer, dict) else None
                 # The Framework's default identity source is route.request.header.Auth.
                 authorizer_name = authorizer if isinstance(authorizer, str) else authorizer.get("name")
-                model.authorizers.append({"name": authorizer_name, "type": "REQUEST", "ttl": None,
-                                          "identity_sources": ["route.request.header.Auth"] if sources is None else sources})
+                model.authorizers.append(
+                    {
+                        "name": authorizer_name,
+                        "type": "REQUEST",
+                        "ttl": None,
+                        "identity_sources": ["route.request.header.Auth"] if sources is None else sources,
+                    }
+                )
                 # The Framework generates <Function>LambdaPermissionWebsockets without a SourceArn:
                 # only resources.extensions can scope it (its packaged CloudFormation shows the result).
                 logical = f"{str(authorizer_name)[:1].upper()}{str(authorizer_name)[1:]}LambdaPermissionWebsockets"
@@ -214,17 +243,33 @@ def check_packages(model: Model, where: str, base: Path) -> list[Finding]:
         path = (base / package["path"]).resolve()
         runtime = str(package["runtime"] or "")
         if not path.exists():
-            findings.append(Finding("error", where, f"{package['path']} does not exist: run `make package` (PYTHON_VERSION={runtime.removeprefix('python') or '?'})"))
+            findings.append(
+                Finding(
+                    "error",
+                    where,
+                    f"{package['path']} does not exist: run `make package` (PYTHON_VERSION={runtime.removeprefix('python') or '?'})",
+                )
+            )
             continue
         found = inspect_zip(path)
         version = runtime.removeprefix("python")
         if version not in found["pythons"]:
-            findings.append(Finding("error", where, f"{package['path']}: bytecode for Python {sorted(found['pythons'])}, but the runtime is {runtime}"))
+            findings.append(
+                Finding("error", where, f"{package['path']}: bytecode for Python {sorted(found['pythons'])}, but the runtime is {runtime}")
+            )
         if found["architectures"] and found["architectures"] != {package["architecture"]}:
-            findings.append(Finding("error", where, f"{package['path']}: built for {sorted(found['architectures'])}, but the function runs on {package['architecture']}"))
+            findings.append(
+                Finding(
+                    "error",
+                    where,
+                    f"{package['path']}: built for {sorted(found['architectures'])}, but the function runs on {package['architecture']}",
+                )
+            )
         if version and found["glibc"] > runtime_glibc(version):
             needed, has = found["glibc"], runtime_glibc(version)
-            findings.append(Finding("error", where, f"{package['path']}: needs GLIBC_{needed[0]}.{needed[1]}, {runtime} has {has[0]}.{has[1]}"))
+            findings.append(
+                Finding("error", where, f"{package['path']}: needs GLIBC_{needed[0]}.{needed[1]}, {runtime} has {has[0]}.{has[1]}")
+            )
     return findings
 
 
@@ -235,22 +280,35 @@ def check(model: Model, where: str) -> list[Finding]:
     for authorizer in model.authorizers:
         name = authorizer.get("name") or "authorizer"
         if authorizer.get("type") != "REQUEST":
-            findings.append(Finding("error", where, f"{name}: WebSocket APIs take only REQUEST authorizers, not {authorizer.get('type')!r}"))
+            findings.append(
+                Finding("error", where, f"{name}: WebSocket APIs take only REQUEST authorizers, not {authorizer.get('type')!r}")
+            )
         if authorizer.get("ttl") not in (None, 0, "0"):
             findings.append(Finding("error", where, f"{name}: a result TTL is refused for WebSocket APIs (authorizers are never cached)"))
         sources = authorizer.get("identity_sources") or []
         if sources:
             headers = [s for s in sources if ".header." in str(s)]
-            findings.append(Finding("warning", where, f"{name}: identity sources {sources}: a connection missing any of them gets 401 "
-                                    "before the authorizer runs" + ("; browsers cannot send headers on a WebSocket" if headers else "")))
+            findings.append(
+                Finding(
+                    "warning",
+                    where,
+                    f"{name}: identity sources {sources}: a connection missing any of them gets 401 "
+                    "before the authorizer runs" + ("; browsers cannot send headers on a WebSocket" if headers else ""),
+                )
+            )
     for route in model.routes:
         if route["authorized"] and route["key"] != "$connect":
             findings.append(Finding("error", where, f"route {route['key']}: authorizers apply to $connect only"))
     if model.authorizers and not any(r["key"] == "$connect" and r["authorized"] for r in model.routes):
         findings.append(Finding("error", where, "no $connect route uses the authorizer"))
     for permission in model.unscoped_permissions:
-        findings.append(Finding("error", where, f"{permission}: an invoke permission for API Gateway without a SourceArn lets any API, "
-                                                "in any account, invoke the function"))
+        findings.append(
+            Finding(
+                "error",
+                where,
+                f"{permission}: an invoke permission for API Gateway without a SourceArn lets any API, in any account, invoke the function",
+            )
+        )
     if model.authorizers and not any("/authorizers/" in arn or arn.endswith("/*") for arn in model.authorizer_permissions):
         findings.append(Finding("error", where, "no permission lets API Gateway invoke the authorizer (source ARN <api>/authorizers/<id>)"))
     for value in model.authorized_apis:

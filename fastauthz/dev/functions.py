@@ -26,8 +26,12 @@ def echo(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """`$default` route: reply with the message and who sent it (from the authorizer's context)."""
     request = event.get("requestContext") or {}
     authorizer = request.get("authorizer") or {}
-    reply = {"route": request.get("routeKey"), "connectionId": request.get("connectionId"),
-             "principalId": authorizer.get("principalId"), "body": event.get("body")}
+    reply = {
+        "route": request.get("routeKey"),
+        "connectionId": request.get("connectionId"),
+        "principalId": authorizer.get("principalId"),
+        "body": event.get("body"),
+    }
     return {"statusCode": 200, "body": orjson.dumps(reply).decode()}
 
 

@@ -47,9 +47,16 @@ def certificate_pem(key: Any) -> str:
 
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "fastauthz-dev-issuer")])
     now = datetime.datetime.now(datetime.UTC)
-    certificate = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key)
-                   .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=5))
-                   .not_valid_after(now + datetime.timedelta(days=1)).sign(key.private_key, hashes.SHA256()))
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key)
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .sign(key.private_key, hashes.SHA256())
+    )
     return certificate.public_bytes(serialization.Encoding.PEM).decode()
 
 
@@ -68,8 +75,15 @@ class QuietHTTPServer(http.server.ThreadingHTTPServer):
 class DevIssuer:
     """Keys and their endpoints. The newest key signs; `rotate()` publishes a new one and retires the old."""
 
-    def __init__(self, audience: str = "fastauthz-local", alg: str = "RS256", host: str = "127.0.0.1", port: int = 0,
-                 max_age: int = 300, state_dir: str | Path | None = None) -> None:
+    def __init__(
+        self,
+        audience: str = "fastauthz-local",
+        alg: str = "RS256",
+        host: str = "127.0.0.1",
+        port: int = 0,
+        max_age: int = 300,
+        state_dir: str | Path | None = None,
+    ) -> None:
         self.audience = audience
         self.alg = alg
         self.max_age = max_age
@@ -144,15 +158,32 @@ class DevIssuer:
         self._save()
         return str(self.keys[-1].kid)
 
-    def mint(self, sub: str = "dev-user", aud: str | list[str] | None = None, ttl: float = 300, alg: str | None = None,
-             key: Any = None, now: float | None = None, claims: dict[str, Any] | None = None, **extra: Any) -> str:
+    def mint(
+        self,
+        sub: str = "dev-user",
+        aud: str | list[str] | None = None,
+        ttl: float = 300,
+        alg: str | None = None,
+        key: Any = None,
+        now: float | None = None,
+        claims: dict[str, Any] | None = None,
+        **extra: Any,
+    ) -> str:
         """A signed token. `ttl` may be negative (already expired). Extra claims come as keywords, or in
         `claims` for names that are not identifiers ("cognito:groups")."""
         signing_key = key or self.current
         algorithm = alg or signing_key.get("alg") or self.alg
         issued = int(time.time() if now is None else now)
-        payload = {"iss": self.issuer, "sub": sub, "aud": self.audience if aud is None else aud,
-                   "iat": issued, "exp": int(issued + ttl), "jti": uuid.uuid4().hex, **(claims or {}), **extra}
+        payload = {
+            "iss": self.issuer,
+            "sub": sub,
+            "aud": self.audience if aud is None else aud,
+            "iat": issued,
+            "exp": int(issued + ttl),
+            "jti": uuid.uuid4().hex,
+            **(claims or {}),
+            **extra,
+        }
         return sign(signing_key, payload, alg=algorithm, typ="JWT")
 
     def environment(self) -> dict[str, str]:
@@ -170,9 +201,13 @@ class DevIssuer:
         if self.state_path is None:
             return
         self.state_path.parent.mkdir(parents=True, exist_ok=True)
-        state = {"issuer": self.issuer, "audience": self.audience, "jwks_uri": self.jwks_uri,
-                 "signing_kid": getattr(self, "signing_kid", str(self.keys[-1].kid)),
-                 "keys": KeySet(list(self.keys)).as_dict(private=True)}
+        state = {
+            "issuer": self.issuer,
+            "audience": self.audience,
+            "jwks_uri": self.jwks_uri,
+            "signing_kid": getattr(self, "signing_kid", str(self.keys[-1].kid)),
+            "keys": KeySet(list(self.keys)).as_dict(private=True),
+        }
         self.state_path.write_text(json.dumps(state, indent=1))
         self.state_path.chmod(0o600)
 
@@ -187,8 +222,7 @@ class DevIssuer:
 
     # -- server ----------------------------------------------------------------------------------
     def start(self) -> DevIssuer:
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.1},
-                                        name="dev-issuer", daemon=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.1}, name="dev-issuer", daemon=True)
         self._thread.start()
         return self
 
@@ -283,6 +317,13 @@ def mint_from_state(state_dir: str | Path, **options: Any) -> str:
     issued = int(time.time())
     ttl = float(options.pop("ttl", 300))
     alg = str(options.pop("alg", None) or signing_key.get("alg") or "RS256")
-    payload = {"iss": state["issuer"], "sub": options.pop("sub", "dev-user"), "aud": options.pop("aud", None) or state["audience"],
-               "iat": issued, "exp": int(issued + ttl), "jti": uuid.uuid4().hex, **options}
+    payload = {
+        "iss": state["issuer"],
+        "sub": options.pop("sub", "dev-user"),
+        "aud": options.pop("aud", None) or state["audience"],
+        "iat": issued,
+        "exp": int(issued + ttl),
+        "jti": uuid.uuid4().hex,
+        **options,
+    }
     return sign(signing_key, payload, alg=alg, typ="JWT")

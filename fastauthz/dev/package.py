@@ -54,6 +54,8 @@ def platform_tags(arch: str, version: str) -> list[str]:
     machine = MACHINES[arch]
     _, newest = runtime_glibc(version)
     return [f"manylinux_2_{minor}_{machine}" for minor in range(newest, OLDEST_MANYLINUX_MINOR - 1, -1)] + [f"manylinux2014_{machine}"]
+
+
 ZIP_TIME = (2020, 1, 1, 0, 0, 0)
 LEFT_OUT = ("__pycache__", "tests", "test")
 
@@ -82,8 +84,24 @@ def find_python(version: str) -> str:
 def install_dependencies(target: Path, arch: str, version: str) -> None:
     platforms = [argument for platform in platform_tags(arch, version) for argument in ("--platform", platform)]
     subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-compile", "--target", str(target),
-         "--implementation", "cp", "--python-version", version, "--only-binary=:all:", *platforms, *RUNTIME_REQUIREMENTS],
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            "--no-compile",
+            "--target",
+            str(target),
+            "--implementation",
+            "cp",
+            "--python-version",
+            version,
+            "--only-binary=:all:",
+            *platforms,
+            *RUNTIME_REQUIREMENTS,
+        ],
         check=True,
     )
 
@@ -117,8 +135,11 @@ def compile_bytecode(target: Path, python: str, installed_at: str) -> None:
     compiling in a fixed order (marshal marks objects by reference count, which with parallel
     workers depends on which worker compiled what before: pycparser's parser differed)."""
     environ = {**os.environ, "PYTHONHASHSEED": "0"}
-    subprocess.run([python, "-m", "compileall", "-q", "--invalidation-mode", "unchecked-hash",
-                    "-s", str(target), "-p", installed_at, str(target)], check=True, env=environ)
+    subprocess.run(
+        [python, "-m", "compileall", "-q", "--invalidation-mode", "unchecked-hash", "-s", str(target), "-p", installed_at, str(target)],
+        check=True,
+        env=environ,
+    )
 
 
 def add_snapshot(target: Path, source: str) -> int:
@@ -190,8 +211,9 @@ def write_zip(source: Path, zip_path: Path, prefix: str = "") -> None:
             archive.writestr(info, path.read_bytes())
 
 
-def build(arch: str, version: str, out: Path, snapshot: str | None = None, work: Path | None = None,
-          layer: bool = False) -> tuple[Path, dict[str, int]]:
+def build(
+    arch: str, version: str, out: Path, snapshot: str | None = None, work: Path | None = None, layer: bool = False
+) -> tuple[Path, dict[str, int]]:
     """Build one zip (a function package, or with `layer` a Lambda layer: the same tree under python/,
     which Lambda puts on sys.path from /opt/python); returns its path and the uncompressed size per entry."""
     python = find_python(version)
@@ -235,15 +257,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--snapshot", help="URL or file of the key set to ship as jwks-snapshot.json")
     parser.add_argument("--out", default=str(ROOT / "dist"))
     parser.add_argument("--layer", action="store_true", help="build Lambda layers (python/…) instead of function packages")
-    parser.add_argument("--verify-reproducible", action="store_true",
-                        help="build each zip a second time, elsewhere, and fail unless the bytes are the same (make deploy-check)")
+    parser.add_argument(
+        "--verify-reproducible",
+        action="store_true",
+        help="build each zip a second time, elsewhere, and fail unless the bytes are the same (make deploy-check)",
+    )
     args = parser.parse_args(argv)
     out = Path(args.out)
     for arch in args.arch or ["x86_64", "arm64"]:
         zip_path, sizes = build(arch, args.python, out, args.snapshot, layer=args.layer)
         total = sum(sizes.values())
-        print(f"{zip_path.relative_to(ROOT) if zip_path.is_relative_to(ROOT) else zip_path}: runtime python{args.python}, {arch}, "
-              f"{zip_path.stat().st_size / 1e6:.2f} MB zipped, {total / 1e6:.2f} MB unzipped (limit 250 MB)")
+        print(
+            f"{zip_path.relative_to(ROOT) if zip_path.is_relative_to(ROOT) else zip_path}: runtime python{args.python}, {arch}, "
+            f"{zip_path.stat().st_size / 1e6:.2f} MB zipped, {total / 1e6:.2f} MB unzipped (limit 250 MB)"
+        )
         for name, size in sorted(sizes.items(), key=lambda item: -item[1])[:8]:
             print(f"  {size / 1e6:7.2f} MB  {name}")
         if args.verify_reproducible and not same_bytes_again(zip_path, arch, args.python, args.snapshot, args.layer):

@@ -26,8 +26,9 @@ WORKER = "fastauthz.dev.runtime"
 class FunctionSpec:
     """A function to run: `module:attribute`, its environment, and Lambda-ish limits."""
 
-    def __init__(self, handler: str, env: dict[str, str] | None = None, name: str = "", timeout: float = 10.0,
-                 memory_mb: int = 128) -> None:
+    def __init__(
+        self, handler: str, env: dict[str, str] | None = None, name: str = "", timeout: float = 10.0, memory_mb: int = 128
+    ) -> None:
         module, _, attribute = handler.partition(":")
         if not module or not attribute:
             raise ValueError(f"handler must be module:function, got {handler!r}")
@@ -68,8 +69,7 @@ class _Environment:
 class LambdaFunction:
     """A pool of execution environments for one function."""
 
-    def __init__(self, spec: FunctionSpec, concurrency: int = 4, recycle_after: int = 0,
-                 log: Callable[[str], Any] | None = None) -> None:
+    def __init__(self, spec: FunctionSpec, concurrency: int = 4, recycle_after: int = 0, log: Callable[[str], Any] | None = None) -> None:
         self.spec = spec
         self.concurrency = concurrency
         self.recycle_after = recycle_after
@@ -128,12 +128,23 @@ class LambdaFunction:
 
     async def _start(self, outcome: Outcome) -> _Environment | None:
         """A cold start: a fresh interpreter imports the handler module."""
-        env = {**os.environ, **self.spec.env, "AWS_LAMBDA_FUNCTION_NAME": self.spec.name,
-               "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(self.spec.memory_mb), "FASTAUTHZ_HANDLER": self.spec.handler,
-               "PYTHONUNBUFFERED": "1"}
+        env = {
+            **os.environ,
+            **self.spec.env,
+            "AWS_LAMBDA_FUNCTION_NAME": self.spec.name,
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(self.spec.memory_mb),
+            "FASTAUTHZ_HANDLER": self.spec.handler,
+            "PYTHONUNBUFFERED": "1",
+        }
         process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", WORKER, env=env, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE, limit=1 << 24,
+            sys.executable,
+            "-m",
+            WORKER,
+            env=env,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            limit=1 << 24,
         )
         environment = _Environment(process)
         self._all.add(environment)
@@ -174,8 +185,13 @@ class LambdaFunction:
 
     def stats(self) -> dict[str, Any]:
         inits = sorted(self.init_ms)
-        return {"function": self.spec.name, "cold_starts": self.cold_starts, "invocations": self.invocations,
-                "environments": len(self._all), "init_ms_median": inits[len(inits) // 2] if inits else None}
+        return {
+            "function": self.spec.name,
+            "cold_starts": self.cold_starts,
+            "invocations": self.invocations,
+            "environments": len(self._all),
+            "init_ms_median": inits[len(inits) // 2] if inits else None,
+        }
 
 
 # -- the worker side ------------------------------------------------------------------------------

@@ -91,8 +91,12 @@ class Stage:
     def __init__(self, config: StageConfig) -> None:
         self.config = config
         self.functions: dict[str, LambdaFunction] = {}
-        for role, spec in [("authorizer", config.authorizer), ("$connect", config.connect), ("$disconnect", config.disconnect),
-                           *config.routes.items()]:
+        for role, spec in [
+            ("authorizer", config.authorizer),
+            ("$connect", config.connect),
+            ("$disconnect", config.disconnect),
+            *config.routes.items(),
+        ]:
             if spec is not None:
                 self.functions[role] = LambdaFunction(spec, config.concurrency, config.recycle_after, config.log)
         self.connections: dict[str, tuple[ServerConnection, Connect, dict[str, Any] | None]] = {}
@@ -104,8 +108,15 @@ class Stage:
     # -- lifecycle ------------------------------------------------------------------------------------
     async def start(self) -> Stage:
         self._loop = asyncio.get_running_loop()
-        self._server = await serve(self._handle, self.config.host, self.config.port, process_request=self._process_request,
-                                   select_subprotocol=self._select_subprotocol, server_header=None, ping_interval=None)
+        self._server = await serve(
+            self._handle,
+            self.config.host,
+            self.config.port,
+            process_request=self._process_request,
+            select_subprotocol=self._select_subprotocol,
+            server_header=None,
+            ping_interval=None,
+        )
         self._start_management()
         return self
 
@@ -142,8 +153,16 @@ class Stage:
         record = ConnectRecord()
         self.records.append(record)
         peer = connection.remote_address or ("127.0.0.1", 0)
-        connect = Connect(path=request.path, headers=request.headers.raw_items(), source_ip=str(peer[0]), source_port=int(peer[1]),
-                          api=self.config.api, stage=self.config.stage, region=self.config.region, account=self.config.account)
+        connect = Connect(
+            path=request.path,
+            headers=request.headers.raw_items(),
+            source_ip=str(peer[0]),
+            source_port=int(peer[1]),
+            api=self.config.api,
+            stage=self.config.stage,
+            region=self.config.region,
+            account=self.config.account,
+        )
         record.connection_id = connect.connection_id
         connection.fastauthz_connect = connect  # type: ignore[attr-defined]
         connection.fastauthz_protocol = None  # type: ignore[attr-defined]
@@ -170,8 +189,9 @@ class Stage:
         started = time.perf_counter()
         outcome = await self.functions["authorizer"].invoke(event)
         latency = (time.perf_counter() - started) * 1000
-        verdict = judge_authorizer(outcome.result, outcome.error_type, outcome.error_message, outcome.timed_out,
-                                   connect.method_arn, latency)
+        verdict = judge_authorizer(
+            outcome.result, outcome.error_type, outcome.error_message, outcome.timed_out, connect.method_arn, latency
+        )
         return verdict.status, verdict.why, verdict.authorizer, outcome.cold
 
     async def _integrate_connect(self, connect: Connect, authorizer: dict[str, Any] | None) -> tuple[int, str, str | None]:
@@ -251,7 +271,7 @@ class Stage:
                 length = int(self.headers.get("Content-Length") or 0)
                 data = self.rfile.read(length)
                 # Connection ids hold '+', '/' and '=': clients percent-encode them in the path (boto3 does).
-                connection_id = urllib.parse.unquote(self.path[len(prefix):].partition("?")[0])
+                connection_id = urllib.parse.unquote(self.path[len(prefix) :].partition("?")[0])
                 status = stage.post_to_connection(connection_id, data) if self.path.startswith(prefix) else 404
                 self.send_response(status)
                 self.send_header("Content-Length", "0")

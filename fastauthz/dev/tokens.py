@@ -17,10 +17,18 @@ from joserfc.jwk import ECKey, OKPKey, RSAKey
 
 # alg -> (key type, size or curve) of a key generated for it
 ALGORITHM_KEYS: dict[str, tuple[str, Any]] = {
-    "RS256": ("RSA", 2048), "RS384": ("RSA", 2048), "RS512": ("RSA", 2048),
-    "PS256": ("RSA", 2048), "PS384": ("RSA", 2048), "PS512": ("RSA", 2048),
-    "ES256": ("EC", "P-256"), "ES384": ("EC", "P-384"), "ES512": ("EC", "P-521"),
-    "EdDSA": ("OKP", "Ed25519"), "Ed25519": ("OKP", "Ed25519"), "Ed448": ("OKP", "Ed448"),
+    "RS256": ("RSA", 2048),
+    "RS384": ("RSA", 2048),
+    "RS512": ("RSA", 2048),
+    "PS256": ("RSA", 2048),
+    "PS384": ("RSA", 2048),
+    "PS512": ("RSA", 2048),
+    "ES256": ("EC", "P-256"),
+    "ES384": ("EC", "P-384"),
+    "ES512": ("EC", "P-521"),
+    "EdDSA": ("OKP", "Ed25519"),
+    "Ed25519": ("OKP", "Ed25519"),
+    "Ed448": ("OKP", "Ed448"),
 }
 # A key without an `alg` member signs with its family's algorithm (ECDSA: its curve's).
 _DEFAULT_ALG = {"RSA": "RS256", "P-256": "ES256", "P-384": "ES384", "P-521": "ES512", "OKP": "EdDSA"}
@@ -56,6 +64,7 @@ def sign(key: Any, payload: dict[str, Any], alg: str | None = None, **header: An
 
 def forge(header: Any, payload: Any, signature: bytes = b"") -> str:
     """A token built by hand: any header and payload (JSON values, or bytes as they are) and signature."""
+
     def segment(part: Any) -> str:
         return b64url(part if isinstance(part, bytes) else json.dumps(part).encode())
 

@@ -145,10 +145,17 @@ def test_nan_in_the_payload_is_refused(authorizer: Authorizer) -> None:
     assert refused(authorizer, b64url(b'{"alg":"RS256","kid":"rsa-1"}') + "." + b64url(b'{"exp":NaN}') + ".") == "malformed"
 
 
-@pytest.mark.parametrize(("claim", "value", "reason"), [
-    ("exp", True, "bad_claim_type"), ("exp", "9999999999", "bad_claim_type"), ("exp", None, "missing_exp"),
-    ("aud", 42, "bad_claim_type"), ("aud", {"aud": "client-abc"}, "bad_claim_type"), ("nbf", "0", "bad_claim_type"),
-])
+@pytest.mark.parametrize(
+    ("claim", "value", "reason"),
+    [
+        ("exp", True, "bad_claim_type"),
+        ("exp", "9999999999", "bad_claim_type"),
+        ("exp", None, "missing_exp"),
+        ("aud", 42, "bad_claim_type"),
+        ("aud", {"aud": "client-abc"}, "bad_claim_type"),
+        ("nbf", "0", "bad_claim_type"),
+    ],
+)
 def test_wrong_claim_types_are_refused_even_with_a_valid_signature(authorizer: Authorizer, claim: str, value: object, reason: str) -> None:
     assert refused(authorizer, mint("rsa-1", claims(**{claim: value}))) == reason
 

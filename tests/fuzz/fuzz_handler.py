@@ -37,17 +37,34 @@ with atheris.instrument_imports(include=["fastauthz"]):  # tests.support imports
 
 KEYS = ("rsa-1", "es256-1", "ed25519-1")
 MAX_SECONDS = 1.0
-FORGED_HEADERS: tuple[object, ...] = ({"alg": "none"}, {"alg": "HS256", "kid": "rsa-1"}, {"alg": "RS256", "kid": "rsa-1", "crit": ["exp"]},
-                  {"alg": "ES256", "kid": "rsa-1"}, {"alg": "RS256", "kid": "../../etc/passwd"}, {"alg": "EdDSA"}, [], "x", None)
+FORGED_HEADERS: tuple[object, ...] = (
+    {"alg": "none"},
+    {"alg": "HS256", "kid": "rsa-1"},
+    {"alg": "RS256", "kid": "rsa-1", "crit": ["exp"]},
+    {"alg": "ES256", "kid": "rsa-1"},
+    {"alg": "RS256", "kid": "../../etc/passwd"},
+    {"alg": "EdDSA"},
+    [],
+    "x",
+    None,
+)
 
 
 def setup() -> tuple[Any, Any, dict[str, str]]:
     directory = Path(tempfile.mkdtemp(prefix="fastauthz-fuzz-"))
     now = int(time.time())
     valid = {mint(name, claims(sub=f"user-{name}", iat=now - 5, exp=now + 86400)): f"user-{name}" for name in KEYS}
-    os.environ.update({"JWT_ISSUER_JWKS_URI": write_jwks(directory, *KEYS), "JWT_ISSUER": ISSUER, "JWT_AUTHORIZED_AUDIENCES": AUDIENCE,
-                       "JWT_TOKEN_SOURCES": "header,query,protocol,cookie", "JWT_COOKIE_NAME": "session",
-                       "FASTAUTHZ_METRICS": "false", "LOG_LEVEL": "ERROR"})
+    os.environ.update(
+        {
+            "JWT_ISSUER_JWKS_URI": write_jwks(directory, *KEYS),
+            "JWT_ISSUER": ISSUER,
+            "JWT_AUTHORIZED_AUDIENCES": AUDIENCE,
+            "JWT_TOKEN_SOURCES": "header,query,protocol,cookie",
+            "JWT_COOKIE_NAME": "session",
+            "FASTAUTHZ_METRICS": "false",
+            "LOG_LEVEL": "ERROR",
+        }
+    )
     with atheris.instrument_imports(include=["fastauthz"]):
         from fastauthz import handler as entry
     for token, subject in valid.items():  # the target proves nothing if the valid tokens are refused
@@ -68,19 +85,19 @@ def mutate(data: atheris.FuzzedDataProvider, token: str) -> str:
         edit = data.ConsumeIntInRange(0, 6)
         at = data.ConsumeIntInRange(0, len(token) - 1)
         if edit == 0:  # flip bits of one character
-            token = token[:at] + chr((ord(token[at]) ^ data.ConsumeIntInRange(1, 255)) % 0x110000) + token[at + 1:]
+            token = token[:at] + chr((ord(token[at]) ^ data.ConsumeIntInRange(1, 255)) % 0x110000) + token[at + 1 :]
         elif edit == 1:  # delete a run
-            token = token[:at] + token[at + data.ConsumeIntInRange(1, 16):]
+            token = token[:at] + token[at + data.ConsumeIntInRange(1, 16) :]
         elif edit == 2:  # insert fuzzed text
             token = token[:at] + data.ConsumeUnicodeNoSurrogates(data.ConsumeIntInRange(1, 8)) + token[at:]
         elif edit == 3:  # splice with another valid token
             other = TOKENS[data.ConsumeIntInRange(0, len(TOKENS) - 1)]
-            token = token[:at] + other[data.ConsumeIntInRange(0, len(other) - 1):]
+            token = token[:at] + other[data.ConsumeIntInRange(0, len(other) - 1) :]
         elif edit == 4:  # truncate
             token = token[:at]
         elif edit == 5:  # swap in a forged header, keeping payload and signature
             header = FORGED_HEADERS[data.ConsumeIntInRange(0, len(FORGED_HEADERS) - 1)]
-            token = b64url(json.dumps(header).encode()) + token[token.find("."):] if "." in token else token
+            token = b64url(json.dumps(header).encode()) + token[token.find(".") :] if "." in token else token
         else:  # re-encode the payload with one claim changed, keeping the signature
             parts = token.split(".")
             if len(parts) == 3:

@@ -17,9 +17,11 @@ TARGET = Path(__file__).with_name("fuzz_handler.py")
 def test_the_handler_survives_a_bounded_fuzzing_run(tmp_path: Path) -> None:
     seconds = int(os.environ.get("FUZZ_SECONDS", "60"))
     completed = subprocess.run(
-        [sys.executable, str(TARGET), f"-max_total_time={seconds}", "-timeout=10", "-rss_limit_mb=2048",
-         f"-artifact_prefix={tmp_path}/"],
-        capture_output=True, text=True, timeout=seconds + 120, cwd=tmp_path,
+        [sys.executable, str(TARGET), f"-max_total_time={seconds}", "-timeout=10", "-rss_limit_mb=2048", f"-artifact_prefix={tmp_path}/"],
+        capture_output=True,
+        text=True,
+        timeout=seconds + 120,
+        cwd=tmp_path,
     )
     report = completed.stderr[-4000:]
     assert completed.returncode == 0, report

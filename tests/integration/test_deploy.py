@@ -47,10 +47,19 @@ def deploy_with_zips(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.mark.slow
 def test_the_checker_exits_zero_on_the_shipped_templates_once_their_zips_are_built(
-        deploy_with_zips: Path, capsys: pytest.CaptureFixture[str],
+    deploy_with_zips: Path,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
-    assert main([str(deploy_with_zips / "sam" / "template.yaml"), str(deploy_with_zips / "terraform" / "main.tf"),
-                 str(deploy_with_zips / "serverless.yml")]) == 0
+    assert (
+        main(
+            [
+                str(deploy_with_zips / "sam" / "template.yaml"),
+                str(deploy_with_zips / "terraform" / "main.tf"),
+                str(deploy_with_zips / "serverless.yml"),
+            ]
+        )
+        == 0
+    )
 
 
 def test_a_template_naming_a_zip_that_was_not_built_fails(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -73,15 +82,18 @@ def fake_zip(path: Path, python: str, machine: int, glibc_minor: int) -> Path:
     return path
 
 
-@pytest.mark.parametrize(("python", "machine", "glibc", "problem"), [
-    ("3.12", 0xB7, 34, None),
-    ("3.11", 0xB7, 17, "but the runtime is python3.12"),
-    ("3.12", 0x3E, 17, "but the function runs on arm64"),
-    ("3.12", 0xB7, 35, "needs GLIBC_2.35, python3.12 has 2.34"),
-])
-def test_a_zip_must_fit_its_functions_runtime_architecture_and_glibc(tmp_path: Path, capsys: pytest.CaptureFixture[str],
-                                                                     python: str, machine: int, glibc: int,
-                                                                     problem: str | None) -> None:
+@pytest.mark.parametrize(
+    ("python", "machine", "glibc", "problem"),
+    [
+        ("3.12", 0xB7, 34, None),
+        ("3.11", 0xB7, 17, "but the runtime is python3.12"),
+        ("3.12", 0x3E, 17, "but the function runs on arm64"),
+        ("3.12", 0xB7, 35, "needs GLIBC_2.35, python3.12 has 2.34"),
+    ],
+)
+def test_a_zip_must_fit_its_functions_runtime_architecture_and_glibc(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], python: str, machine: int, glibc: int, problem: str | None
+) -> None:
     from fastauthz.dev.deploycheck import check_packages
 
     (tmp_path / "dist").mkdir()
@@ -117,12 +129,26 @@ def test_generated_cloudformation_with_an_unscoped_permission_fails(tmp_path: Pa
     """What `serverless package` v3 writes without the extensions (seen: AuthorizerLambdaPermissionWebsockets)."""
     import json
 
-    document = {"Resources": {
-        "AuthorizerWebsocketsAuthorizer": {"Type": "AWS::ApiGatewayV2::Authorizer", "Properties": {"AuthorizerType": "REQUEST", "IdentitySource": []}},
-        "ConnectWebsocketsRoute": {"Type": "AWS::ApiGatewayV2::Route", "Properties": {"RouteKey": "$connect", "AuthorizationType": "CUSTOM"}},
-        "AuthorizerLambdaPermissionWebsockets": {"Type": "AWS::Lambda::Permission", "Properties": {
-            "Action": "lambda:InvokeFunction", "Principal": "apigateway.amazonaws.com", "FunctionName": {"Fn::GetAtt": ["AuthorizerLambdaFunction", "Arn"]}}},
-    }}
+    document = {
+        "Resources": {
+            "AuthorizerWebsocketsAuthorizer": {
+                "Type": "AWS::ApiGatewayV2::Authorizer",
+                "Properties": {"AuthorizerType": "REQUEST", "IdentitySource": []},
+            },
+            "ConnectWebsocketsRoute": {
+                "Type": "AWS::ApiGatewayV2::Route",
+                "Properties": {"RouteKey": "$connect", "AuthorizationType": "CUSTOM"},
+            },
+            "AuthorizerLambdaPermissionWebsockets": {
+                "Type": "AWS::Lambda::Permission",
+                "Properties": {
+                    "Action": "lambda:InvokeFunction",
+                    "Principal": "apigateway.amazonaws.com",
+                    "FunctionName": {"Fn::GetAtt": ["AuthorizerLambdaFunction", "Arn"]},
+                },
+            },
+        }
+    }
     generated = tmp_path / "cloudformation-template-update-stack.json"
     generated.write_text(json.dumps(document))
     errors = [str(f) for f in check(read(generated), "generated") if f.level == "error"]
@@ -143,7 +169,9 @@ def _errors(path: Path) -> str:
 
 
 def test_a_result_ttl_is_caught(tmp_path: Path) -> None:
-    path = _mutated(tmp_path, TEMPLATES[1], 'authorizer_type = "REQUEST"', 'authorizer_type = "REQUEST"\n  authorizer_result_ttl_in_seconds = 300')
+    path = _mutated(
+        tmp_path, TEMPLATES[1], 'authorizer_type = "REQUEST"', 'authorizer_type = "REQUEST"\n  authorizer_result_ttl_in_seconds = 300'
+    )
     assert "TTL" in _errors(path)
 
 
@@ -152,17 +180,23 @@ def test_a_non_request_authorizer_is_caught(tmp_path: Path) -> None:
 
 
 def test_an_authorizer_on_another_route_is_caught(tmp_path: Path) -> None:
-    assert "$connect only" in _errors(_mutated(tmp_path, TEMPLATES[1], 'route_key          = "$connect"', 'route_key          = "$default"'))
+    assert "$connect only" in _errors(
+        _mutated(tmp_path, TEMPLATES[1], 'route_key          = "$connect"', 'route_key          = "$default"')
+    )
 
 
 def test_a_rest_style_stage_wildcard_in_authorized_apis_is_caught(tmp_path: Path) -> None:
-    path = _mutated(tmp_path, TEMPLATES[1], 'JWT_TOKEN_SOURCES        = "header,query,protocol"',
-                    'JWT_TOKEN_SOURCES = "header,query,protocol"\n      AUTHORIZED_APIS = "arn:aws:execute-api:us-east-1:123456789012:abc/prod/*/*"')
+    path = _mutated(
+        tmp_path,
+        TEMPLATES[1],
+        'JWT_TOKEN_SOURCES        = "header,query,protocol"',
+        'JWT_TOKEN_SOURCES = "header,query,protocol"\n      AUTHORIZED_APIS = "arn:aws:execute-api:us-east-1:123456789012:abc/prod/*/*"',
+    )
     assert "does not match a WebSocket methodArn" in _errors(path)
 
 
 def test_a_permission_on_a_route_arn_instead_of_the_authorizer_is_caught(tmp_path: Path) -> None:
-    path = _mutated(tmp_path, TEMPLATES[1], '/authorizers/${aws_apigatewayv2_authorizer.fastauthz.id}', '/prod/$connect')
+    path = _mutated(tmp_path, TEMPLATES[1], "/authorizers/${aws_apigatewayv2_authorizer.fastauthz.id}", "/prod/$connect")
     assert "invoke the authorizer" in _errors(path)
 
 

@@ -35,13 +35,16 @@ def log_lines(capsys: pytest.CaptureFixture[str]) -> list[dict[str, Any]]:
 
 
 # -- configuration ----------------------------------------------------------------------------------
-@pytest.mark.parametrize(("variable", "value"), [
-    *(("JWT_REQUIRED_CLAIMS", raw) for raw in ("[1]", '{"groups": {"a": 1}}', '{"groups": []}', "not json")),
-    # a hook that cannot be loaded: no module, no attribute, not a function, not module:function
-    *(("FASTAUTHZ_AUTHORIZE", spec) for spec in ("tests.nope:hook", "tests.hooks:missing", "tests.hooks:NOT_A_FUNCTION", "no-colon")),
-    ("FASTAUTHZ_REFUSE_WITH", "403"),
-    ("FASTAUTHZ_AUTHORIZE_CACHE_SECONDS", "-1"),
-])
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        *(("JWT_REQUIRED_CLAIMS", raw) for raw in ("[1]", '{"groups": {"a": 1}}', '{"groups": []}', "not json")),
+        # a hook that cannot be loaded: no module, no attribute, not a function, not module:function
+        *(("FASTAUTHZ_AUTHORIZE", spec) for spec in ("tests.nope:hook", "tests.hooks:missing", "tests.hooks:NOT_A_FUNCTION", "no-colon")),
+        ("FASTAUTHZ_REFUSE_WITH", "403"),
+        ("FASTAUTHZ_AUTHORIZE_CACHE_SECONDS", "-1"),
+    ],
+)
 def test_a_bad_setting_stops_the_cold_start_naming_the_variable(load_handler: LoadHandler, variable: str, value: str) -> None:
     with pytest.raises(ConfigError) as raised:
         load_handler(**{variable: value})
@@ -49,19 +52,23 @@ def test_a_bad_setting_stops_the_cold_start_naming_the_variable(load_handler: Lo
 
 
 # -- required claims ---------------------------------------------------------------------------------
-@pytest.mark.parametrize(("required", "token_claims", "expected"), [
-    ('{"cognito:groups": "chat-users"}', {"cognito:groups": ["admins", "chat-users"]}, "Allow"),
-    ('{"cognito:groups": "chat-users"}', {"cognito:groups": ["admins"]}, "Deny"),
-    ('{"cognito:groups": "chat-users"}', {}, "Deny"),
-    ('{"tier": ["gold", "platinum"]}', {"tier": "gold"}, "Allow"),
-    ('{"tier": ["gold", "platinum"]}', {"tier": "silver"}, "Deny"),
-    ('{"email_verified": true}', {"email_verified": True}, "Allow"),
-    ('{"email_verified": true}', {"email_verified": "true"}, "Deny"),  # types must match
-    ('{"org": 7, "tier": "gold"}', {"org": 7, "tier": "gold"}, "Allow"),
-    ('{"org": 7, "tier": "gold"}', {"org": 7}, "Deny"),  # every claim must hold
-])
-def test_required_claims(load_handler: LoadHandler, capsys: pytest.CaptureFixture[str], required: str,
-                         token_claims: dict[str, Any], expected: str) -> None:
+@pytest.mark.parametrize(
+    ("required", "token_claims", "expected"),
+    [
+        ('{"cognito:groups": "chat-users"}', {"cognito:groups": ["admins", "chat-users"]}, "Allow"),
+        ('{"cognito:groups": "chat-users"}', {"cognito:groups": ["admins"]}, "Deny"),
+        ('{"cognito:groups": "chat-users"}', {}, "Deny"),
+        ('{"tier": ["gold", "platinum"]}', {"tier": "gold"}, "Allow"),
+        ('{"tier": ["gold", "platinum"]}', {"tier": "silver"}, "Deny"),
+        ('{"email_verified": true}', {"email_verified": True}, "Allow"),
+        ('{"email_verified": true}', {"email_verified": "true"}, "Deny"),  # types must match
+        ('{"org": 7, "tier": "gold"}', {"org": 7, "tier": "gold"}, "Allow"),
+        ('{"org": 7, "tier": "gold"}', {"org": 7}, "Deny"),  # every claim must hold
+    ],
+)
+def test_required_claims(
+    load_handler: LoadHandler, capsys: pytest.CaptureFixture[str], required: str, token_claims: dict[str, Any], expected: str
+) -> None:
     module = load_handler(JWT_REQUIRED_CLAIMS=required)
     result = module.handler(connect_event(mint("rsa-1", live_claims(**token_claims))), None)
     assert effect(result) == expected
@@ -93,9 +100,9 @@ def test_a_hooks_dict_allows_with_extra_context(load_handler: LoadHandler) -> No
     assert result["context"]["stage"] == "production" and result["context"]["exp"]
 
 
-def test_a_hook_raising_unauthorized_refuses_with_a_401(load_handler: LoadHandler, tmp_path: Path,
-                                                        monkeypatch: pytest.MonkeyPatch,
-                                                        capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_hook_raising_unauthorized_refuses_with_a_401(
+    load_handler: LoadHandler, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     revoked = tmp_path / "revoked.json"
     revoked.write_text(json.dumps(["s-2"]))
     monkeypatch.setenv("REVOKED_FILE", str(revoked))
@@ -107,8 +114,9 @@ def test_a_hook_raising_unauthorized_refuses_with_a_401(load_handler: LoadHandle
 
 
 @pytest.mark.parametrize("hook", ["tests.hooks:broken", "tests.hooks:odd_answer"])
-def test_a_failing_hook_fails_closed_loudly_without_the_token(load_handler: LoadHandler,
-                                                              capsys: pytest.CaptureFixture[str], hook: str) -> None:
+def test_a_failing_hook_fails_closed_loudly_without_the_token(
+    load_handler: LoadHandler, capsys: pytest.CaptureFixture[str], hook: str
+) -> None:
     module = load_handler(FASTAUTHZ_AUTHORIZE=hook)
     token = mint("rsa-1", live_claims())
     unauthorized(module, connect_event(token))
@@ -176,8 +184,13 @@ def test_deny_mode_still_fails_closed_with_a_500_when_keys_are_unavailable(load_
 def test_the_library_verifies_a_token_on_the_handlers_configuration(tmp_path: Path) -> None:
     from fastauthz import Authorizer, Rejected
 
-    environ = {"JWT_ISSUER_JWKS_URI": write_jwks(tmp_path, "rsa-1"), "JWT_ISSUER": ISSUER, "JWT_AUTHORIZED_AUDIENCES": AUDIENCE,
-               "JWT_REQUIRED_CLAIMS": '{"tier": "gold"}', "LOG_LEVEL": "ERROR"}
+    environ = {
+        "JWT_ISSUER_JWKS_URI": write_jwks(tmp_path, "rsa-1"),
+        "JWT_ISSUER": ISSUER,
+        "JWT_AUTHORIZED_AUDIENCES": AUDIENCE,
+        "JWT_REQUIRED_CLAIMS": '{"tier": "gold"}',
+        "LOG_LEVEL": "ERROR",
+    }
     authorizer = Authorizer.from_env(environ)
     token = mint("rsa-1", live_claims(tier="gold"))
     claims_seen = authorizer.verify(token)
@@ -186,8 +199,13 @@ def test_the_library_verifies_a_token_on_the_handlers_configuration(tmp_path: Pa
     assert authorizer.verify(token)["sub"] == "user-1"
     decided = authorizer.decide(connect_event(token))
     assert decided is not None and decided["principalId"] == "user-1"
-    for bad, reason in ((mint("rsa-1", live_claims(exp=LIVE - 100)), "expired"), (mint("rsa-1", live_claims(tier="lead")), "insufficient_claims"),
-                        (token[:-4] + "AAAA", "bad_signature"), ("x.y", "malformed"), (None, "malformed")):
+    for bad, reason in (
+        (mint("rsa-1", live_claims(exp=LIVE - 100)), "expired"),
+        (mint("rsa-1", live_claims(tier="lead")), "insufficient_claims"),
+        (token[:-4] + "AAAA", "bad_signature"),
+        ("x.y", "malformed"),
+        (None, "malformed"),
+    ):
         with pytest.raises(Rejected) as raised:
             authorizer.verify(bad)  # type: ignore[arg-type]
         assert raised.value.reason == reason
@@ -214,8 +232,9 @@ def idp(key_server: KeyServer) -> KeyServer:
     return key_server
 
 
-def test_the_issuer_alone_is_enough_its_keys_are_discovered(load_handler: LoadHandler, idp: KeyServer,
-                                                            capsys: pytest.CaptureFixture[str]) -> None:
+def test_the_issuer_alone_is_enough_its_keys_are_discovered(
+    load_handler: LoadHandler, idp: KeyServer, capsys: pytest.CaptureFixture[str]
+) -> None:
     module = load_handler(JWT_ISSUER=idp.base, JWT_ISSUER_JWKS_URI="")
     assert effect(module.handler(connect_event(mint("rsa-1", live_claims(iss=idp.base))), None)) == "Allow"
     lines = log_lines(capsys)

@@ -48,8 +48,15 @@ def test_allow_result_carries_flattened_context_with_exp_and_stays_under_8_kb(lo
     module = load_handler(**env_for(served.url, JWT_CONTEXT_CLAIMS="email,scope,groups,profile,aud,admin"))
     payload = live_claims(groups=["a", "b"], profile={"tier": "gold"}, admin=False)
     result = module.handler(connect_event(mint("rsa-1", payload)), None)
-    assert result["context"] == {"email": "ada@example.com", "scope": "chat:read chat:write", "groups": "a,b",
-                                 "profile": '{"tier":"gold"}', "aud": AUDIENCE, "admin": False, "exp": payload["exp"]}
+    assert result["context"] == {
+        "email": "ada@example.com",
+        "scope": "chat:read chat:write",
+        "groups": "a,b",
+        "profile": '{"tier":"gold"}',
+        "aud": AUDIENCE,
+        "admin": False,
+        "exp": payload["exp"],
+    }
     assert all(isinstance(v, (str, int, float, bool)) for v in result["context"].values())
     assert len(json.dumps(result)) < 8192
 
@@ -59,14 +66,17 @@ def test_keys_shipped_as_a_file_need_no_network(load_handler: LoadHandler, tmp_p
     assert module.handler(connect_event(mint("ed25519-1", live_claims())), None)["principalId"] == "user-1"
 
 
-@pytest.mark.parametrize(("payload", "reason"), [
-    (live_claims(exp=LIVE - 3600), "expired"),
-    (live_claims(aud="someone-else"), "bad_audience"),
-    (live_claims(iss="https://evil.test"), "bad_issuer"),
-])
-def test_invalid_tokens_are_unauthorized_with_a_logged_reason(load_handler: LoadHandler, served: KeyServer,
-                                                              capsys: pytest.CaptureFixture[str],
-                                                              payload: dict[str, Any], reason: str) -> None:
+@pytest.mark.parametrize(
+    ("payload", "reason"),
+    [
+        (live_claims(exp=LIVE - 3600), "expired"),
+        (live_claims(aud="someone-else"), "bad_audience"),
+        (live_claims(iss="https://evil.test"), "bad_issuer"),
+    ],
+)
+def test_invalid_tokens_are_unauthorized_with_a_logged_reason(
+    load_handler: LoadHandler, served: KeyServer, capsys: pytest.CaptureFixture[str], payload: dict[str, Any], reason: str
+) -> None:
     module = load_handler(**env_for(served.url))
     token = mint("rsa-1", payload)
     unauthorized(module, connect_event(token))
@@ -103,7 +113,8 @@ def test_authorized_apis_shape_the_allow(load_handler: LoadHandler, served: KeyS
 
 
 def test_key_source_down_at_cold_start_fails_closed_with_a_distinct_loud_error(
-        load_handler: LoadHandler, capsys: pytest.CaptureFixture[str],
+    load_handler: LoadHandler,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     server = KeyServer()
     url = server.url
@@ -128,7 +139,9 @@ def test_a_new_kid_triggers_one_refetch_and_is_then_accepted(load_handler: LoadH
 
 
 def test_a_token_refused_on_its_claims_never_costs_a_key_fetch_for_its_unknown_kid(
-        load_handler: LoadHandler, served: KeyServer, capsys: pytest.CaptureFixture[str],
+    load_handler: LoadHandler,
+    served: KeyServer,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     module = load_handler(**env_for(served.url))
     assert module.handler(connect_event(mint("rsa-1", live_claims())), None)
@@ -142,13 +155,15 @@ def test_a_token_refused_on_its_claims_never_costs_a_key_fetch_for_its_unknown_k
     assert reasons == ["expired", "bad_audience"]
 
 
-def test_firebase_certificate_map_and_derived_issuer(load_handler: LoadHandler, key_server: KeyServer,
-                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+def test_firebase_certificate_map_and_derived_issuer(
+    load_handler: LoadHandler, key_server: KeyServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from tests.unit.test_keys import _certificate_pem
 
     key_server.serve({"rsa-1": _certificate_pem(key("rsa-1").private_key)})
-    module = load_handler(JWT_ISSUER_JWKS_URI=key_server.url, JWT_ISSUER="https://securetoken.google.com/proj-1",
-                          JWT_AUTHORIZED_AUDIENCES="proj-1")
+    module = load_handler(
+        JWT_ISSUER_JWKS_URI=key_server.url, JWT_ISSUER="https://securetoken.google.com/proj-1", JWT_AUTHORIZED_AUDIENCES="proj-1"
+    )
     payload = live_claims(iss="https://securetoken.google.com/proj-1", aud="proj-1", auth_time=LIVE - 60)
     assert module.handler(connect_event(mint("rsa-1", payload)), None)["principalId"] == "user-1"
 
@@ -161,8 +176,10 @@ def test_cognito_access_token_matched_on_client_id_and_token_use(load_handler: L
 
 
 def test_several_issuers_are_routed_by_iss_to_their_own_keys(load_handler: LoadHandler, served: KeyServer, tmp_path: Path) -> None:
-    issuers = [{"issuer": "https://a.test", "jwks_uri": served.url, "audiences": ["aud-a"]},
-               {"issuer": "https://b.test", "jwks_uri": write_jwks(tmp_path, "ed25519-1"), "audiences": ["aud-b"]}]
+    issuers = [
+        {"issuer": "https://a.test", "jwks_uri": served.url, "audiences": ["aud-a"]},
+        {"issuer": "https://b.test", "jwks_uri": write_jwks(tmp_path, "ed25519-1"), "audiences": ["aud-b"]},
+    ]
     module = load_handler(JWT_ISSUERS=json.dumps(issuers))
     a = live_claims(iss="https://a.test", aud="aud-a")
     b = live_claims(iss="https://b.test", aud="aud-b")
@@ -184,8 +201,9 @@ def test_bad_configuration_fails_the_cold_start_naming_the_variable(load_handler
         load_handler(JWT_ISSUER_JWKS_URI=served.url, JWT_ISSUER=ISSUER, JWT_AUTHORIZED_AUDIENCES="")
 
 
-def test_metrics_are_flushed_as_one_embedded_metric_format_record(load_handler: LoadHandler, served: KeyServer,
-                                                                  capsys: pytest.CaptureFixture[str]) -> None:
+def test_metrics_are_flushed_as_one_embedded_metric_format_record(
+    load_handler: LoadHandler, served: KeyServer, capsys: pytest.CaptureFixture[str]
+) -> None:
     module = load_handler(**env_for(served.url, FASTAUTHZ_METRICS="true", FASTAUTHZ_METRICS_INTERVAL_SECONDS="1"))
     event = connect_event(mint("rsa-1", live_claims()))
     for _ in range(3):
@@ -255,14 +273,27 @@ def through_lambda_runtime(handler: Any, event: dict[str, Any]) -> tuple[str, An
     from awslambdaric.bootstrap import StandardLogSink, handle_event_request
 
     client = RecordingRuntimeClient()
-    handle_event_request(client, handler, "request-1", json.dumps(event).encode(), "application/json", None, None,
-                         "arn:aws:lambda:eu-west-1:123456789012:function:fastauthz", 4_102_444_800_000, None, StandardLogSink())
+    handle_event_request(
+        client,
+        handler,
+        "request-1",
+        json.dumps(event).encode(),
+        "application/json",
+        None,
+        None,
+        "arn:aws:lambda:eu-west-1:123456789012:function:fastauthz",
+        4_102_444_800_000,
+        None,
+        StandardLogSink(),
+    )
     assert len(client.posted) == 1
     return client.posted[0]
 
 
 def test_through_lambdas_own_runtime_loop_an_allow_is_a_result_and_a_refusal_the_unauthorized_error(
-        load_handler: LoadHandler, served: KeyServer, capsys: pytest.CaptureFixture[str],
+    load_handler: LoadHandler,
+    served: KeyServer,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     module = load_handler(**env_for(served.url))
     kind, result = through_lambda_runtime(module.handler, connect_event(mint("rsa-1", live_claims())))
@@ -275,7 +306,8 @@ def test_through_lambdas_own_runtime_loop_an_allow_is_a_result_and_a_refusal_the
 
 
 def test_a_refusal_leaves_the_handler_with_a_one_frame_traceback_and_no_chained_exception(
-        load_handler: LoadHandler, served: KeyServer,
+    load_handler: LoadHandler,
+    served: KeyServer,
 ) -> None:
     module = load_handler(**env_for(served.url))
     with pytest.raises(Exception) as caught:

@@ -14,10 +14,28 @@ from pathlib import Path
 from tests.support.keys import write_jwks
 from tests.support.tokens import AUDIENCE, ISSUER
 
-FORBIDDEN = ("urllib3", "ssl", "_ssl", "socket", "http", "email", "joserfc", "fastauthz.dev", "logging", "threading",
-             "hashlib", "hmac", "cryptography.x509", "locust", "websockets", "pytest", "hypothesis",
-             # loaded only where configured: required claims or a hook (rules), derivation or discovery (providers)
-             "fastauthz.rules", "fastauthz.providers")
+FORBIDDEN = (
+    "urllib3",
+    "ssl",
+    "_ssl",
+    "socket",
+    "http",
+    "email",
+    "joserfc",
+    "fastauthz.dev",
+    "logging",
+    "threading",
+    "hashlib",
+    "hmac",
+    "cryptography.x509",
+    "locust",
+    "websockets",
+    "pytest",
+    "hypothesis",
+    # loaded only where configured: required claims or a hook (rules), derivation or discovery (providers)
+    "fastauthz.rules",
+    "fastauthz.providers",
+)
 
 PROBE = """
 import json, sys
@@ -33,8 +51,11 @@ def modules_after_import(env: dict[str, str]) -> list[str]:
 
 
 def test_importing_the_handler_with_file_keys_loads_no_network_tls_tooling_or_logging_modules(tmp_path: Path) -> None:
-    env = {"JWT_ISSUER_JWKS_URI": write_jwks(tmp_path, "rsa-1", "es256-1", "ed25519-1"), "JWT_ISSUER": ISSUER,
-           "JWT_AUTHORIZED_AUDIENCES": AUDIENCE}
+    env = {
+        "JWT_ISSUER_JWKS_URI": write_jwks(tmp_path, "rsa-1", "es256-1", "ed25519-1"),
+        "JWT_ISSUER": ISSUER,
+        "JWT_AUTHORIZED_AUDIENCES": AUDIENCE,
+    }
     loaded = modules_after_import(env)
     offending = [m for m in loaded if any(m == f or m.startswith(f + ".") for f in FORBIDDEN)]
     assert offending == []
@@ -42,28 +63,49 @@ def test_importing_the_handler_with_file_keys_loads_no_network_tls_tooling_or_lo
 
 
 def test_hmac_support_is_loaded_only_when_a_secret_is_configured(tmp_path: Path) -> None:
-    env = {"JWT_ISSUER_JWKS_URI": write_jwks(tmp_path, "rsa-1"), "JWT_ISSUER": ISSUER, "JWT_AUTHORIZED_AUDIENCES": AUDIENCE,
-           "JWT_HMAC_SECRET": "s" * 32}
+    env = {
+        "JWT_ISSUER_JWKS_URI": write_jwks(tmp_path, "rsa-1"),
+        "JWT_ISSUER": ISSUER,
+        "JWT_AUTHORIZED_AUDIENCES": AUDIENCE,
+        "JWT_HMAC_SECRET": "s" * 32,
+    }
     assert "hmac" in modules_after_import(env)
 
 
 def test_rules_and_providers_load_only_where_they_are_configured(tmp_path: Path) -> None:
-    env = {"JWT_ISSUER_JWKS_URI": write_jwks(tmp_path, "rsa-1"), "JWT_ISSUER": ISSUER, "JWT_AUTHORIZED_AUDIENCES": AUDIENCE,
-           "JWT_REQUIRED_CLAIMS": '{"tier": "gold"}'}
+    env = {
+        "JWT_ISSUER_JWKS_URI": write_jwks(tmp_path, "rsa-1"),
+        "JWT_ISSUER": ISSUER,
+        "JWT_AUTHORIZED_AUDIENCES": AUDIENCE,
+        "JWT_REQUIRED_CLAIMS": '{"tier": "gold"}',
+    }
     assert "fastauthz.rules" in modules_after_import(env)
     # the issuer derived from a (loopback: nothing leaves this machine) key URL
-    derived = {"JWT_ISSUER_JWKS_URI": "http://127.0.0.1:1/.well-known/jwks.json", "JWT_AUTHORIZED_AUDIENCES": AUDIENCE,
-               "JWT_JWKS_TIMEOUT_SECONDS": "0.1", "JWT_ISSUER": ""}
+    derived = {
+        "JWT_ISSUER_JWKS_URI": "http://127.0.0.1:1/.well-known/jwks.json",
+        "JWT_AUTHORIZED_AUDIENCES": AUDIENCE,
+        "JWT_JWKS_TIMEOUT_SECONDS": "0.1",
+        "JWT_ISSUER": "",
+    }
     assert "fastauthz.providers" in modules_after_import(derived)
 
 
 def test_an_rsa_only_key_set_loads_neither_ec_nor_edwards_curve_modules(tmp_path: Path) -> None:
     # Cognito, Auth0, Entra ID, Okta and Google publish RSA keys only: `ec` alone costs ~4 ms of cold start.
-    rsa_only = modules_after_import({"JWT_ISSUER_JWKS_URI": write_jwks(tmp_path, "rsa-1"), "JWT_ISSUER": ISSUER,
-                                     "JWT_AUTHORIZED_AUDIENCES": AUDIENCE})
-    curves = ("cryptography.hazmat.primitives.asymmetric.ec", "cryptography.hazmat.primitives.asymmetric.ed25519",
-              "cryptography.hazmat.primitives.asymmetric.ed448")
+    rsa_only = modules_after_import(
+        {"JWT_ISSUER_JWKS_URI": write_jwks(tmp_path, "rsa-1"), "JWT_ISSUER": ISSUER, "JWT_AUTHORIZED_AUDIENCES": AUDIENCE}
+    )
+    curves = (
+        "cryptography.hazmat.primitives.asymmetric.ec",
+        "cryptography.hazmat.primitives.asymmetric.ed25519",
+        "cryptography.hazmat.primitives.asymmetric.ed448",
+    )
     assert not set(curves) & set(rsa_only)
-    mixed = modules_after_import({"JWT_ISSUER_JWKS_URI": write_jwks(tmp_path, "rsa-1", "es256-1", "ed25519-1"),
-                                  "JWT_ISSUER": ISSUER, "JWT_AUTHORIZED_AUDIENCES": AUDIENCE})
+    mixed = modules_after_import(
+        {
+            "JWT_ISSUER_JWKS_URI": write_jwks(tmp_path, "rsa-1", "es256-1", "ed25519-1"),
+            "JWT_ISSUER": ISSUER,
+            "JWT_AUTHORIZED_AUDIENCES": AUDIENCE,
+        }
+    )
     assert set(curves[:2]) <= set(mixed)

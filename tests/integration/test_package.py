@@ -61,10 +61,17 @@ def test_the_unpacked_zip_runs_the_handler_in_an_isolated_interpreter(lambda_zip
 
     now = int(time.time())
     event = connect_event(mint("rsa-1", claims(iat=now - 5, exp=now + 300)))
-    env = {"JWT_ISSUER_JWKS_URI": f"file://{task / 'jwks.json'}", "JWT_ISSUER": ISSUER, "JWT_AUTHORIZED_AUDIENCES": AUDIENCE,
-           "EVENT": json.dumps(event), "PATH": "/usr/bin:/bin", "LOG_LEVEL": "WARN"}
-    completed = subprocess.run([sys.executable, "-S", "-E", "-s", "-B", "-c", PROBE, str(task)], env=env,
-                               capture_output=True, text=True, check=True)
+    env = {
+        "JWT_ISSUER_JWKS_URI": f"file://{task / 'jwks.json'}",
+        "JWT_ISSUER": ISSUER,
+        "JWT_AUTHORIZED_AUDIENCES": AUDIENCE,
+        "EVENT": json.dumps(event),
+        "PATH": "/usr/bin:/bin",
+        "LOG_LEVEL": "WARN",
+    }
+    completed = subprocess.run(
+        [sys.executable, "-S", "-E", "-s", "-B", "-c", PROBE, str(task)], env=env, capture_output=True, text=True, check=True
+    )
     report = json.loads(completed.stdout.strip().splitlines()[-1])
     assert report["effect"] == "Allow"
     assert report["outside"] == []  # nothing from this machine's site-packages
@@ -138,7 +145,9 @@ def test_two_builds_of_the_same_commit_are_the_same_bytes(built: Callable[[str, 
 
 @pytest.mark.slow
 def test_the_reproducibility_check_catches_bytecode_that_embeds_the_build_directory(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     """make deploy-check builds twice (package --verify-reproducible); with the old compile step
     (no -s/-p: every .pyc records its temporary build path) the two builds differ."""

@@ -43,43 +43,138 @@ def shaped(**claims: Any) -> dict[str, Any]:
 
 # provider: (the token's claims, as that provider issues them; the key that signs it)
 TOKENS: dict[str, tuple[dict[str, Any], str]] = {
-    "Cognito, access tokens": (shaped(
-        sub="aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee", iss="https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_AbC123",
-        client_id="3n4b5urk1ft4fl3mg5e62d9ado", token_use="access", scope="aws.cognito.signin.user.admin",
-        auth_time=NOW - 10, username="ada", origin_jti="e7c1", event_id="d6a1"), "rsa-1"),
-    "Cognito, ID tokens": (shaped(
-        sub="aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee", iss="https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_AbC123",
-        aud="3n4b5urk1ft4fl3mg5e62d9ado", token_use="id", auth_time=NOW - 10, email="ada@example.com", email_verified=True,
-        **{"cognito:username": "ada", "cognito:groups": ["chat-users"]}), "rsa-1"),
-    "Auth0": (shaped(
-        iss="https://acme.eu.auth0.com/", sub="auth0|64f1c2", aud=["https://chat.example.com/api", "https://acme.eu.auth0.com/userinfo"],
-        azp="kq3Vn1", scope="openid profile chat:write"), "rsa-1"),
-    "Auth0, custom domain": (shaped(
-        iss="https://login.example.com/", sub="auth0|64f1c2", aud="https://chat.example.com/api", azp="kq3Vn1"), "rsa-1"),
-    "Firebase": (shaped(
-        iss="https://securetoken.google.com/my-project", aud="my-project", auth_time=NOW - 60, user_id="Kq3Vn1", sub="Kq3Vn1",
-        email="ada@example.com", firebase={"identities": {"email": ["ada@example.com"]}, "sign_in_provider": "password"}), "rsa-1"),
-    "Okta": (shaped(
-        ver=1, iss="https://acme.okta.com/oauth2/default", aud="api://default", cid="0oa1b2c3", uid="00u1b2c3",
-        scp=["openid", "email"], auth_time=NOW - 60, sub="ada@example.com"), "rsa-1"),
-    "Microsoft Entra ID (v2)": (shaped(
-        aud="6cb04018-a3f5-46a7-b995-940c78f5aef3", iss=f"https://login.microsoftonline.com/{TENANT}/v2.0", nbf=NOW - 10,
-        azp="6cb04018-a3f5-46a7-b995-940c78f5aef3", azpacr="0", name="Ada", oid="690222be", preferred_username="ada@example.com",
-        scp="access_as_user", sub="AAAAAAAAAAAAAAAAAAAAAIkzqF", tid=TENANT, uti="fqiBqXLPj0eQa82S", ver="2.0"), "rsa-1"),
-    "Keycloak": (shaped(
-        iss="https://sso.example.com/realms/chat", aud=["chat-api", "account"], sub="f1e2d3c4", typ="Bearer", azp="chat-web",
-        session_state="s1", acr="1", realm_access={"roles": ["offline_access"]}, scope="openid email", sid="s1",
-        email_verified=False, preferred_username="ada"), "rsa-1"),
-    "Clerk": (shaped(
-        azp="https://chat.example.com", iss="https://clerk.example.com", nbf=NOW - 10, sid="sess_2a", sub="user_2a"), "rsa-1"),
-    "Supabase": (shaped(
-        iss="https://abcdefghijklmnop.supabase.co/auth/v1", sub="f1e2d3c4-0000-4000-8000-000000000000", aud="authenticated",
-        email="ada@example.com", phone="", app_metadata={"provider": "email"}, user_metadata={}, role="authenticated",
-        aal="aal1", amr=[{"method": "password", "timestamp": NOW - 60}], session_id="9f8e", is_anonymous=False), "es256-1"),
-    "Google Sign-In": (shaped(
-        iss="https://accounts.google.com", azp="1234567890-abc.apps.googleusercontent.com",
-        aud="1234567890-abc.apps.googleusercontent.com", sub="110169484474386276334", email="ada@gmail.com",
-        email_verified=True, at_hash="HK6E_P6Dh8Y93mRNtsDB1Q", nbf=NOW - 10), "rsa-1"),
+    "Cognito, access tokens": (
+        shaped(
+            sub="aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee",
+            iss="https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_AbC123",
+            client_id="3n4b5urk1ft4fl3mg5e62d9ado",
+            token_use="access",
+            scope="aws.cognito.signin.user.admin",
+            auth_time=NOW - 10,
+            username="ada",
+            origin_jti="e7c1",
+            event_id="d6a1",
+        ),
+        "rsa-1",
+    ),
+    "Cognito, ID tokens": (
+        shaped(
+            sub="aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee",
+            iss="https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_AbC123",
+            aud="3n4b5urk1ft4fl3mg5e62d9ado",
+            token_use="id",
+            auth_time=NOW - 10,
+            email="ada@example.com",
+            email_verified=True,
+            **{"cognito:username": "ada", "cognito:groups": ["chat-users"]},
+        ),
+        "rsa-1",
+    ),
+    "Auth0": (
+        shaped(
+            iss="https://acme.eu.auth0.com/",
+            sub="auth0|64f1c2",
+            aud=["https://chat.example.com/api", "https://acme.eu.auth0.com/userinfo"],
+            azp="kq3Vn1",
+            scope="openid profile chat:write",
+        ),
+        "rsa-1",
+    ),
+    "Auth0, custom domain": (
+        shaped(iss="https://login.example.com/", sub="auth0|64f1c2", aud="https://chat.example.com/api", azp="kq3Vn1"),
+        "rsa-1",
+    ),
+    "Firebase": (
+        shaped(
+            iss="https://securetoken.google.com/my-project",
+            aud="my-project",
+            auth_time=NOW - 60,
+            user_id="Kq3Vn1",
+            sub="Kq3Vn1",
+            email="ada@example.com",
+            firebase={"identities": {"email": ["ada@example.com"]}, "sign_in_provider": "password"},
+        ),
+        "rsa-1",
+    ),
+    "Okta": (
+        shaped(
+            ver=1,
+            iss="https://acme.okta.com/oauth2/default",
+            aud="api://default",
+            cid="0oa1b2c3",
+            uid="00u1b2c3",
+            scp=["openid", "email"],
+            auth_time=NOW - 60,
+            sub="ada@example.com",
+        ),
+        "rsa-1",
+    ),
+    "Microsoft Entra ID (v2)": (
+        shaped(
+            aud="6cb04018-a3f5-46a7-b995-940c78f5aef3",
+            iss=f"https://login.microsoftonline.com/{TENANT}/v2.0",
+            nbf=NOW - 10,
+            azp="6cb04018-a3f5-46a7-b995-940c78f5aef3",
+            azpacr="0",
+            name="Ada",
+            oid="690222be",
+            preferred_username="ada@example.com",
+            scp="access_as_user",
+            sub="AAAAAAAAAAAAAAAAAAAAAIkzqF",
+            tid=TENANT,
+            uti="fqiBqXLPj0eQa82S",
+            ver="2.0",
+        ),
+        "rsa-1",
+    ),
+    "Keycloak": (
+        shaped(
+            iss="https://sso.example.com/realms/chat",
+            aud=["chat-api", "account"],
+            sub="f1e2d3c4",
+            typ="Bearer",
+            azp="chat-web",
+            session_state="s1",
+            acr="1",
+            realm_access={"roles": ["offline_access"]},
+            scope="openid email",
+            sid="s1",
+            email_verified=False,
+            preferred_username="ada",
+        ),
+        "rsa-1",
+    ),
+    "Clerk": (shaped(azp="https://chat.example.com", iss="https://clerk.example.com", nbf=NOW - 10, sid="sess_2a", sub="user_2a"), "rsa-1"),
+    "Supabase": (
+        shaped(
+            iss="https://abcdefghijklmnop.supabase.co/auth/v1",
+            sub="f1e2d3c4-0000-4000-8000-000000000000",
+            aud="authenticated",
+            email="ada@example.com",
+            phone="",
+            app_metadata={"provider": "email"},
+            user_metadata={},
+            role="authenticated",
+            aal="aal1",
+            amr=[{"method": "password", "timestamp": NOW - 60}],
+            session_id="9f8e",
+            is_anonymous=False,
+        ),
+        "es256-1",
+    ),
+    "Google Sign-In": (
+        shaped(
+            iss="https://accounts.google.com",
+            azp="1234567890-abc.apps.googleusercontent.com",
+            aud="1234567890-abc.apps.googleusercontent.com",
+            sub="110169484474386276334",
+            email="ada@gmail.com",
+            email_verified=True,
+            at_hash="HK6E_P6Dh8Y93mRNtsDB1Q",
+            nbf=NOW - 10,
+        ),
+        "rsa-1",
+    ),
 }
 
 
@@ -126,15 +221,23 @@ def test_google_issues_both_spellings_and_both_are_accepted(tmp_path: Path) -> N
 def test_cognito_recipes_keep_access_and_id_tokens_apart(tmp_path: Path) -> None:
     access, _ = TOKENS["Cognito, access tokens"]
     identity, _ = TOKENS["Cognito, ID tokens"]
-    assert outcome(authorizer_for("Cognito, access tokens", tmp_path), connect_event(mint("rsa-1", identity))) == ("unauthorized", "bad_token_use")
-    assert outcome(authorizer_for("Cognito, ID tokens", tmp_path), connect_event(mint("rsa-1", access)))[1] in ("bad_audience", "bad_token_use")
+    assert outcome(authorizer_for("Cognito, access tokens", tmp_path), connect_event(mint("rsa-1", identity))) == (
+        "unauthorized",
+        "bad_token_use",
+    )
+    assert outcome(authorizer_for("Cognito, ID tokens", tmp_path), connect_event(mint("rsa-1", access)))[1] in (
+        "bad_audience",
+        "bad_token_use",
+    )
 
 
 def test_how_each_recipe_finds_its_keys() -> None:
     """What the configuration code derives, and what it leaves to discovery (which the unit tests of
     providers.py and test_extension_points run against a real server)."""
     found = {provider: [(c.jwks_uri, c.discovery) for c in load_settings(recipe(provider)).issuers] for provider in TOKENS}
-    assert found["Cognito, access tokens"] == [("https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_AbC123/.well-known/jwks.json", False)]
+    assert found["Cognito, access tokens"] == [
+        ("https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_AbC123/.well-known/jwks.json", False)
+    ]
     assert found["Auth0"] == [("https://acme.eu.auth0.com/.well-known/jwks.json", False)]
     assert found["Okta"] == [("https://acme.okta.com/oauth2/default/v1/keys", False)]
     assert found["Microsoft Entra ID (v2)"] == [("", True)]

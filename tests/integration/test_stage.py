@@ -29,8 +29,9 @@ def spec(handler: str, **env: str) -> FunctionSpec:
     return FunctionSpec(handler, env={"PYTHONPATH": str(ROOT), **env}, timeout=5.0)
 
 
-async def status_of(stage: Stage, headers: dict[str, str] | None = None, subprotocols: list[Subprotocol] | None = None,
-                    path: str = "") -> tuple[int, str | None]:
+async def status_of(
+    stage: Stage, headers: dict[str, str] | None = None, subprotocols: list[Subprotocol] | None = None, path: str = ""
+) -> tuple[int, str | None]:
     try:
         async with connect(stage.url + path, additional_headers=headers or {}, subprotocols=subprotocols, open_timeout=15) as websocket:
             return 101, websocket.subprotocol
@@ -49,16 +50,19 @@ def run_stage(config: StageConfig, scenario: Callable[[Stage], Awaitable[T]]) ->
     return asyncio.run(main())
 
 
-@pytest.mark.parametrize(("handler", "status"), [
-    ("tests.stage_functions:allow", 101),
-    ("tests.stage_functions:unauthorized", 401),
-    ("tests.stage_functions:deny", 403),
-    ("tests.stage_functions:allow_other_api", 403),
-    ("tests.stage_functions:crash", 500),
-    ("tests.stage_functions:malformed", 500),
-    ("tests.stage_functions:nested_context", 500),
-    ("tests.stage_functions:oversized", 500),
-])
+@pytest.mark.parametrize(
+    ("handler", "status"),
+    [
+        ("tests.stage_functions:allow", 101),
+        ("tests.stage_functions:unauthorized", 401),
+        ("tests.stage_functions:deny", 403),
+        ("tests.stage_functions:allow_other_api", 403),
+        ("tests.stage_functions:crash", 500),
+        ("tests.stage_functions:malformed", 500),
+        ("tests.stage_functions:nested_context", 500),
+        ("tests.stage_functions:oversized", 500),
+    ],
+)
 def test_authorizer_outcomes_map_to_api_gateway_statuses(handler: str, status: int) -> None:
     config = StageConfig(authorizer=spec(handler))
     assert run_stage(config, lambda stage: status_of(stage))[0] == status
@@ -75,8 +79,10 @@ def test_an_authorizer_over_its_timeout_is_a_500_and_its_environment_is_destroye
 
 
 def test_missing_identity_source_is_401_without_invoking_the_authorizer() -> None:
-    config = StageConfig(authorizer=spec("tests.stage_functions:allow"), identity_sources=["route.request.header.Authorization",
-                                                                                        "route.request.querystring.tenant"])
+    config = StageConfig(
+        authorizer=spec("tests.stage_functions:allow"),
+        identity_sources=["route.request.header.Authorization", "route.request.querystring.tenant"],
+    )
 
     async def scenario(stage: Stage) -> tuple[int, int, int, int]:
         missing = await status_of(stage, {"Authorization": "x"})
@@ -100,11 +106,19 @@ def test_the_subprotocol_is_echoed_only_when_the_connect_integration_chooses_it(
 
 def test_the_integration_sees_stringified_context_principal_and_numeric_latency(tmp_path: Path) -> None:
     record = tmp_path / "connect.jsonl"
-    config = StageConfig(authorizer=spec("tests.stage_functions:allow"), connect=spec("tests.stage_functions:connect_record", RECORD_TO=str(record)))
+    config = StageConfig(
+        authorizer=spec("tests.stage_functions:allow"), connect=spec("tests.stage_functions:connect_record", RECORD_TO=str(record))
+    )
     assert run_stage(config, lambda stage: status_of(stage))[0] == 101
     authorizer = json.loads(record.read_text().splitlines()[0])["requestContext"]["authorizer"]
-    assert authorizer == {"tier": "gold", "n": "3", "admin": "false", "exp": "1800000000", "principalId": "user-1",
-                          "integrationLatency": authorizer["integrationLatency"]}
+    assert authorizer == {
+        "tier": "gold",
+        "n": "3",
+        "admin": "false",
+        "exp": "1800000000",
+        "principalId": "user-1",
+        "integrationLatency": authorizer["integrationLatency"],
+    }
     assert isinstance(authorizer["integrationLatency"], int)
 
 
@@ -162,9 +176,12 @@ def test_the_real_authorizer_behind_the_stage_agrees_with_its_own_handler_decisi
 
 def test_messages_are_routed_and_connections_can_be_posted_to_and_disconnects_are_invoked(tmp_path: Path) -> None:
     record = tmp_path / "disconnect.jsonl"
-    config = StageConfig(authorizer=spec("tests.stage_functions:allow"), routes={
-        "$default": spec("fastauthz.dev.functions:echo"), "whoami": spec("tests.stage_functions:reflect")},
-        two_way=["$default", "whoami"], disconnect=spec("tests.stage_functions:connect_record", RECORD_TO=str(record)))
+    config = StageConfig(
+        authorizer=spec("tests.stage_functions:allow"),
+        routes={"$default": spec("fastauthz.dev.functions:echo"), "whoami": spec("tests.stage_functions:reflect")},
+        two_way=["$default", "whoami"],
+        disconnect=spec("tests.stage_functions:connect_record", RECORD_TO=str(record)),
+    )
 
     async def scenario(stage: Stage) -> tuple[dict[str, Any], dict[str, Any], int, str | bytes, int]:
         async with connect(stage.url) as websocket:
@@ -174,7 +191,9 @@ def test_messages_are_routed_and_connections_can_be_posted_to_and_disconnects_ar
             reflected = json.loads(await websocket.recv())
             connection_id = default["connectionId"]
             url = f"{stage.management_url}/{connection_id}"
-            answer = await asyncio.to_thread(lambda: urllib.request.urlopen(urllib.request.Request(url, data=b"pushed", method="POST"), timeout=5).status)
+            answer = await asyncio.to_thread(
+                lambda: urllib.request.urlopen(urllib.request.Request(url, data=b"pushed", method="POST"), timeout=5).status
+            )
             pushed = await websocket.recv()
         gone = await asyncio.to_thread(_post_status, f"{stage.management_url}/nope")
         for _ in range(50):
@@ -203,8 +222,11 @@ def _post_status(url: str) -> int:
 def test_a_route_without_a_route_response_sends_nothing_back_and_ids_may_be_percent_encoded() -> None:
     """API Gateway sends a route's integration response only for two-way routes; boto3's
     post_to_connection percent-encodes the id ('+', '/', '=') in the path."""
-    config = StageConfig(authorizer=spec("tests.stage_functions:allow"), routes={
-        "$default": spec("fastauthz.dev.functions:echo"), "quiet": spec("tests.stage_functions:reflect")}, two_way=["$default"])
+    config = StageConfig(
+        authorizer=spec("tests.stage_functions:allow"),
+        routes={"$default": spec("fastauthz.dev.functions:echo"), "quiet": spec("tests.stage_functions:reflect")},
+        two_way=["$default"],
+    )
 
     async def scenario(stage: Stage) -> tuple[str, str, int, str | bytes]:
         async with connect(stage.url) as websocket:
@@ -215,7 +237,9 @@ def test_a_route_without_a_route_response_sends_nothing_back_and_ids_may_be_perc
             url = f"{stage.management_url}/{encoded}"
             for _ in range(20):  # give a wrongly sent reply time to arrive first
                 await asyncio.sleep(0.05)
-            answer = await asyncio.to_thread(lambda: urllib.request.urlopen(urllib.request.Request(url, data=b"pushed", method="POST"), timeout=5).status)
+            answer = await asyncio.to_thread(
+                lambda: urllib.request.urlopen(urllib.request.Request(url, data=b"pushed", method="POST"), timeout=5).status
+            )
             first_after = await asyncio.wait_for(websocket.recv(), 5)
         return connection_id, encoded, answer, first_after
 
@@ -232,8 +256,10 @@ def test_a_hook_that_denies_a_group_is_a_403_for_a_real_websocket_client() -> No
         async def scenario(stage: Stage) -> list[int]:
             member = issuer.mint(claims={"cognito:groups": ["chat-users"]})
             guest = issuer.mint(claims={"cognito:groups": ["guests"]})
-            return [(await status_of(stage, {"Authorization": f"Bearer {member}"}))[0],
-                    (await status_of(stage, {"Authorization": f"Bearer {guest}"}))[0]]
+            return [
+                (await status_of(stage, {"Authorization": f"Bearer {member}"}))[0],
+                (await status_of(stage, {"Authorization": f"Bearer {guest}"}))[0],
+            ]
 
         assert run_stage(config, scenario) == [101, 403]
 
@@ -244,8 +270,10 @@ def test_deny_mode_is_a_403_for_a_real_websocket_client() -> None:
         config = StageConfig(authorizer=FunctionSpec("fastauthz.handler:handler", env=env))
 
         async def scenario(stage: Stage) -> list[int]:
-            return [(await status_of(stage, {"Authorization": f"Bearer {issuer.mint()}"}))[0],
-                    (await status_of(stage, {"Authorization": f"Bearer {issuer.mint(ttl=-400)}"}))[0],
-                    (await status_of(stage, {"Authorization": "Bearer not-a-token"}))[0]]
+            return [
+                (await status_of(stage, {"Authorization": f"Bearer {issuer.mint()}"}))[0],
+                (await status_of(stage, {"Authorization": f"Bearer {issuer.mint(ttl=-400)}"}))[0],
+                (await status_of(stage, {"Authorization": "Bearer not-a-token"}))[0],
+            ]
 
         assert run_stage(config, scenario) == [101, 403, 403]

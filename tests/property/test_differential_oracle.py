@@ -34,8 +34,13 @@ ALGS_FOR = {"rsa": ["RS256", "RS512", "PS256", "PS384"], "es256": ["ES256"], "es
 @pytest.fixture(scope="module")
 def fastauthz(tmp_path_factory: pytest.TempPathFactory) -> Authorizer:
     directory = Path(tmp_path_factory.mktemp("keys"))
-    return make_authorizer(write_jwks(directory, *TRUSTED), logs=Logs(), JWT_CACHE_SIZE="0",
-                           JWT_LEEWAY_SECONDS=str(LEEWAY), JWT_ALGORITHMS=",".join(ALGORITHMS))
+    return make_authorizer(
+        write_jwks(directory, *TRUSTED),
+        logs=Logs(),
+        JWT_CACHE_SIZE="0",
+        JWT_LEEWAY_SECONDS=str(LEEWAY),
+        JWT_ALGORITHMS=",".join(ALGORITHMS),
+    )
 
 
 ORACLE_KEYS = KeySet.import_key_set({"keys": jwks(*TRUSTED)["keys"]})  # what the key server publishes
@@ -43,8 +48,12 @@ ORACLE_KEYS = KeySet.import_key_set({"keys": jwks(*TRUSTED)["keys"]})  # what th
 
 def oracle_accepts(token: str) -> bool:
     registry = jwt.JWTClaimsRegistry(
-        now=NOW, leeway=LEEWAY, iss={"essential": True, "value": ISSUER}, aud={"essential": True, "value": AUDIENCE},
-        sub={"essential": True}, exp={"essential": True},
+        now=NOW,
+        leeway=LEEWAY,
+        iss={"essential": True, "value": ISSUER},
+        aud={"essential": True, "value": AUDIENCE},
+        sub={"essential": True},
+        exp={"essential": True},
     )
     try:
         decoded = jwt.decode(token, ORACLE_KEYS, algorithms=ALGORITHMS)
@@ -54,11 +63,25 @@ def oracle_accepts(token: str) -> bool:
     return True
 
 
-any_time = st.one_of(st.integers(min_value=-7200, max_value=7200).map(lambda offset: NOW + offset),
-                    st.sampled_from([NOW - LEEWAY, NOW + LEEWAY, NOW - LEEWAY - 1, NOW + LEEWAY + 1, NOW]))
+any_time = st.one_of(
+    st.integers(min_value=-7200, max_value=7200).map(lambda offset: NOW + offset),
+    st.sampled_from([NOW - LEEWAY, NOW + LEEWAY, NOW - LEEWAY - 1, NOW + LEEWAY + 1, NOW]),
+)
 past = st.integers(min_value=-7200, max_value=0).map(lambda offset: NOW + offset)
-MUTATIONS = ["untrusted_signer", "other_trusted_kid", "unknown_kid", "issuer", "audience", "exp", "nbf", "iat",
-             "no_exp", "no_sub", "payload_swap", "signature"]
+MUTATIONS = [
+    "untrusted_signer",
+    "other_trusted_kid",
+    "unknown_kid",
+    "issuer",
+    "audience",
+    "exp",
+    "nbf",
+    "iat",
+    "no_exp",
+    "no_sub",
+    "payload_swap",
+    "signature",
+]
 
 
 @st.composite
@@ -74,9 +97,15 @@ def tokens(draw: st.DrawFn) -> str:
         kid = draw(st.sampled_from(TRUSTED))
     if "unknown_kid" in mutations:
         kid = "unknown"
-    payload = {"iss": ISSUER, "sub": "user-1", "aud": draw(st.sampled_from([AUDIENCE, [AUDIENCE], ["other", AUDIENCE]])),
-               "exp": NOW + draw(st.integers(min_value=LEEWAY, max_value=7200)),
-               "iat": draw(past), "nbf": draw(past), "scope": "a b"}
+    payload = {
+        "iss": ISSUER,
+        "sub": "user-1",
+        "aud": draw(st.sampled_from([AUDIENCE, [AUDIENCE], ["other", AUDIENCE]])),
+        "exp": NOW + draw(st.integers(min_value=LEEWAY, max_value=7200)),
+        "iat": draw(past),
+        "nbf": draw(past),
+        "scope": "a b",
+    }
     if "issuer" in mutations:
         payload["iss"] = draw(st.sampled_from([ISSUER + "/", "https://other.test", ISSUER.upper()]))
     if "audience" in mutations:

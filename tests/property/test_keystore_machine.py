@@ -59,8 +59,14 @@ class KeyStoreMachine(RuleBasedStateMachine):
         self.serving = ["rsa-1"]
         self.source.serve(self._document())
         self.clock = Clock()
-        self.store = KeyStore(URL, log=Log("ERROR", Logs().write), clock=self.clock, spawn=lambda task: task(), fetch=self.source.fetch,
-                              timing=KeyTiming(ttl=TTL, max_stale=STALE, cooldown=COOLDOWN, timeout=1.0, retries=0))
+        self.store = KeyStore(
+            URL,
+            log=Log("ERROR", Logs().write),
+            clock=self.clock,
+            spawn=lambda task: task(),
+            fetch=self.source.fetch,
+            timing=KeyTiming(ttl=TTL, max_stale=STALE, cooldown=COOLDOWN, timeout=1.0, retries=0),
+        )
         self.store.start(self.clock())
         self.last_good_fetch: float | None = None
         self.removed_after_fetch: dict[str, int] = {}  # kid -> fetch count when the server dropped it
@@ -116,7 +122,9 @@ class KeyStoreMachine(RuleBasedStateMachine):
             now = self.clock()
             assert self.last_good_fetch is not None and now < self.last_good_fetch + TTL + STALE, "served past the stale bound"
             if kid in self.removed_after_fetch:
-                assert self.store.installed_fetch <= self.removed_after_fetch[kid], "a removed key validated after the fetch that removed it"
+                assert self.store.installed_fetch <= self.removed_after_fetch[kid], (
+                    "a removed key validated after the fetch that removed it"
+                )
 
     @invariant()
     def at_most_one_unknown_kid_refetch_per_cooldown(self) -> None:
@@ -125,5 +133,6 @@ class KeyStoreMachine(RuleBasedStateMachine):
 
 
 TestKeyStoreMachine = KeyStoreMachine.TestCase
-TestKeyStoreMachine.settings = settings(max_examples=100, stateful_step_count=30, deadline=None,
-                                        suppress_health_check=[HealthCheck.too_slow])
+TestKeyStoreMachine.settings = settings(
+    max_examples=100, stateful_step_count=30, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)

@@ -74,25 +74,43 @@ def test_the_valid_token_used_below_is_accepted(authorizer: Authorizer) -> None:
 def test_any_single_character_change_to_a_valid_token_is_rejected(authorizer: Authorizer, position: int, replacement: str) -> None:
     if VALID[position] == replacement:
         replacement = "A" if replacement != "A" else "B"
-    tampered = VALID[:position] + replacement + VALID[position + 1:]
+    tampered = VALID[:position] + replacement + VALID[position + 1 :]
     assert outcome(authorizer, connect_event(tampered))[0] == "unauthorized"
 
 
 @settings(suppress_health_check=[HealthCheck.function_scoped_fixture], max_examples=100)
-@given(st.dictionaries(st.sampled_from(["headers", "multiValueHeaders", "queryStringParameters",
-                                        "multiValueQueryStringParameters", "methodArn", "requestContext"]),
-                       st.one_of(st.none(), st.integers(), st.text(max_size=5), st.lists(st.text(max_size=5), max_size=2),
-                                 st.dictionaries(st.text(max_size=15), st.one_of(st.text(max_size=20), st.none(), st.lists(st.text(max_size=5))),
-                                                 max_size=3))))
+@given(
+    st.dictionaries(
+        st.sampled_from(
+            ["headers", "multiValueHeaders", "queryStringParameters", "multiValueQueryStringParameters", "methodArn", "requestContext"]
+        ),
+        st.one_of(
+            st.none(),
+            st.integers(),
+            st.text(max_size=5),
+            st.lists(st.text(max_size=5), max_size=2),
+            st.dictionaries(st.text(max_size=15), st.one_of(st.text(max_size=20), st.none(), st.lists(st.text(max_size=5))), max_size=3),
+        ),
+    )
+)
 def test_malformed_events_never_crash_or_allow(authorizer: Authorizer, event: dict[str, Any]) -> None:
     verdict, _ = outcome(authorizer, event)
     assert verdict == "unauthorized"
 
 
 @settings(suppress_health_check=[HealthCheck.function_scoped_fixture], max_examples=150)
-@given(st.dictionaries(st.sampled_from(["alg", "kid", "typ", "crit", "b64", "jku", "x"]),
-                       st.one_of(st.sampled_from(["RS256", "none", "HS256", "ES256", "rsa-1", "JWT"]), st.integers(),
-                                 st.none(), st.lists(st.text(max_size=3), max_size=2)), max_size=4))
+@given(
+    st.dictionaries(
+        st.sampled_from(["alg", "kid", "typ", "crit", "b64", "jku", "x"]),
+        st.one_of(
+            st.sampled_from(["RS256", "none", "HS256", "ES256", "rsa-1", "JWT"]),
+            st.integers(),
+            st.none(),
+            st.lists(st.text(max_size=3), max_size=2),
+        ),
+        max_size=4,
+    )
+)
 def test_a_header_decides_the_same_whether_it_comes_from_the_header_cache_or_not(authorizer: Authorizer, header: dict[str, Any]) -> None:
     payload = VALID.split(".")[1]
     token = f"{b64url(json.dumps(header).encode())}.{payload}.{VALID.split('.')[2]}"

@@ -17,8 +17,9 @@ from fastauthz.strictjson import dumps, loads
 # orjson refuses integers outside 64 bits, which the standard library reads exactly: both are
 # fail-closed for a claim (type checks, then a signature), so the oracle is asked within 64 bits.
 json_scalars = st.none() | st.booleans() | st.integers(-(2**63), 2**64 - 1) | st.floats(allow_nan=False, allow_infinity=False) | st.text()
-json_values = st.recursive(json_scalars, lambda inner: st.lists(inner, max_size=5) | st.dictionaries(st.text(), inner, max_size=5),
-                           max_leaves=25)
+json_values = st.recursive(
+    json_scalars, lambda inner: st.lists(inner, max_size=5) | st.dictionaries(st.text(), inner, max_size=5), max_leaves=25
+)
 
 
 def oracle(data: bytes) -> tuple[str, Any]:
@@ -69,10 +70,27 @@ def test_any_bytes_are_read_as_orjson_reads_them_or_refused_with_value_error(dat
         assert value == expected_value
 
 
-@pytest.mark.parametrize("document", [
-    b"NaN", b"[Infinity]", b"-Infinity", b"[1e999]", b"-1e400", b'"\\ud800"', b'{"sub":"\\udc00x"}', b'["\\ud800\\u0041"]',
-    b"{}x", b"[1] [2]", b"", b" ", b"\xff", b'"\xed\xa0\x80"', b"[" * 100_000 + b"]" * 100_000, b"1" * 5000,
-])
+@pytest.mark.parametrize(
+    "document",
+    [
+        b"NaN",
+        b"[Infinity]",
+        b"-Infinity",
+        b"[1e999]",
+        b"-1e400",
+        b'"\\ud800"',
+        b'{"sub":"\\udc00x"}',
+        b'["\\ud800\\u0041"]',
+        b"{}x",
+        b"[1] [2]",
+        b"",
+        b" ",
+        b"\xff",
+        b'"\xed\xa0\x80"',
+        b"[" * 100_000 + b"]" * 100_000,
+        b"1" * 5000,
+    ],
+)
 def test_what_orjson_refuses_and_the_standard_library_accepts_is_refused(document: bytes) -> None:
     with pytest.raises(ValueError):
         loads(document)

@@ -64,11 +64,16 @@ def key_store(tmp_path_factory: pytest.TempPathFactory) -> KeyStore:
 
     def fetch(uri: str, timeout: float, retries: int) -> Any:
 
-
         return Fetched(json.dumps(document).encode(), 600.0, 0.001)
 
-    store = KeyStore("https://keys.example/jwks.json", log=Log("ERROR", Logs().write), fetch=fetch, clock=Clock(),
-                     spawn=lambda task: task(), timing=KeyTiming(cooldown=30.0))
+    store = KeyStore(
+        "https://keys.example/jwks.json",
+        log=Log("ERROR", Logs().write),
+        fetch=fetch,
+        clock=Clock(),
+        spawn=lambda task: task(),
+        timing=KeyTiming(cooldown=30.0),
+    )
     store.start(NOW)
     return store
 
@@ -92,11 +97,11 @@ CALLS = st.lists(st.tuples(st.sampled_from(["decide", "verify"]), st.integers(0,
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(scopes=st.lists(SCOPES, min_size=4, max_size=4), calls=CALLS)
-def test_a_cached_answer_is_the_answer_without_the_cache_in_decide_and_in_verify(tmp_path: Path, scopes: list[str],
-                                                                                 calls: list[tuple[str, int]]) -> None:
+def test_a_cached_answer_is_the_answer_without_the_cache_in_decide_and_in_verify(
+    tmp_path: Path, scopes: list[str], calls: list[tuple[str, int]]
+) -> None:
     uri = write_jwks(tmp_path, "rsa-1")
-    tokens = [mint("rsa-1", claims(sub=f"user-{index}", scope=scope or None, exp=NOW + 3600 + index))
-              for index, scope in enumerate(scopes)]
+    tokens = [mint("rsa-1", claims(sub=f"user-{index}", scope=scope or None, exp=NOW + 3600 + index)) for index, scope in enumerate(scopes)]
     cached = make_authorizer(uri, clock=Clock(), JWT_REQUIRED_SCOPES="chat:write")
     for method, index in calls:
         uncached = make_authorizer(uri, clock=Clock(), JWT_CACHE_SIZE="0", JWT_REQUIRED_SCOPES="chat:write")

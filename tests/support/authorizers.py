@@ -32,8 +32,13 @@ class Clock:
 
 def base_env(jwks_uri: str, **overrides: str | None) -> dict[str, str]:
     """The function's environment for the test issuer's keys at `jwks_uri`; None removes a variable."""
-    env: dict[str, str | None] = {"JWT_ISSUER_JWKS_URI": jwks_uri, "JWT_ISSUER": ISSUER, "JWT_AUTHORIZED_AUDIENCES": AUDIENCE,
-                                  "FASTAUTHZ_METRICS": "false", **overrides}
+    env: dict[str, str | None] = {
+        "JWT_ISSUER_JWKS_URI": jwks_uri,
+        "JWT_ISSUER": ISSUER,
+        "JWT_AUTHORIZED_AUDIENCES": AUDIENCE,
+        "FASTAUTHZ_METRICS": "false",
+        **overrides,
+    }
     return {k: v for k, v in env.items() if v is not None}
 
 
@@ -50,8 +55,7 @@ class Logs(list[dict[str, Any]]):
         return "\n".join(json.dumps(r) for r in self)
 
 
-def make_authorizer(jwks_uri: str, clock: Callable[[], float] | None = None, logs: Logs | None = None,
-                    **env: str | None) -> Authorizer:
+def make_authorizer(jwks_uri: str, clock: Callable[[], float] | None = None, logs: Logs | None = None, **env: str | None) -> Authorizer:
     settings = load_settings(base_env(jwks_uri, **env))
     return Authorizer(settings, clock=clock or Clock(), write=(logs if logs is not None else Logs()).write)
 

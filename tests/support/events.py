@@ -19,8 +19,7 @@ def _held(name: str) -> dict[str, Any]:
     return event
 
 
-def connect_event(token: str | None = None, where: str = "header", name: str = CONNECT,
-                  method_arn: str | None = None) -> dict[str, Any]:
+def connect_event(token: str | None = None, where: str = "header", name: str = CONNECT, method_arn: str | None = None) -> dict[str, Any]:
     """A copy of the held `$connect` authorizer event `name`, the token sent in the Authorization header,
     the `?authorization=` query parameter, the subprotocol list or a cookie (`where`)."""
     event = copy.deepcopy(_held(name))

@@ -13,8 +13,13 @@ from fastauthz.dev.tokens import generate_key
 
 # name prefix -> (alg the key is generated for, RSA size)
 KINDS: dict[str, tuple[str, int | None]] = {
-    "rsa": ("RS256", 2048), "rsa4096": ("RS256", 4096), "es256": ("ES256", None), "es384": ("ES384", None),
-    "es512": ("ES512", None), "ed25519": ("EdDSA", None), "ed448": ("Ed448", None),
+    "rsa": ("RS256", 2048),
+    "rsa4096": ("RS256", 4096),
+    "es256": ("ES256", None),
+    "es384": ("ES384", None),
+    "es512": ("ES512", None),
+    "ed25519": ("EdDSA", None),
+    "ed448": ("Ed448", None),
 }
 
 

@@ -22,8 +22,9 @@ class KeyServer:
     after `delay` seconds; counts requests. With `tls_directory`, serves HTTPS with a certificate from
     a CA made there for this server (`ca_file` trusts it)."""
 
-    def __init__(self, body: Any = b"{}", status: int = 200, headers: dict[str, str] | None = None,
-                 tls_directory: Path | None = None) -> None:
+    def __init__(
+        self, body: Any = b"{}", status: int = 200, headers: dict[str, str] | None = None, tls_directory: Path | None = None
+    ) -> None:
         self.body = _as_body(body)
         self.status = status
         self.headers = headers or {"Content-Type": "application/json"}

@@ -22,8 +22,15 @@ LIVE = int(time.time())  # the real clock at the session's start, for tests thro
 
 def claims(**overrides: Any) -> dict[str, Any]:
     """Claims the test issuer would issue at NOW; an override of None leaves the claim out."""
-    base = {"iss": ISSUER, "aud": AUDIENCE, "sub": "user-1", "iat": NOW - 10, "exp": NOW + 3600,
-            "scope": "chat:read chat:write", "email": "ada@example.com"}
+    base = {
+        "iss": ISSUER,
+        "aud": AUDIENCE,
+        "sub": "user-1",
+        "iat": NOW - 10,
+        "exp": NOW + 3600,
+        "scope": "chat:read chat:write",
+        "email": "ada@example.com",
+    }
     base.update(overrides)
     return {k: v for k, v in base.items() if v is not None}
 

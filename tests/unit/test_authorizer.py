@@ -59,7 +59,8 @@ def test_a_token_not_yet_valid_is_not_remembered_and_is_accepted_once_valid(auth
 
 
 def test_an_unexpected_error_on_odd_input_is_still_a_clean_unauthorized_logged_as_internal_error(
-        authorizer: Authorizer, logs: Logs,
+    authorizer: Authorizer,
+    logs: Logs,
 ) -> None:
     event = connect_event()
     event["headers"] = ["Authorization", "Bearer x"]

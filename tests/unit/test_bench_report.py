@@ -9,7 +9,7 @@ def test_the_readme_headline_is_what_the_committed_results_say() -> None:
     results = load_results()
     text = README.read_text()
     start, end = (text.index(marker) for marker in HEADLINE)
-    assert text[start + len(HEADLINE[0]):end].strip() == headline(results)
+    assert text[start + len(HEADLINE[0]) : end].strip() == headline(results)
 
 
 def test_the_headline_reads_every_figure_from_the_results() -> None:

@@ -36,7 +36,8 @@ def test_no_process_is_handed_node_extra_ca_certs(chosen: dict[str, tuple[list[s
 
 
 def test_each_fastauthz_scenario_and_its_node_peer_differ_only_in_the_key_source(
-        chosen: dict[str, tuple[list[str], dict[str, str]]]) -> None:
+    chosen: dict[str, tuple[list[str], dict[str, str]]],
+) -> None:
     compared = 0
     for name, (_, env) in chosen.items():
         peer = NODE_PEER_OF.get(name)
@@ -60,8 +61,7 @@ def test_the_file_keys_pair_runs_in_one_environment(chosen: dict[str, tuple[list
     assert chosen["fastauthz, file keys, RSA only"][1] == chosen[NODE_SCENARIOS[2]][1]
 
 
-def test_python_trusts_the_system_store_plus_the_test_ca(server: KeyServer,
-                                                          chosen: dict[str, tuple[list[str], dict[str, str]]]) -> None:
+def test_python_trusts_the_system_store_plus_the_test_ca(server: KeyServer, chosen: dict[str, tuple[list[str], dict[str, str]]]) -> None:
     assert server.ca_file is not None
     system = Path(ssl.get_default_verify_paths().openssl_cafile).read_bytes()
     for name, (_, env) in chosen.items():
@@ -73,5 +73,5 @@ def test_python_trusts_the_system_store_plus_the_test_ca(server: KeyServer,
 
 def test_node_adds_the_test_ca_to_its_own_roots_only_for_a_key_url() -> None:
     source = (NODE_PEER / "connect.js").read_text()
-    assert "...require(\"tls\").rootCertificates" in source
+    assert '...require("tls").rootCertificates' in source
     assert "if (!process.env.JWKS_URI || !process.env.BENCH_CA_FILE) return undefined;" in source

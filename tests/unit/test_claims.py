@@ -10,10 +10,23 @@ from fastauthz.issuer_settings import IssuerConfig
 from tests.support.tokens import AUDIENCE, ISSUER, NOW, claims
 
 
-def rules(verify_expiration: bool = True, leeway: float = 5, issuer: str = ISSUER, token_use: frozenset[str] | None = None,
-          verify_audience: bool = True, audiences: tuple[str, ...] = (AUDIENCE,)) -> ClaimRules:
-    config = IssuerConfig(issuer=issuer, jwks_uri="file:///x", audiences=frozenset(audiences), verify_audience=verify_audience,
-                          algorithms=frozenset({"RS256"}), token_use=token_use, required_scopes=frozenset())
+def rules(
+    verify_expiration: bool = True,
+    leeway: float = 5,
+    issuer: str = ISSUER,
+    token_use: frozenset[str] | None = None,
+    verify_audience: bool = True,
+    audiences: tuple[str, ...] = (AUDIENCE,),
+) -> ClaimRules:
+    config = IssuerConfig(
+        issuer=issuer,
+        jwks_uri="file:///x",
+        audiences=frozenset(audiences),
+        verify_audience=verify_audience,
+        algorithms=frozenset({"RS256"}),
+        token_use=token_use,
+        required_scopes=frozenset(),
+    )
     return ClaimRules(config, verify_expiration, leeway)
 
 

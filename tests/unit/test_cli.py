@@ -36,17 +36,19 @@ def test_inspect_prints_the_fingerprint_that_the_refusal_log_line_carries(tmp_pa
 
 def test_token_mints_with_the_running_issuers_persisted_keys(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     with DevIssuer(audience="cli", state_dir=tmp_path) as issuer:
-        assert main(["token", "--state", str(tmp_path), "--sub", "ada", "--ttl", "60", "--claim", "tier=\"gold\"", "--scope", "chat"]) == 0
+        assert main(["token", "--state", str(tmp_path), "--sub", "ada", "--ttl", "60", "--claim", 'tier="gold"', "--scope", "chat"]) == 0
         token = capsys.readouterr().out.strip()
         from fastauthz.authorizer import Authorizer
         from fastauthz.config import load_settings
+
         authorizer = Authorizer(load_settings(issuer.environment()), write=lambda line: None)
         result = authorizer.handle(connect_event(token))
         assert result["principalId"] == "ada"
 
 
-def test_check_config_reports_keys_and_fails_on_bad_configuration(monkeypatch: pytest.MonkeyPatch,
-                                                                  capsys: pytest.CaptureFixture[str]) -> None:
+def test_check_config_reports_keys_and_fails_on_bad_configuration(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     with DevIssuer(audience="cli") as issuer:
         for name, value in issuer.environment().items():
             monkeypatch.setenv(name, value)
@@ -58,10 +60,12 @@ def test_check_config_reports_keys_and_fails_on_bad_configuration(monkeypatch: p
 
 
 @pytest.mark.parametrize("hook", ["nope.module:fn", "tests.hooks:no_such_function", "not a reference"])
-def test_check_config_reports_a_bad_hook_as_the_cold_start_does(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
-                                                                hook: str) -> None:
+def test_check_config_reports_a_bad_hook_as_the_cold_start_does(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], hook: str
+) -> None:
     from fastauthz.authorizer import Authorizer
     from fastauthz.errors import ConfigError
+
     with DevIssuer(audience="cli") as issuer:
         for name, value in {**issuer.environment(), "FASTAUTHZ_AUTHORIZE": hook}.items():
             monkeypatch.setenv(name, value)
@@ -88,6 +92,7 @@ def test_an_expired_token_is_refused_whatever_leeway_the_authorizer_allows(tmp_p
     from fastauthz.authorizer import Authorizer
     from fastauthz.config import load_settings
     from fastauthz.settings import MAX_LEEWAY_SECONDS
+
     with DevIssuer(audience="cli", state_dir=tmp_path) as issuer:
         assert main(["token", "--state", str(tmp_path), "--expired"]) == 0
         token = capsys.readouterr().out.strip()
@@ -122,8 +127,9 @@ def idp(key_server: KeyServer) -> KeyServer:
     return key_server
 
 
-def test_check_config_discovers_the_keys_of_an_issuer_alone(monkeypatch: pytest.MonkeyPatch,
-                                                            capsys: pytest.CaptureFixture[str], idp: KeyServer) -> None:
+def test_check_config_discovers_the_keys_of_an_issuer_alone(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], idp: KeyServer
+) -> None:
     for name, value in {"JWT_ISSUER": idp.base, "JWT_AUTHORIZED_AUDIENCES": "cli"}.items():
         monkeypatch.setenv(name, value)
     monkeypatch.delenv("JWT_ISSUER_JWKS_URI", raising=False)
@@ -135,6 +141,7 @@ def test_check_config_discovers_the_keys_of_an_issuer_alone(monkeypatch: pytest.
 def test_a_snapshot_comes_from_a_file_a_key_url_or_an_issuer_resolved_as_the_handler_does(tmp_path: Path, idp: KeyServer) -> None:
     from fastauthz.dev.package import add_snapshot
     from fastauthz.errors import KeySetError
+
     (tmp_path / "keys.json").write_text(json.dumps(jwks("rsa-1")))
     for source in (str(tmp_path / "keys.json"), f"file://{tmp_path / 'keys.json'}", idp.base + "/oauth/keys", idp.base):
         target = tmp_path / "task"

@@ -39,30 +39,33 @@ def test_minimal_configuration_and_its_defaults() -> None:
     assert settings.leeway == 5 and settings.cache_size == 4096 and settings.log_level == "INFO"
 
 
-@pytest.mark.parametrize(("env", "variable"), [
-    ({"JWT_ISSUER_JWKS_URI": None, "JWT_ISSUER": None}, "JWT_ISSUER"),
-    ({"JWT_ISSUER_JWKS_URI": None, "JWT_ISSUER": "my-issuer"}, "JWT_ISSUER"),  # nothing to discover from
-    ({"JWT_ISSUER_JWKS_URI": "ftp://x"}, "JWT_ISSUER_JWKS_URI"),
-    ({"JWT_AUTHORIZED_AUDIENCES": ""}, "JWT_AUTHORIZED_AUDIENCES"),
-    ({"JWT_ISSUER": "", "JWT_ISSUER_JWKS_URI": "https://example.com/keys"}, "JWT_ISSUER"),
-    ({"JWT_ALGORITHMS": "none"}, "JWT_ALGORITHMS"),
-    ({"JWT_ALGORITHMS": "RS256,XX1"}, "JWT_ALGORITHMS"),
-    ({"JWT_ALGORITHMS": "HS256"}, "JWT_ALGORITHMS"),
-    ({"JWT_HMAC_SECRET": "short"}, "JWT_HMAC_SECRET"),
-    ({"JWT_VERIFY_EXPIRATION": "maybe"}, "JWT_VERIFY_EXPIRATION"),
-    ({"JWT_LEEWAY_SECONDS": "-1"}, "JWT_LEEWAY_SECONDS"),
-    ({"JWT_LEEWAY_SECONDS": "ten"}, "JWT_LEEWAY_SECONDS"),
-    ({"JWT_TOKEN_SOURCES": "header,smoke"}, "JWT_TOKEN_SOURCES"),
-    ({"JWT_TOKEN_SOURCES": "cookie"}, "JWT_COOKIE_NAME"),
-    ({"JWT_TOKEN_USE": "refresh"}, "JWT_TOKEN_USE"),
-    ({"AUTHORIZED_APIS": "arn:aws:lambda:x"}, "AUTHORIZED_APIS"),
-    ({"AUTHORIZED_APIS": "a/b"}, "AUTHORIZED_APIS"),
-    ({"AUTHORIZED_APIS": "arn:aws:execute-api:us-east-1:123456789012:abc/prod/*/*"}, "AUTHORIZED_APIS"),
-    ({"LOG_LEVEL": "LOUD"}, "LOG_LEVEL"),
-    ({"JWT_ISSUERS": "[]", "JWT_ISSUER_JWKS_URI": None, "JWT_ISSUER": None}, "JWT_ISSUERS"),
-    ({"JWT_ISSUERS": "{not json", "JWT_ISSUER_JWKS_URI": None, "JWT_ISSUER": None}, "JWT_ISSUERS"),
-    ({"JWT_ISSUERS": "/no/such/file.json", "JWT_ISSUER_JWKS_URI": None, "JWT_ISSUER": None}, "JWT_ISSUERS"),
-])
+@pytest.mark.parametrize(
+    ("env", "variable"),
+    [
+        ({"JWT_ISSUER_JWKS_URI": None, "JWT_ISSUER": None}, "JWT_ISSUER"),
+        ({"JWT_ISSUER_JWKS_URI": None, "JWT_ISSUER": "my-issuer"}, "JWT_ISSUER"),  # nothing to discover from
+        ({"JWT_ISSUER_JWKS_URI": "ftp://x"}, "JWT_ISSUER_JWKS_URI"),
+        ({"JWT_AUTHORIZED_AUDIENCES": ""}, "JWT_AUTHORIZED_AUDIENCES"),
+        ({"JWT_ISSUER": "", "JWT_ISSUER_JWKS_URI": "https://example.com/keys"}, "JWT_ISSUER"),
+        ({"JWT_ALGORITHMS": "none"}, "JWT_ALGORITHMS"),
+        ({"JWT_ALGORITHMS": "RS256,XX1"}, "JWT_ALGORITHMS"),
+        ({"JWT_ALGORITHMS": "HS256"}, "JWT_ALGORITHMS"),
+        ({"JWT_HMAC_SECRET": "short"}, "JWT_HMAC_SECRET"),
+        ({"JWT_VERIFY_EXPIRATION": "maybe"}, "JWT_VERIFY_EXPIRATION"),
+        ({"JWT_LEEWAY_SECONDS": "-1"}, "JWT_LEEWAY_SECONDS"),
+        ({"JWT_LEEWAY_SECONDS": "ten"}, "JWT_LEEWAY_SECONDS"),
+        ({"JWT_TOKEN_SOURCES": "header,smoke"}, "JWT_TOKEN_SOURCES"),
+        ({"JWT_TOKEN_SOURCES": "cookie"}, "JWT_COOKIE_NAME"),
+        ({"JWT_TOKEN_USE": "refresh"}, "JWT_TOKEN_USE"),
+        ({"AUTHORIZED_APIS": "arn:aws:lambda:x"}, "AUTHORIZED_APIS"),
+        ({"AUTHORIZED_APIS": "a/b"}, "AUTHORIZED_APIS"),
+        ({"AUTHORIZED_APIS": "arn:aws:execute-api:us-east-1:123456789012:abc/prod/*/*"}, "AUTHORIZED_APIS"),
+        ({"LOG_LEVEL": "LOUD"}, "LOG_LEVEL"),
+        ({"JWT_ISSUERS": "[]", "JWT_ISSUER_JWKS_URI": None, "JWT_ISSUER": None}, "JWT_ISSUERS"),
+        ({"JWT_ISSUERS": "{not json", "JWT_ISSUER_JWKS_URI": None, "JWT_ISSUER": None}, "JWT_ISSUERS"),
+        ({"JWT_ISSUERS": "/no/such/file.json", "JWT_ISSUER_JWKS_URI": None, "JWT_ISSUER": None}, "JWT_ISSUERS"),
+    ],
+)
 def test_bad_configuration_names_the_variable(env: dict[str, Any], variable: str) -> None:
     assert variable_of({**BASE, **env}) == variable
 
@@ -86,30 +89,45 @@ def test_lambda_log_level_wins_over_log_level() -> None:
     assert load_settings({**BASE, "LOG_LEVEL": "DEBUG", "AWS_LAMBDA_LOG_LEVEL": "ERROR"}).log_level == "ERROR"
 
 
-@pytest.mark.parametrize(("uri", "audiences", "issuer"), [
-    ("https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_AbC123/.well-known/jwks.json", {"x"}, "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_AbC123"),
-    ("https://login.example.com/realms/main/.well-known/jwks.json", {"x"}, "https://login.example.com/realms/main"),
-    ("https://tenant.eu.auth0.com/.well-known/jwks.json", {"x"}, "https://tenant.eu.auth0.com/"),
-    ("https://dev-1.okta.com/oauth2/default/v1/keys", {"x"}, "https://dev-1.okta.com/oauth2/default"),
-    ("https://www.googleapis.com/robot/v1/metadata/x509/securetoken@system.gserviceaccount.com", {"my-proj"}, "https://securetoken.google.com/my-proj"),
-    ("https://www.googleapis.com/robot/v1/metadata/x509/securetoken@system.gserviceaccount.com", {"a", "b"}, None),
-    ("https://example.com/keys", {"x"}, None),
-    ("file:///var/task/jwks.json", {"x"}, None),
-    ("http://insecure.example/.well-known/jwks.json", {"x"}, None),
-])
+@pytest.mark.parametrize(
+    ("uri", "audiences", "issuer"),
+    [
+        (
+            "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_AbC123/.well-known/jwks.json",
+            {"x"},
+            "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_AbC123",
+        ),
+        ("https://login.example.com/realms/main/.well-known/jwks.json", {"x"}, "https://login.example.com/realms/main"),
+        ("https://tenant.eu.auth0.com/.well-known/jwks.json", {"x"}, "https://tenant.eu.auth0.com/"),
+        ("https://dev-1.okta.com/oauth2/default/v1/keys", {"x"}, "https://dev-1.okta.com/oauth2/default"),
+        (
+            "https://www.googleapis.com/robot/v1/metadata/x509/securetoken@system.gserviceaccount.com",
+            {"my-proj"},
+            "https://securetoken.google.com/my-proj",
+        ),
+        ("https://www.googleapis.com/robot/v1/metadata/x509/securetoken@system.gserviceaccount.com", {"a", "b"}, None),
+        ("https://example.com/keys", {"x"}, None),
+        ("file:///var/task/jwks.json", {"x"}, None),
+        ("http://insecure.example/.well-known/jwks.json", {"x"}, None),
+    ],
+)
 def test_issuer_is_derived_only_where_the_provider_makes_it_unambiguous(uri: str, audiences: set[str], issuer: str | None) -> None:
     assert derive_issuer(uri, frozenset(audiences)) == issuer
 
 
 def test_derived_issuer_is_reported_for_the_cold_start_log() -> None:
-    settings = load_settings({**BASE, "JWT_ISSUER": "", "JWT_ISSUER_JWKS_URI": "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_X/.well-known/jwks.json"})
+    settings = load_settings(
+        {**BASE, "JWT_ISSUER": "", "JWT_ISSUER_JWKS_URI": "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_X/.well-known/jwks.json"}
+    )
     assert settings.issuers[0].issuer == "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_X"
     assert "derived issuer" in settings.notes[0]
 
 
 def test_several_issuers_inline_with_single_issuer_variables_as_defaults() -> None:
-    issuers = [{"issuer": "https://a.test", "jwks_uri": "file:///a.json"},
-               {"issuer": "https://b.test", "jwks_uri": "https://b.test/keys", "audiences": ["b1", "b2"], "token_use": "access"}]
+    issuers = [
+        {"issuer": "https://a.test", "jwks_uri": "file:///a.json"},
+        {"issuer": "https://b.test", "jwks_uri": "https://b.test/keys", "audiences": ["b1", "b2"], "token_use": "access"},
+    ]
     settings = load_settings({"JWT_ISSUERS": json.dumps(issuers), "JWT_AUTHORIZED_AUDIENCES": "shared"})
     a, b = settings.issuers
     assert a.audiences == {"shared"} and b.audiences == {"b1", "b2"} and b.token_use == frozenset({"access"})
@@ -157,8 +175,10 @@ def test_plain_http_keys_off_this_machine_stop_the_cold_start(uri: str) -> None:
     assert raised.value.variable == "JWT_ISSUERS[0].jwks_uri"
 
 
-@pytest.mark.parametrize("uri", ["http://127.0.0.1:8766/jwks.json", "http://localhost/jwks.json", "http://[::1]:80/k",
-                                 "http://127.1.2.3/k", "http://api.localhost/k"])
+@pytest.mark.parametrize(
+    "uri",
+    ["http://127.0.0.1:8766/jwks.json", "http://localhost/jwks.json", "http://[::1]:80/k", "http://127.1.2.3/k", "http://api.localhost/k"],
+)
 def test_plain_http_keys_on_loopback_are_accepted_quietly(uri: str) -> None:
     settings = load_settings({"JWT_ISSUER_JWKS_URI": uri, "JWT_ISSUER": ISSUER, "JWT_AUTHORIZED_AUDIENCES": AUDIENCE})
     assert settings.warnings == ()
@@ -166,8 +186,15 @@ def test_plain_http_keys_on_loopback_are_accepted_quietly(uri: str) -> None:
 
 def test_plain_http_keys_on_a_private_network_need_the_explicit_escape_and_are_warned_of() -> None:
     from fastauthz.authorizer import Authorizer
-    settings = load_settings({"JWT_ISSUER_JWKS_URI": "http://keys.internal/jwks.json", "JWT_ISSUER": ISSUER,
-                              "JWT_AUTHORIZED_AUDIENCES": AUDIENCE, "JWT_ALLOW_INSECURE_HTTP": "true"})
+
+    settings = load_settings(
+        {
+            "JWT_ISSUER_JWKS_URI": "http://keys.internal/jwks.json",
+            "JWT_ISSUER": ISSUER,
+            "JWT_AUTHORIZED_AUDIENCES": AUDIENCE,
+            "JWT_ALLOW_INSECURE_HTTP": "true",
+        }
+    )
     assert len(settings.warnings) == 1 and "plain http" in settings.warnings[0]
     logs = Logs()
     Authorizer(settings, write=logs.write, load_keys=False)

@@ -22,8 +22,10 @@ def test_a_generated_key_signs_what_joserfc_verifies(alg: str) -> None:
     assert jwt.decode(token, KeySet([key]), algorithms=[header["alg"]]).claims == {"sub": "ada"}
 
 
-@pytest.mark.parametrize(("alg", "expected"), [("RS256", "RS256"), ("PS256", "RS256"), ("ES256", "ES256"),
-                                               ("ES384", "ES384"), ("ES512", "ES512"), ("EdDSA", "EdDSA")])
+@pytest.mark.parametrize(
+    ("alg", "expected"),
+    [("RS256", "RS256"), ("PS256", "RS256"), ("ES256", "ES256"), ("ES384", "ES384"), ("ES512", "ES512"), ("EdDSA", "EdDSA")],
+)
 def test_a_key_without_alg_signs_with_its_familys(alg: str, expected: str) -> None:
     assert signing_alg(generate_key(alg)) == expected
     assert signing_alg(generate_key(alg, declare_alg=True)) == alg

@@ -34,8 +34,9 @@ def test_multi_value_headers_are_searched_when_headers_lack_it() -> None:
         ALL(event)
 
 
-@pytest.mark.parametrize("maps", [{"headers": None, "multiValueHeaders": None, "queryStringParameters": None,
-                                   "multiValueQueryStringParameters": None}, {}])
+@pytest.mark.parametrize(
+    "maps", [{"headers": None, "multiValueHeaders": None, "queryStringParameters": None, "multiValueQueryStringParameters": None}, {}]
+)
 def test_null_or_absent_maps_mean_no_token(maps: dict[str, Any]) -> None:
     event = connect_event()
     for key in ("headers", "multiValueHeaders", "queryStringParameters", "multiValueQueryStringParameters"):

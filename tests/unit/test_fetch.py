@@ -99,7 +99,7 @@ def test_a_sized_body_and_its_max_age(serve: Callable[..., RawServer]) -> None:
 
 
 def test_a_chunked_body(serve: Callable[..., RawServer]) -> None:
-    chunked = b"5\r\n{\"key\r\n7;ext=1\r\ns\": []}\r\n0\r\nTrailer: x\r\n\r\n"
+    chunked = b'5\r\n{"key\r\n7;ext=1\r\ns": []}\r\n0\r\nTrailer: x\r\n\r\n'
     server = serve(always(response(chunked, Transfer_Encoding="chunked")))
     assert fetch_document(server.url(), timeout=2).body == b'{"keys": []}'
 
@@ -160,8 +160,11 @@ def test_redirects_are_not_followed(serve: Callable[..., RawServer]) -> None:
 
 
 def test_a_5xx_is_retried_and_a_4xx_is_not(serve: Callable[..., RawServer]) -> None:
-    flaky = serve(lambda connection, number: connection.sendall(
-        response(b"", "503 Service Unavailable", Content_Length="0") if number == 1 else response(Content_Length="12")))
+    flaky = serve(
+        lambda connection, number: connection.sendall(
+            response(b"", "503 Service Unavailable", Content_Length="0") if number == 1 else response(Content_Length="12")
+        )
+    )
     assert fetch_document(flaky.url(), timeout=5).body == b'{"keys": []}'
     assert flaky.requests == 2
     missing = serve(always(response(b"", "404 Not Found", Content_Length="0")))
@@ -224,8 +227,9 @@ def test_https_refuses_a_certificate_for_another_host(serve: Callable[..., RawSe
         fetch_document(server.url("https", host="localhost"), timeout=5, retries=0)
 
 
-def test_https_refuses_an_untrusted_certificate(serve: Callable[..., RawServer], tls: ssl.SSLContext,
-                                                tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_https_refuses_an_untrusted_certificate(
+    serve: Callable[..., RawServer], tls: ssl.SSLContext, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     other = tmp_path / "other"
     other.mkdir()
     monkeypatch.setenv("SSL_CERT_FILE", str(make_certificates(other)))  # a CA that did not sign the server's certificate
@@ -235,17 +239,22 @@ def test_https_refuses_an_untrusted_certificate(serve: Callable[..., RawServer],
         fetch_document(server.url("https"), timeout=5, retries=0)
 
 
-@pytest.mark.parametrize(("url", "origin", "target"), [
-    ("https://example.com/.well-known/jwks.json", ("https", "example.com", 443), "/.well-known/jwks.json"),
-    ("http://127.0.0.1:8080/keys?x=1#frag", ("http", "127.0.0.1", 8080), "/keys?x=1"),
-    ("https://[::1]:8443/k", ("https", "::1", 8443), "/k"),
-    ("HTTPS://Example.com", ("https", "Example.com", 443), "/"),
-])
+@pytest.mark.parametrize(
+    ("url", "origin", "target"),
+    [
+        ("https://example.com/.well-known/jwks.json", ("https", "example.com", 443), "/.well-known/jwks.json"),
+        ("http://127.0.0.1:8080/keys?x=1#frag", ("http", "127.0.0.1", 8080), "/keys?x=1"),
+        ("https://[::1]:8443/k", ("https", "::1", 8443), "/k"),
+        ("HTTPS://Example.com", ("https", "Example.com", 443), "/"),
+    ],
+)
 def test_split_url(url: str, origin: tuple[str, str, int], target: str) -> None:
     assert split_url(url) == (origin, target)
 
 
-@pytest.mark.parametrize("url", ["ftp://example.com/k", "https://user:pw@example.com/k", "https://:443/k", "https://host:x/k", "example.com"])
+@pytest.mark.parametrize(
+    "url", ["ftp://example.com/k", "https://user:pw@example.com/k", "https://:443/k", "https://host:x/k", "example.com"]
+)
 def test_split_url_refuses(url: str) -> None:
     with pytest.raises(FetchError):
         split_url(url)

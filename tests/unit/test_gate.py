@@ -21,8 +21,10 @@ def test_each_case_is_compared_with_its_own_algorithms_raw_verify() -> None:
 
 
 def test_ratios_divide_by_the_floor_and_the_cold_start_by_the_floor_imports() -> None:
-    measured = {"per_call": {"raw verify RS256-2048": 1000.0, "handler, fresh RS256-2048 token": 1250.0, "handler, reject malformed": 150.0},
-                "processes": {"floor imports": 200, gate.COLD_START: 230}}
+    measured = {
+        "per_call": {"raw verify RS256-2048": 1000.0, "handler, fresh RS256-2048 token": 1250.0, "handler, reject malformed": 150.0},
+        "processes": {"floor imports": 200, gate.COLD_START: 230},
+    }
     values = gate.ratios(measured)
     assert values["handler, fresh RS256-2048 token"] == (1.25, gate.RATIO_UNIT)
     assert values["handler, reject malformed"] == (0.15, gate.RATIO_UNIT)
@@ -64,9 +66,21 @@ def test_the_counted_process_builds_every_case_and_proves_each_answer(tmp_path: 
     """What valgrind runs, in the gate's own environment, without valgrind: the warm-up checks
     that each fresh token is allowed and each refusal is refused for its own reason."""
     counter = gate.Counter("valgrind-not-used", tmp_path)  # type: ignore[arg-type]
-    completed = subprocess.run([sys.executable, "-S", "-m", "bench.workload", CASES[0], "1"], env=counter.environ,
-                               cwd=gate.ROOT, capture_output=True, text=True, timeout=120)
+    completed = subprocess.run(
+        [sys.executable, "-S", "-m", "bench.workload", CASES[0], "1"],
+        env=counter.environ,
+        cwd=gate.ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert completed.returncode == 0, completed.stderr[-2000:]
-    unknown = subprocess.run([sys.executable, "-S", "-m", "bench.workload", "no such case", "1"], env=counter.environ,
-                             cwd=gate.ROOT, capture_output=True, text=True, timeout=120)
+    unknown = subprocess.run(
+        [sys.executable, "-S", "-m", "bench.workload", "no such case", "1"],
+        env=counter.environ,
+        cwd=gate.ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert unknown.returncode != 0 and "unknown case" in unknown.stderr

@@ -43,13 +43,20 @@ class Store(KeyStore):
     removed: list[set[str | None]]
 
 
-def store(server: KeyServer, clock: Clock, logs: Logs | None = None, spawn: Callable[[Callable[[], None]], None] | None = None,
-          **options: Any) -> Store:
+def store(
+    server: KeyServer, clock: Clock, logs: Logs | None = None, spawn: Callable[[Callable[[], None]], None] | None = None, **options: Any
+) -> Store:
     removed: list[set[str | None]] = []
     timing = {"cooldown": 30.0, "timeout": 1.0, **{name: options.pop(name) for name in KeyTiming.__slots__ if name in options}}
-    keystore = Store(server.url, log=Log("DEBUG", (logs if logs is not None else Logs()).write), clock=clock,
-                     spawn=spawn if spawn is not None else Manual(), on_keys_removed=removed.append, timing=KeyTiming(**timing),
-                     **options)
+    keystore = Store(
+        server.url,
+        log=Log("DEBUG", (logs if logs is not None else Logs()).write),
+        clock=clock,
+        spawn=spawn if spawn is not None else Manual(),
+        on_keys_removed=removed.append,
+        timing=KeyTiming(**timing),
+        **options,
+    )
     keystore.removed = removed
     return keystore
 
@@ -118,7 +125,8 @@ def test_cold_start_with_the_source_down_fails_closed_fast_then_recovers_when_it
 
 
 def test_a_snapshot_is_served_at_once_and_revalidated_in_the_background_from_the_first_lookup(
-        served: KeyServer, clock: Clock, tmp_path: Path) -> None:
+    served: KeyServer, clock: Clock, tmp_path: Path
+) -> None:
     snapshot = tmp_path / "snapshot.json"
     snapshot.write_text(json.dumps(jwks("rsa-1")))
     served.serve(jwks("rsa-1", "rsa-2"))
@@ -236,16 +244,20 @@ def test_concurrent_callers_with_a_new_kid_share_one_fetch(served: KeyServer, cl
 
 
 # -- failures ---------------------------------------------------------------------------------------
-@pytest.mark.parametrize(("body", "status", "headers"), [
-    (b"internal error", 500, {}),
-    (b"<html>not json</html>", 200, {"Content-Type": "text/html"}),
-    (b'{"keys": {"kid": "x"}}', 200, {}),
-    (b'{"keys": []}', 200, {}),
-    (b"x" * (20 * 1024 * 1024), 200, {}),
-    (b"null", 200, {}),
-])
-def test_a_bad_answer_never_replaces_a_good_key_set(served: KeyServer, clock: Clock, body: bytes, status: int,
-                                                    headers: dict[str, str]) -> None:
+@pytest.mark.parametrize(
+    ("body", "status", "headers"),
+    [
+        (b"internal error", 500, {}),
+        (b"<html>not json</html>", 200, {"Content-Type": "text/html"}),
+        (b'{"keys": {"kid": "x"}}', 200, {}),
+        (b'{"keys": []}', 200, {}),
+        (b"x" * (20 * 1024 * 1024), 200, {}),
+        (b"null", 200, {}),
+    ],
+)
+def test_a_bad_answer_never_replaces_a_good_key_set(
+    served: KeyServer, clock: Clock, body: bytes, status: int, headers: dict[str, str]
+) -> None:
     keystore = started(served, clock, cooldown=0)
     served.serve(body, status=status, headers=headers)
     assert reason(lambda: keystore.key_for("new-kid", clock())) == "unknown_kid"

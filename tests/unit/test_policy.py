@@ -14,7 +14,9 @@ def test_method_arn_is_split_into_its_parts() -> None:
     assert parse_method_arn(ARN) == ("aws", "us-east-1", "123456789012", "abcdef1234", "production", "$connect")
 
 
-@pytest.mark.parametrize("arn", [None, "", "arn:aws:lambda:us-east-1:1:x/y/z", "arn:aws:execute-api:r:a:api", "arn:aws:execute-api:r:a:api/stage"])
+@pytest.mark.parametrize(
+    "arn", [None, "", "arn:aws:lambda:us-east-1:1:x/y/z", "arn:aws:execute-api:r:a:api", "arn:aws:execute-api:r:a:api/stage"]
+)
 def test_malformed_method_arns_are_refused(arn: str | None) -> None:
     with pytest.raises(Rejected) as caught:
         parse_method_arn(arn)
@@ -24,14 +26,19 @@ def test_malformed_method_arns_are_refused(arn: str | None) -> None:
 def test_default_allow_covers_the_events_own_api_and_stage() -> None:
     document, size = Policies().allow(ARN)
     statement = document["Statement"][0]
-    assert statement == {"Action": "execute-api:Invoke", "Effect": "Allow",
-                         "Resource": ["arn:aws:execute-api:us-east-1:123456789012:abcdef1234/production/*"]}
+    assert statement == {
+        "Action": "execute-api:Invoke",
+        "Effect": "Allow",
+        "Resource": ["arn:aws:execute-api:us-east-1:123456789012:abcdef1234/production/*"],
+    }
     assert size == len(json.dumps(document, separators=(",", ":")))
 
 
 def test_partition_region_and_account_come_from_the_method_arn_never_hard_coded() -> None:
     arn = "arn:aws-cn:execute-api:cn-north-1:999999999999:xyz/dev/$connect"
-    assert Policies(("otherapi",)).allow(arn)[0]["Statement"][0]["Resource"] == ["arn:aws-cn:execute-api:cn-north-1:999999999999:otherapi/*"]
+    assert Policies(("otherapi",)).allow(arn)[0]["Statement"][0]["Resource"] == [
+        "arn:aws-cn:execute-api:cn-north-1:999999999999:otherapi/*"
+    ]
 
 
 def test_authorized_apis_accept_api_ids_and_arn_patterns() -> None:

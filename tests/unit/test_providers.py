@@ -13,21 +13,24 @@ from tests.support.server import KeyServer
 COGNITO = "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_AbC123"
 
 
-@pytest.mark.parametrize(("issuer", "key_url"), [
-    (COGNITO, COGNITO + "/.well-known/jwks.json"),
-    ("https://acme.auth0.com/", "https://acme.auth0.com/.well-known/jwks.json"),
-    ("https://acme.eu.auth0.com/", "https://acme.eu.auth0.com/.well-known/jwks.json"),
-    ("https://securetoken.google.com/my-project", GOOGLE_SECURETOKEN_KEYS[0]),
-    ("https://acme.okta.com/oauth2/default", "https://acme.okta.com/oauth2/default/v1/keys"),
-    ("https://acme.okta.com/oauth2/aus1a2b3c", "https://acme.okta.com/oauth2/aus1a2b3c/v1/keys"),
-    ("https://acme.okta.com", "https://acme.okta.com/oauth2/v1/keys"),
-    # everything else is discovered, not guessed
-    ("https://login.microsoftonline.com/9188040d-6c67-4c5b-b112-36a304b66dad/v2.0", None),
-    ("https://auth.example.com/realms/chat", None),
-    ("https://login.example.com/", None),
-    ("https://accounts.google.com", None),
-    ("http://keys.example.com", None),
-])
+@pytest.mark.parametrize(
+    ("issuer", "key_url"),
+    [
+        (COGNITO, COGNITO + "/.well-known/jwks.json"),
+        ("https://acme.auth0.com/", "https://acme.auth0.com/.well-known/jwks.json"),
+        ("https://acme.eu.auth0.com/", "https://acme.eu.auth0.com/.well-known/jwks.json"),
+        ("https://securetoken.google.com/my-project", GOOGLE_SECURETOKEN_KEYS[0]),
+        ("https://acme.okta.com/oauth2/default", "https://acme.okta.com/oauth2/default/v1/keys"),
+        ("https://acme.okta.com/oauth2/aus1a2b3c", "https://acme.okta.com/oauth2/aus1a2b3c/v1/keys"),
+        ("https://acme.okta.com", "https://acme.okta.com/oauth2/v1/keys"),
+        # everything else is discovered, not guessed
+        ("https://login.microsoftonline.com/9188040d-6c67-4c5b-b112-36a304b66dad/v2.0", None),
+        ("https://auth.example.com/realms/chat", None),
+        ("https://login.example.com/", None),
+        ("https://accounts.google.com", None),
+        ("http://keys.example.com", None),
+    ],
+)
 def test_the_key_url_a_providers_issuer_implies(issuer: str, key_url: str | None) -> None:
     assert key_url_for_issuer(issuer) == key_url
 

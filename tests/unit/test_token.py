@@ -111,8 +111,11 @@ def test_the_header_cache_remembers_checked_headers_by_their_exact_segment() -> 
 
 def test_the_header_cache_remembers_refusals_and_raises_them_again() -> None:
     cache = HeaderCache(frozenset({"RS256"}))
-    for segment, reason in ((b64url(b'{"alg":"none"}').encode(), "alg_not_allowed"), (b"e30=", "malformed"),
-                            (b64url(b'{"alg":"RS256","crit":["x"]}').encode(), "unsupported_crit")):
+    for segment, reason in (
+        (b64url(b'{"alg":"none"}').encode(), "alg_not_allowed"),
+        (b"e30=", "malformed"),
+        (b64url(b'{"alg":"RS256","crit":["x"]}').encode(), "unsupported_crit"),
+    ):
         for _ in range(2):
             with pytest.raises(Rejected) as caught:
                 cache.parse(segment)

@@ -159,7 +159,7 @@ class Authorizer:
         if type(token) is not str:
             raise Rejected("malformed", "a token is a string")
         entry = self.cache.entries.get(token)
-        if entry is not None and now < entry.expires:
+        if entry is not None and now < entry[0]:  # entry.expires: see decide()
             if entry.denial and entry.denial != "denied_by_hook":
                 raise Rejected(entry.denial)
             return dict(entry.claims)
@@ -174,26 +174,36 @@ class Authorizer:
     # decide() and _verify() are written flat on purpose: every Python call, attribute
     # lookup and object they avoid shows up in the instructions per call (make bench-check); the
     # rare branches call out to the general code (Issuer.key_for, fit_context, outcomes.py, rules.py).
-    def decide(self, event: Mapping[str, Any]) -> dict[str, Any] | None:
+    # `raising` is positional-or-keyword on purpose: a keyword-only parameter takes the call off
+    # CPython's specialised path, +240 instructions per call (make bench-check, cache hit).
+    def decide(self, event: Mapping[str, Any], raising: bool = False) -> dict[str, Any] | None:
         """Allow/Deny result; for a refusal None (the caller raises Unauthorized: API Gateway's
         401) or, with FASTAUTHZ_REFUSE_WITH=deny, a Deny policy; or raise KeysUnavailable (500).
-        See handler.py for why the caller raises."""
+        See handler.py for why the caller raises. With `raising`, a refusal raises Rejected, its
+        `.reason` the code, after the same log line and metrics: for a handler of your own."""
         now = self.clock()
         token = None
         self._parsed = None
         try:
             token = self.extract(event)
             entry = self.cache.entries.get(token)
-            if entry is not None and now < entry.expires:
+            # The entry is read by index, not by name (entry.expires, .result, .method_arn): a
+            # NamedTuple field is a descriptor on the class, found through CPython's method cache,
+            # whose collisions depend on where interned names sit in memory. Read by name, the gate's
+            # cache-hit cases varied by up to 12,000 instructions per call from run to run.
+            if entry is not None and now < entry[0]:
                 counts = self._counts
                 counts["CacheHit"] = counts.get("CacheHit", 0) + 1
                 method_arn = event.get("methodArn")
-                result = entry.result if entry.method_arn == method_arn else self._rebuild(entry, method_arn)
+                result = entry[1] if entry[2] == method_arn else self._rebuild(entry, method_arn)
                 self._decided(entry, token, event, now)
             else:
                 result = self._verify(token, event, now)
         except Rejected as rejection:
-            return self._refused(rejection, event, token, self._parsed, now)
+            refused = self._refused(rejection, event, token, self._parsed, now)
+            if raising:
+                raise
+            return refused
         except KeysUnavailable:
             self._counts["KeysUnavailable"] = self._counts.get("KeysUnavailable", 0) + 1
             self.metrics.flush(now)
@@ -201,6 +211,8 @@ class Authorizer:
         except Exception as error:  # a bug or an input we did not foresee: still a clean refusal
             self._counts["InternalError"] = self._counts.get("InternalError", 0) + 1
             self.log.error("internal error: refusing", reason="internal_error", error=truncate(f"{type(error).__name__}: {error}"))
+            if raising:
+                raise Rejected("internal_error") from None
             return self._refusal(event, "internal_error") if self.refuse_with_deny else None
         if now >= self.metrics.next_flush:
             self.metrics.flush(now)

@@ -10,6 +10,7 @@ from typing import Any
 
 from fastauthz.authorizer import Authorizer
 from fastauthz.config import load_settings
+from fastauthz.errors import Rejected
 
 from .tokens import AUDIENCE, ISSUER, NOW
 
@@ -61,16 +62,15 @@ def make_authorizer(jwks_uri: str, clock: Callable[[], float] | None = None, log
 
 
 def outcome(authorizer: Authorizer, event: dict[str, Any]) -> tuple[str, Any]:
-    """('allow'|'deny', result) or ('unauthorized', reason) or ('error', exception)."""
-    logs = authorizer.log._write
+    """('allow'|'deny', result) or ('unauthorized', reason) or ('error', exception), as a handler of
+    one's own learns them: decide(raising=True)."""
     try:
-        result = authorizer.handle(event)
+        result = authorizer.decide(event, raising=True)
+    except Rejected as refusal:
+        return "unauthorized", refusal.reason
     except Exception as error:
-        if str(error) == "Unauthorized" and type(error) is Exception:
-            owner = getattr(logs, "__self__", None)
-            reason = owner.reasons()[-1] if isinstance(owner, Logs) and owner.reasons() else None
-            return "unauthorized", reason
         return "error", error
+    assert result is not None  # with raising=True a refusal raises
     effect = str(result["policyDocument"]["Statement"][0]["Effect"])
     return effect.lower(), result
 

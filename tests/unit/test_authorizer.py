@@ -172,3 +172,16 @@ def test_a_403_logs_the_fields_a_401_logs_fresh_or_cached(tmp_path: Path, clock:
         assert denied["connection_id"] == unauthorized["connection_id"]
         assert denied["kid"] == "rsa-1" and denied["issuer"] == unauthorized["issuer"] and denied["sub"]
         assert set(unauthorized) - {"detail", "sub_unverified"} <= set(denied)
+
+
+def test_a_handler_of_ones_own_learns_the_reason_from_decide_raising(authorizer: Authorizer, logs: Logs, clock: Clock) -> None:
+    from fastauthz.errors import Rejected
+
+    expired = connect_event(mint("rsa-1", claims(exp=NOW - 60)))
+    assert authorizer.decide(expired) is None  # the Lambda contract: None, the handler raises Unauthorized
+    with pytest.raises(Rejected) as refused:
+        authorizer.decide(expired, raising=True)
+    assert refused.value.reason == "expired"
+    assert logs.reasons()[-2:] == ["expired", "expired"]  # the same log line either way
+    assert authorizer.metrics.counts["Rejected.expired"] == 2
+    assert authorizer.decide(connect_event(mint("rsa-1")), raising=True) is not None

@@ -4,49 +4,41 @@ in it, the README lists exactly it, and the rejected-token cache's rule comes fr
 from __future__ import annotations
 
 import ast
-from pathlib import Path
 
 from fastauthz import authorizer
 from fastauthz.dev.readme import README, generated
 from fastauthz.errors import LASTING_REASONS, REASON_CODES, REASONS, Rejected, Unauthorized
-
-PACKAGE = Path(authorizer.__file__).parent
+from tests.support.source import package_nodes
 
 
 def codes_in_the_source() -> set[str]:
     """Literal reason codes at raise and log sites: Rejected("code", ...), reason="code", Reason("code", ...)."""
     found: set[str] = set()
-    for path in PACKAGE.rglob("*.py"):
-        if "dev" in path.relative_to(PACKAGE).parts:
+    for node in package_nodes():
+        if not isinstance(node, ast.Call):
             continue
-        for node in ast.walk(ast.parse(path.read_text())):
-            if not isinstance(node, ast.Call):
-                continue
-            name = getattr(node.func, "id", getattr(node.func, "attr", ""))
-            if name in ("Rejected", "_refusal") and node.args and isinstance(node.args[0], ast.Constant):
-                found.add(str(node.args[0].value))
-            for keyword in node.keywords:
-                if keyword.arg == "reason" and isinstance(keyword.value, ast.Constant):
-                    found.add(str(keyword.value.value))
+        name = getattr(node.func, "id", getattr(node.func, "attr", ""))
+        if name in ("Rejected", "_refusal") and node.args and isinstance(node.args[0], ast.Constant):
+            found.add(str(node.args[0].value))
+        for keyword in node.keywords:
+            if keyword.arg == "reason" and isinstance(keyword.value, ast.Constant):
+                found.add(str(keyword.value.value))
     return found | codes_assigned()
 
 
 def codes_assigned() -> set[str]:
     """`reason = "code"` in class bodies (KeysUnavailable, ConfigError, ...): codes too."""
     found: set[str] = set()
-    for path in PACKAGE.rglob("*.py"):
-        if "dev" in path.relative_to(PACKAGE).parts:
+    for node in package_nodes():
+        target: ast.expr
+        if isinstance(node, ast.AnnAssign):
+            target, value = node.target, node.value
+        elif isinstance(node, ast.Assign):
+            target, value = node.targets[0], node.value
+        else:
             continue
-        for node in ast.walk(ast.parse(path.read_text())):
-            target: ast.expr
-            if isinstance(node, ast.AnnAssign):
-                target, value = node.target, node.value
-            elif isinstance(node, ast.Assign):
-                target, value = node.targets[0], node.value
-            else:
-                continue
-            if isinstance(target, ast.Name) and target.id == "reason" and isinstance(value, ast.Constant):
-                found.add(str(value.value))
+        if isinstance(target, ast.Name) and target.id == "reason" and isinstance(value, ast.Constant):
+            found.add(str(value.value))
     return found
 
 

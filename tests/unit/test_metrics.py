@@ -5,32 +5,26 @@ from __future__ import annotations
 
 import ast
 import json
-from pathlib import Path
 
-from fastauthz import metrics
 from fastauthz.dev.readme import README, generated
 from fastauthz.metrics import METRIC_NAMES, METRICS, Metrics
-
-PACKAGE = Path(metrics.__file__).parent
+from tests.support.source import package_nodes
 
 
 def names_counted() -> set[str]:
     """Constant keys of `counts[...]` (the one idiom), "Rejected." + reason, and EMF definitions' names."""
     found: set[str] = set()
-    for path in PACKAGE.rglob("*.py"):
-        if "dev" in path.relative_to(PACKAGE).parts:
-            continue
-        for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.Subscript):
-                holder = node.value.attr if isinstance(node.value, ast.Attribute) else getattr(node.value, "id", "")
-                if holder.endswith("counts") or holder == "values":
-                    key = node.slice
-                    if isinstance(key, ast.Constant) and isinstance(key.value, str):
-                        found.add(key.value)
-                    elif isinstance(key, ast.BinOp) and isinstance(key.left, ast.Constant):
-                        found.add(f"{key.left.value!s}<reason>")
-                    elif isinstance(key, ast.Name):  # counts[name] with name = "Rejected." + reason
-                        found.add("Rejected.<reason>")
+    for node in package_nodes():
+        if isinstance(node, ast.Subscript):
+            holder = node.value.attr if isinstance(node.value, ast.Attribute) else getattr(node.value, "id", "")
+            if holder.endswith("counts") or holder == "values":
+                key = node.slice
+                if isinstance(key, ast.Constant) and isinstance(key.value, str):
+                    found.add(key.value)
+                elif isinstance(key, ast.BinOp) and isinstance(key.left, ast.Constant):
+                    found.add(f"{key.left.value!s}<reason>")
+                elif isinstance(key, ast.Name):  # counts[name] with name = "Rejected." + reason
+                    found.add("Rejected.<reason>")
     return found
 
 

@@ -109,13 +109,20 @@ class Authorizer:
 
         return purge
 
+    def _key_stores(self) -> list[KeyStore]:
+        """Each issuer's key store once (aliases share an issuer), in configuration order."""
+        return [issuer.keystore for issuer in dict.fromkeys(self.issuers.values()) if issuer.keystore is not None]
+
     def start_keys(self) -> None:
         """Cold start: file and snapshot keys load now; URL fetches start in the background."""
         now = self.clock()
-        for issuer in dict.fromkeys(self.issuers.values()):  # each issuer once (aliases share it), in configuration order
-            if issuer.keystore is not None:
-                issuer.keystore.start(now)
-        register_snapstart_hooks(self)
+        for store in self._key_stores():
+            store.start(now)
+        try:  # Lambda SnapStart's runtime hooks, where the managed runtime has them
+            from snapshot_restore_py import register_after_restore  # type: ignore[import-not-found,import-untyped,unused-ignore]
+        except ImportError:
+            return
+        register_after_restore(self.after_restore)
 
     def after_restore(self) -> None:
         """SnapStart restore: revalidate keys, drop pooled connections, reseed randomness."""
@@ -123,9 +130,8 @@ class Authorizer:
 
         from .fetch import reset_connections
 
-        for issuer in dict.fromkeys(self.issuers.values()):  # each issuer once (aliases share it), in configuration order
-            if issuer.keystore is not None:
-                issuer.keystore.after_restore()
+        for store in self._key_stores():
+            store.after_restore()
         reset_connections()
         random.seed()
         self.log.info("restored from snapshot: keys will be revalidated")
@@ -138,23 +144,17 @@ class Authorizer:
         return cls(load_settings(environ), **options)
 
     def handle(self, event: Mapping[str, Any], context: Any = None) -> dict[str, Any]:
-        """The Lambda handler (fastauthz.handler.handler is this, bound): the Allow or Deny result,
-        or raise Exception('Unauthorized') (API Gateway's 401) or KeysUnavailable (500).
-
-        Raised here, in the function Lambda calls, not deeper in decide(): Lambda's Python runtime
-        extracts, formats and logs every frame of an error's traceback (source line and caret
-        anchors included), 7-12 µs per frame (bench/runtime_cost.py), so a refusal carries one."""
+        """The Lambda handler (fastauthz.handler.handler): the Allow or Deny result, or raise
+        Exception('Unauthorized') (API Gateway's 401) or KeysUnavailable (500). Raised here, not in
+        decide(): Lambda's runtime formats every frame of a traceback, 7-12 µs each (bench/runtime_cost.py)."""
         result = self.decide(event)
         if result is None:
             raise Exception("Unauthorized")
         return result
 
     def verify(self, token: str) -> dict[str, Any]:
-        """The verified claims of `token` (a copy), or raise Rejected with its `.reason`:
-        signature, algorithm, time claims, issuer, audience, provider rules, required scopes
-        (insufficient_scope) and required claims (insufficient_claims). For your own handler or a
-        non-Lambda WebSocket server: the same key store and caches as decide(), which also builds
-        the policy, asks the hook and writes the refusal log line and metrics."""
+        """The verified claims of `token` (a copy), or raise Rejected with its `.reason`: every check
+        decide() makes but the hook, with the same key store and caches; no policy, log line or metric."""
         now = self.clock()
         if type(token) is not str:
             raise Rejected("malformed", "a token is a string")
@@ -187,10 +187,8 @@ class Authorizer:
         try:
             token = self.extract(event)
             entry = self.cache.entries.get(token)
-            # The entry is read by index, not by name (entry.expires, .result, .method_arn): a
-            # NamedTuple field is a descriptor on the class, found through CPython's method cache,
-            # whose collisions depend on where interned names sit in memory. Read by name, the gate's
-            # cache-hit cases varied by up to 12,000 instructions per call from run to run.
+            # entry[0], [1], [2]: expires, result, method_arn. By name, each read is a descriptor found
+            # through CPython's method cache, whose collisions vary with memory layout (bench/README.md).
             if entry is not None and now < entry[0]:
                 counts = self._counts
                 counts["CacheHit"] = counts.get("CacheHit", 0) + 1
@@ -320,13 +318,3 @@ class Authorizer:
         """A cache hit for another methodArn (an authorizer shared by several APIs or stages)."""
         document = (self.policies.deny(method_arn) if entry.denial else self.policies.allow(method_arn))[0]
         return {"principalId": entry.principal, "policyDocument": document, "context": entry.context}
-
-
-def register_snapstart_hooks(authorizer: Authorizer) -> bool:
-    """Register `after_restore` with Lambda SnapStart when its runtime hooks module is present."""
-    try:
-        from snapshot_restore_py import register_after_restore  # type: ignore[import-not-found,import-untyped,unused-ignore]
-    except ImportError:
-        return False
-    register_after_restore(authorizer.after_restore)
-    return True

@@ -126,8 +126,8 @@ deploy-check: $(STAMP) $(SAM_VENV)/.installed-$(SAM_VERSION)
 
 ## make lint: ruff check and ruff format --check, and mypy --strict over fastauthz, tests, bench and loadtest (locust installed for its types)
 lint: $(LOADTEST_STAMP)
-	$(BIN)/ruff check fastauthz tests bench loadtest
-	$(BIN)/ruff format --check fastauthz tests bench loadtest
+	$(BIN)/ruff check fastauthz testkit tests bench loadtest
+	$(BIN)/ruff format --check fastauthz testkit tests bench loadtest
 	$(BIN)/mypy
 
 clean:

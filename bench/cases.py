@@ -19,7 +19,7 @@ from bench.workload import floor as floor_run
 from fastauthz.authorizer import Authorizer
 from fastauthz.config import load_settings
 from fastauthz.dev.tokens import generate_key, sign
-from tests.support.events import connect_event
+from testkit.events import connect_event
 
 ISSUER = "https://issuer.bench"
 AUDIENCE = "bench-client"

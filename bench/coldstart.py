@@ -38,8 +38,8 @@ from pathlib import Path
 from typing import Any
 
 from bench import harness
-from tests.support.events import connect_event
-from tests.support.server import KeyServer
+from testkit.events import connect_event
+from testkit.server import KeyServer
 
 ROOT = Path(__file__).resolve().parents[1]
 NODE_PEER = ROOT / "bench" / "node"

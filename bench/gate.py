@@ -145,7 +145,7 @@ def measure(counter: Counter, jobs: int) -> dict[str, Any]:
     lead_in: int = fixtures["lead_in"]
     window: int = fixtures["window"]
     # Bytecode for everything the children import, so that no run compiles (and all runs agree).
-    for directory in (ROOT / "fastauthz", HERE, ROOT / "tests" / "support"):  # the workload imports the test kit's events
+    for directory in (ROOT / "fastauthz", HERE, ROOT / "testkit"):  # the workload imports the test kit's events
         compileall.compile_dir(str(directory), quiet=1)
     workload = ["-m", "bench.workload"]
     cold_env = {**cold_start_environment(fixtures), "GATE_EVENT": json.dumps(cold_start_event(fixtures, EVENT_TEMPLATE_TOKEN_CASE))}

@@ -38,7 +38,7 @@ from typing import Any
 from bench import harness
 from bench.coldstart import function_code, node_peer
 from bench.workload import CACHE_SIZE, saturate
-from tests.support.events import CONNECT, EVENTS, connect_event
+from testkit.events import CONNECT, EVENTS, connect_event
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT / "bench" / "fixtures"

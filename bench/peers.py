@@ -8,8 +8,8 @@ from collections.abc import Callable
 from typing import Any
 
 from bench.cases import AUDIENCE, ISSUER, Case
-from fastauthz.dev.tokens import tamper
-from tests.support.server import KeyServer
+from testkit.forgery import tamper
+from testkit.server import KeyServer
 
 Verify = Callable[[str], Any]
 

@@ -17,7 +17,7 @@ from typing import Any
 from bench import harness
 from bench.cases import Case
 from bench.workload import saturate
-from tests.support.events import connect_event
+from testkit.events import connect_event
 
 Batch = Callable[[], float]  # runs one batch, returns seconds per call
 

@@ -21,7 +21,7 @@ from bench import harness
 from fastauthz.authorizer import Authorizer
 from fastauthz.config import load_settings
 from fastauthz.dev.issuer import DevIssuer
-from tests.support.events import connect_event
+from testkit.events import connect_event
 
 
 def measure(calls: int) -> dict[str, float]:

@@ -30,7 +30,7 @@ from bench import harness
 from bench.cases import Case
 from bench.ratios import batch_of, expect_refusal, interleaved
 from bench.workload import saturate
-from tests.support.events import connect_event
+from testkit.events import connect_event
 
 
 class OfflineRuntimeClient:

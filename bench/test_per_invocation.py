@@ -17,10 +17,11 @@ import pytest
 from bench.cases import Case
 from bench.peers import PEERS, accepts_and_refuses
 from bench.workload import saturate
-from fastauthz.dev.tokens import b64url, b64url_decode, tamper
+from fastauthz.dev.tokens import b64url, b64url_decode
 from fastauthz.keys import load_key_set
-from tests.support.events import connect_event
-from tests.support.server import KeyServer
+from testkit.events import connect_event
+from testkit.forgery import tamper
+from testkit.server import KeyServer
 
 BATCH = 100
 # Rounds of the cases whose caches are refilled before each round (pytest-benchmark cannot

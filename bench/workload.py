@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from fastauthz.dev.tokens import b64url_decode
-from tests.support.events import connect_event
+from testkit.events import connect_event
 
 if TYPE_CHECKING:
     from fastauthz.authorizer import Authorizer

@@ -2,7 +2,7 @@
 
 Hot path. Nothing here trusts the token: only a key's verifier (`keys.PreparedKey.verifiers[alg]`)
 decides whether a signature holds. The authorizer calls the steps one by one (split_token,
-HeaderCache, decode_payload, then decode_signature after the cheap checks); tests/support/tokens.py's
+HeaderCache, decode_payload, then decode_signature after the cheap checks); testkit/tokens.py's
 `parse_token` chains the same steps for the tests.
 """
 

@@ -21,7 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from fastauthz.dev.issuer import signing_key_of
-from fastauthz.dev.tokens import generate_key, parts, sign, tamper
+from fastauthz.dev.tokens import generate_key, sign
+from testkit.forgery import parts, tamper
 
 KINDS = ("valid", "repeated", "expired", "bad_signature", "unknown_kid", "none")
 EXPECTED = {"valid": 101, "repeated": 101, "expired": 401, "bad_signature": 401, "unknown_kid": 401, "none": 401}

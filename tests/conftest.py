@@ -9,8 +9,8 @@ from types import ModuleType
 import pytest
 
 from fastauthz.settings import NAMES as SETTING_NAMES
-from tests.support.authorizers import LoadHandler
-from tests.support.server import KeyServer
+from testkit.authorizers import LoadHandler
+from testkit.server import KeyServer
 
 # What configures the authorizer or the runtime around it: a developer's shell must not change a result.
 AMBIENT = ("JWT_", "FASTAUTHZ_", "AWS_", "GATE_")

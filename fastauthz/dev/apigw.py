@@ -1,5 +1,5 @@
 """What API Gateway does around a WebSocket `$connect`, as plain functions the stage composes:
-the events it sends (shapes as in captured events: tests/events/), identity-source enforcement,
+the events it sends (shapes as in captured events: testkit/events/), identity-source enforcement,
 how it judges an authorizer's answer, and how it evaluates the IAM policy.
 """
 
@@ -107,7 +107,7 @@ class Connect:
         }
 
     def authorizer_event(self) -> dict[str, Any]:
-        """The REQUEST authorizer event (empty maps as {}: tests/events/connect_authorizer_request.json)."""
+        """The REQUEST authorizer event (empty maps as {}: testkit/events/connect_authorizer_request.json)."""
         return {
             "type": "REQUEST",
             "methodArn": self.method_arn,

@@ -1,6 +1,6 @@
-"""Making and breaking tokens, for every tool that needs one: the dev issuer and `fastauthz token`,
-the tests, the benchmarks' fixtures and the load test. joserfc generates the keys and signs (the
-handler never imports this module, nor joserfc).
+"""Making tokens, for every tool that needs one: the dev issuer and `fastauthz token`, the tests, the
+benchmarks' fixtures and the load test. joserfc generates the keys and signs (the handler never
+imports this module, nor joserfc). Breaking them (forge, tamper, parts) is testkit/forgery.py's job.
 
 base64url here is lenient on the way in (padding optional) and unpadded on the way out; the handler's
 own decoder (fastauthz.token.b64url_decode) is strict, and tests pin it against this one.
@@ -9,7 +9,6 @@ own decoder (fastauthz.token.b64url_decode) is strict, and tests pin it against 
 from __future__ import annotations
 
 import base64
-import json
 from typing import Any
 
 from joserfc import jwt
@@ -60,27 +59,6 @@ def sign(key: Any, payload: dict[str, Any], alg: str | None = None, **header: An
     alg = alg or signing_alg(key)
     members = {"alg": alg, "kid": getattr(key, "kid", None), **header}
     return str(jwt.encode({k: v for k, v in members.items() if v is not None}, payload, key, algorithms=[alg]))
-
-
-def forge(header: Any, payload: Any, signature: bytes = b"") -> str:
-    """A token built by hand: any header and payload (JSON values, or bytes as they are) and signature."""
-
-    def segment(part: Any) -> str:
-        return b64url(part if isinstance(part, bytes) else json.dumps(part).encode())
-
-    return f"{segment(header)}.{segment(payload)}.{b64url(signature)}"
-
-
-def tamper(token: str) -> str:
-    """Same header and payload, a signature that does not verify (still canonical base64url)."""
-    head, _, signature = token.rpartition(".")
-    return f"{head}.{signature[:-8]}{'A' * 8 if signature[-8:] != 'A' * 8 else 'B' + 'A' * 7}"
-
-
-def parts(token: str) -> tuple[dict[str, Any], dict[str, Any], bytes]:
-    """Header, claims and signature bytes, decoded without any check."""
-    header, payload, signature = token.split(".")
-    return json.loads(b64url_decode(header)), json.loads(b64url_decode(payload)), b64url_decode(signature)
 
 
 def b64url_decode(text: str) -> bytes:

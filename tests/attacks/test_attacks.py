@@ -12,12 +12,13 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 
 from fastauthz.authorizer import Authorizer
-from fastauthz.dev.tokens import b64url, forge, generate_key, parts, sign
-from tests.support.authorizers import Clock, Logs, make_authorizer, outcome
-from tests.support.events import connect_event
-from tests.support.keys import key, write_jwks
-from tests.support.server import KeyServer
-from tests.support.tokens import NOW, claims, mint, sign_rs256
+from fastauthz.dev.tokens import b64url, generate_key, sign
+from testkit.authorizers import Clock, Logs, make_authorizer, outcome
+from testkit.events import connect_event
+from testkit.forgery import forge, parts
+from testkit.keys import key, write_jwks
+from testkit.server import KeyServer
+from testkit.tokens import NOW, claims, mint, sign_rs256
 
 
 @pytest.fixture

@@ -31,9 +31,9 @@ sys.path.insert(0, str(ROOT))
 
 with atheris.instrument_imports(include=["fastauthz"]):  # tests.support imports fastauthz: instrument from the start
     from fastauthz.dev.tokens import b64url, b64url_decode
-    from tests.support.events import connect_event
-    from tests.support.keys import write_jwks
-    from tests.support.tokens import AUDIENCE, ISSUER, claims, mint
+    from testkit.events import connect_event
+    from testkit.keys import write_jwks
+    from testkit.tokens import AUDIENCE, ISSUER, claims, mint
 
 KEYS = ("rsa-1", "es256-1", "ed25519-1")
 MAX_SECONDS = 1.0

@@ -11,12 +11,12 @@ from typing import Any
 import pytest
 
 from fastauthz.errors import ConfigError, KeysUnavailable
+from testkit.authorizers import LoadHandler, unauthorized
+from testkit.events import connect_event
+from testkit.keys import jwks, write_jwks
+from testkit.server import KeyServer
+from testkit.tokens import AUDIENCE, ISSUER, LIVE, live_claims, mint
 from tests import hooks
-from tests.support.authorizers import LoadHandler, unauthorized
-from tests.support.events import connect_event
-from tests.support.keys import jwks, write_jwks
-from tests.support.server import KeyServer
-from tests.support.tokens import AUDIENCE, ISSUER, LIVE, live_claims, mint
 
 
 @pytest.fixture

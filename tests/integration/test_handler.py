@@ -12,11 +12,11 @@ from typing import Any
 import pytest
 
 from fastauthz.errors import ConfigError, KeysUnavailable
-from tests.support.authorizers import LoadHandler, policy_allows, unauthorized
-from tests.support.events import connect_event
-from tests.support.keys import jwks, key, write_jwks
-from tests.support.server import KeyServer
-from tests.support.tokens import AUDIENCE, ISSUER, LIVE, live_claims, mint, mint_hmac
+from testkit.authorizers import LoadHandler, policy_allows, unauthorized
+from testkit.events import EVENTS, connect_event
+from testkit.keys import jwks, key, write_jwks
+from testkit.server import KeyServer
+from testkit.tokens import AUDIENCE, ISSUER, LIVE, live_claims, mint, mint_hmac
 
 
 @pytest.fixture
@@ -217,7 +217,7 @@ def test_metrics_are_flushed_as_one_embedded_metric_format_record(
     assert {"Allow", "CacheHit", "VerifyTime"} <= names
 
 
-HELD_EVENTS = sorted((Path(__file__).parents[1] / "events").glob("*authorizer_request.json"))
+HELD_EVENTS = sorted(EVENTS.glob("*authorizer_request.json"))
 
 
 def held_shapes(event: dict[str, Any], token: str) -> dict[str, dict[str, Any]]:
@@ -243,7 +243,7 @@ def held_shapes(event: dict[str, Any], token: str) -> dict[str, dict[str, Any]]:
 
 @pytest.mark.parametrize("held", HELD_EVENTS, ids=lambda path: path.stem)
 def test_every_held_event_shape_is_handled(load_handler: LoadHandler, served: KeyServer, held: Path) -> None:
-    """Every event under tests/events, as API Gateway sends it, allows a valid token in each shape."""
+    """Every event under testkit/events, as API Gateway sends it, allows a valid token in each shape."""
     event = json.loads(held.read_text())
     module = load_handler(**env_for(served.url))
     for shape, shaped in held_shapes(event, mint("rsa-1", live_claims())).items():

@@ -11,8 +11,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.support.keys import write_jwks
-from tests.support.tokens import AUDIENCE, ISSUER
+from testkit.keys import write_jwks
+from testkit.tokens import AUDIENCE, ISSUER
 
 FORBIDDEN = (
     "urllib3",

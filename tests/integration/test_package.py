@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 
 from fastauthz.dev.package import build, host_arch
-from tests.support.events import connect_event
-from tests.support.keys import jwks
-from tests.support.tokens import AUDIENCE, ISSUER, claims, mint
+from testkit.events import connect_event
+from testkit.keys import jwks
+from testkit.tokens import AUDIENCE, ISSUER, claims, mint
 
 VERSION = f"{sys.version_info.major}.{sys.version_info.minor}"
 

@@ -21,10 +21,10 @@ import pytest
 from fastauthz.authorizer import Authorizer
 from fastauthz.config import load_settings
 from fastauthz.dev.issuer import certificate_pem
-from tests.support.authorizers import Logs, outcome
-from tests.support.events import connect_event
-from tests.support.keys import key, write_jwks
-from tests.support.tokens import mint
+from testkit.authorizers import Logs, outcome
+from testkit.events import connect_event
+from testkit.keys import key, write_jwks
+from testkit.tokens import mint
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 NOW = int(time.time())

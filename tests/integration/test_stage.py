@@ -19,10 +19,10 @@ from websockets.typing import Subprotocol
 from fastauthz.dev.issuer import DevIssuer
 from fastauthz.dev.runtime import FunctionSpec
 from fastauthz.dev.stage import Stage, StageConfig
+from testkit.events import EVENTS
 
 T = TypeVar("T")
 ROOT = Path(__file__).resolve().parents[2]
-EVENTS = ROOT / "tests" / "events"
 
 
 def spec(handler: str, **env: str) -> FunctionSpec:

@@ -19,11 +19,11 @@ from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 
 from fastauthz.authorizer import Authorizer
-from fastauthz.dev.tokens import tamper
-from tests.support.authorizers import Logs, make_authorizer, outcome
-from tests.support.events import connect_event
-from tests.support.keys import jwks, key, write_jwks
-from tests.support.tokens import AUDIENCE, ISSUER, NOW, mint
+from testkit.authorizers import Logs, make_authorizer, outcome
+from testkit.events import connect_event
+from testkit.forgery import tamper
+from testkit.keys import jwks, key, write_jwks
+from testkit.tokens import AUDIENCE, ISSUER, NOW, mint
 
 TRUSTED = ("rsa-1", "es256-1", "es384-1", "ed25519-1")
 ALGORITHMS = ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"]

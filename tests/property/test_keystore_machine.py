@@ -21,8 +21,8 @@ from fastauthz.errors import KeysUnavailable, Rejected
 from fastauthz.fetch import Fetched, FetchError
 from fastauthz.keystore import KeyStore, KeyTiming
 from fastauthz.logs import Log
-from tests.support.authorizers import Clock, Logs
-from tests.support.keys import jwks
+from testkit.authorizers import Clock, Logs
+from testkit.keys import jwks
 
 URL = "https://keys.example/.well-known/jwks.json"
 

@@ -13,10 +13,10 @@ from hypothesis import strategies as st
 from fastauthz.authorizer import Authorizer
 from fastauthz.dev.tokens import b64url
 from fastauthz.errors import Rejected
-from tests.support.authorizers import Logs, make_authorizer, outcome
-from tests.support.events import connect_event
-from tests.support.keys import write_jwks
-from tests.support.tokens import claims, mint, parse_token
+from testkit.authorizers import Logs, make_authorizer, outcome
+from testkit.events import connect_event
+from testkit.keys import write_jwks
+from testkit.tokens import claims, mint, parse_token
 
 B64URL = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
 VALID = mint("rsa-1", claims(exp=4_000_000_000))

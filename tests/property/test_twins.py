@@ -21,10 +21,10 @@ from fastauthz.extract import build_extractor
 from fastauthz.fetch import Fetched
 from fastauthz.keystore import KeyStore, KeyTiming
 from fastauthz.logs import Log
-from tests.support.authorizers import Clock, Logs, make_authorizer, outcome
-from tests.support.events import connect_event
-from tests.support.keys import jwks, write_jwks
-from tests.support.tokens import NOW, claims, mint
+from testkit.authorizers import Clock, Logs, make_authorizer, outcome
+from testkit.events import connect_event
+from testkit.keys import jwks, write_jwks
+from testkit.tokens import NOW, claims, mint
 
 # Characters that matter around a bearer token: ASCII and Unicode whitespace, the scheme's letters.
 AROUND = st.text(alphabet=" \t\x0b\x0c\r\n\xa0\u2003\u3000Bearer", max_size=12)

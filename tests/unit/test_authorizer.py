@@ -6,11 +6,11 @@ from pathlib import Path
 import pytest
 
 from fastauthz.authorizer import Authorizer
-from tests.support.authorizers import Clock, Logs, make_authorizer, outcome
-from tests.support.events import connect_event
-from tests.support.keys import jwks, write_jwks
-from tests.support.server import KeyServer
-from tests.support.tokens import NOW, claims, mint
+from testkit.authorizers import Clock, Logs, make_authorizer, outcome
+from testkit.events import connect_event
+from testkit.keys import jwks, write_jwks
+from testkit.server import KeyServer
+from testkit.tokens import NOW, claims, mint
 
 
 @pytest.fixture

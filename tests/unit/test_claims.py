@@ -7,7 +7,7 @@ import pytest
 from fastauthz.claims import ClaimRules, check_claims, granted_scopes
 from fastauthz.errors import Rejected
 from fastauthz.issuer_settings import IssuerConfig
-from tests.support.tokens import AUDIENCE, ISSUER, NOW, claims
+from testkit.tokens import AUDIENCE, ISSUER, NOW, claims
 
 
 def rules(

@@ -8,11 +8,11 @@ import pytest
 
 from fastauthz.dev.cli import main
 from fastauthz.dev.issuer import DevIssuer
-from tests.support.authorizers import Logs, make_authorizer, outcome
-from tests.support.events import connect_event
-from tests.support.keys import jwks, write_jwks
-from tests.support.server import KeyServer
-from tests.support.tokens import NOW, claims, mint
+from testkit.authorizers import Logs, make_authorizer, outcome
+from testkit.events import connect_event
+from testkit.keys import jwks, write_jwks
+from testkit.server import KeyServer
+from testkit.tokens import NOW, claims, mint
 
 
 def test_inspect_decodes_without_trusting(capsys: pytest.CaptureFixture[str]) -> None:

@@ -13,8 +13,8 @@ from fastauthz.errors import ConfigError
 from fastauthz.providers import derive_issuer
 from fastauthz.settings import ASYMMETRIC_ALGORITHMS, HMAC_ALGORITHMS
 from fastauthz.settings import NAMES as SETTING_NAMES
-from tests.support.authorizers import Logs
-from tests.support.tokens import AUDIENCE, ISSUER
+from testkit.authorizers import Logs
+from testkit.tokens import AUDIENCE, ISSUER
 
 BASE = {"JWT_ISSUER_JWKS_URI": "file:///keys.json", "JWT_ISSUER": ISSUER, "JWT_AUTHORIZED_AUDIENCES": AUDIENCE}
 SECRET = "s" * 32

@@ -10,7 +10,8 @@ from joserfc.errors import BadSignatureError
 from joserfc.jwk import KeySet
 
 from fastauthz import token as strict
-from fastauthz.dev.tokens import ALGORITHM_KEYS, b64url, b64url_decode, forge, generate_key, parts, sign, signing_alg, tamper
+from fastauthz.dev.tokens import ALGORITHM_KEYS, b64url, b64url_decode, generate_key, sign, signing_alg
+from testkit.forgery import forge, parts, tamper
 
 
 @pytest.mark.parametrize("alg", sorted(ALGORITHM_KEYS))

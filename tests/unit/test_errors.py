@@ -8,7 +8,7 @@ import ast
 from fastauthz import authorizer
 from fastauthz.dev.readme import README, generated
 from fastauthz.errors import LASTING_REASONS, REASON_CODES, REASONS, Rejected, Unauthorized
-from tests.support.source import package_nodes
+from testkit.source import package_nodes
 
 
 def codes_in_the_source() -> set[str]:

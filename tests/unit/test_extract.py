@@ -6,7 +6,7 @@ import pytest
 
 from fastauthz.errors import Rejected
 from fastauthz.extract import build_extractor
-from tests.support.events import connect_event
+from testkit.events import connect_event
 
 ALL = build_extractor(("header", "query", "protocol", "cookie"), "authorization", "session")
 TOKEN = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ1In0.c2ln"

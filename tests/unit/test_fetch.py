@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from fastauthz import fetch
-from fastauthz.dev.tls import make_certificates, server_context
 from fastauthz.fetch import MAX_KEY_SET_BYTES, FetchError, fetch_document, split_url
+from testkit.tls import make_certificates, server_context
 
 Reply = Callable[[socket.socket, int], None]  # (connection, request number) -> writes a response
 

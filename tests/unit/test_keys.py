@@ -11,8 +11,8 @@ from cryptography.x509.oid import NameOID
 
 from fastauthz.errors import KeySetError
 from fastauthz.keys import KeySet, PreparedKey, load_key_set, prepare_jwk
-from tests.support.keys import jwks, key
-from tests.support.tokens import mint, parse_token
+from testkit.keys import jwks, key
+from testkit.tokens import mint, parse_token
 
 
 def found(key_set: KeySet, kid: str) -> PreparedKey:

@@ -15,10 +15,10 @@ import pytest
 from fastauthz.errors import KeysUnavailable, Rejected
 from fastauthz.keystore import DEFAULT_TTL, KeyStore, KeyTiming
 from fastauthz.logs import Log
-from tests.support.authorizers import Clock, Logs
-from tests.support.keys import jwks
-from tests.support.server import KeyServer
-from tests.support.tokens import NOW
+from testkit.authorizers import Clock, Logs
+from testkit.keys import jwks
+from testkit.server import KeyServer
+from testkit.tokens import NOW
 
 
 class Manual:

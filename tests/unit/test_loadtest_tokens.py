@@ -9,10 +9,10 @@ import pytest
 from fastauthz.authorizer import Authorizer
 from fastauthz.config import load_settings
 from fastauthz.dev.issuer import DevIssuer
-from fastauthz.dev.tokens import parts
 from loadtest.tokens import EXPECTED, KINDS, TokenSupply, parse_mix
-from tests.support.authorizers import outcome
-from tests.support.events import connect_event
+from testkit.authorizers import outcome
+from testkit.events import connect_event
+from testkit.forgery import parts
 
 
 def test_the_mix_is_parsed_and_unknown_kinds_refused() -> None:

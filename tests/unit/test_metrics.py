@@ -8,7 +8,7 @@ import json
 
 from fastauthz.dev.readme import README, generated
 from fastauthz.metrics import METRIC_NAMES, METRICS, Metrics
-from tests.support.source import package_nodes
+from testkit.source import package_nodes
 
 
 def names_counted() -> set[str]:

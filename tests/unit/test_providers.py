@@ -8,7 +8,7 @@ import pytest
 from fastauthz.errors import KeySetError
 from fastauthz.fetch import FetchError
 from fastauthz.providers import GOOGLE_SECURETOKEN_KEYS, derive_issuer, discover_jwks_uri, issuer_aliases, key_url_for_issuer
-from tests.support.server import KeyServer
+from testkit.server import KeyServer
 
 COGNITO = "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_AbC123"
 

@@ -2,10 +2,11 @@ from __future__ import annotations
 
 import pytest
 
-from fastauthz.dev.tokens import b64url, forge, parts
+from fastauthz.dev.tokens import b64url
 from fastauthz.errors import Rejected
 from fastauthz.token import HeaderCache, b64url_decode, decode_signature
-from tests.support.tokens import mint, parse_token
+from testkit.forgery import forge, parts
+from testkit.tokens import mint, parse_token
 
 
 def reason_of(token: str, max_bytes: int = 8192) -> str:

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from bench.coldstart import KEY_SOURCE_VARIABLES, NODE_PEER, NODE_PEER_OF, NODE_SCENARIOS, key_server, scenarios
-from tests.support.server import KeyServer
+from testkit.server import KeyServer
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from fastauthz.dev.tls import make_certificates, server_context
+from testkit.tls import make_certificates, server_context
 
 
 def _as_body(document: Any) -> bytes:

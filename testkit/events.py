@@ -1,4 +1,4 @@
-"""The held API Gateway events (tests/events/, captured and published ones) with a token placed where
+"""The held API Gateway events (testkit/events/, captured and published ones) with a token placed where
 a client puts it. The benchmarks build their events here too."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-EVENTS = Path(__file__).resolve().parents[1] / "events"
+EVENTS = Path(__file__).resolve().parent / "events"
 CONNECT = "connect_authorizer_request"
 
 

@@ -57,13 +57,22 @@ class Authorizer:
         self.cache = VerifiedCache(settings.cache_size)
         self.rejected = RejectedCache()
         self.policies = Policies(settings.authorized_apis)
-        self.extract = build_extractor(settings.token_sources, settings.query_parameter, settings.cookie_name)
+        # The token of an event; with JWT_ALLOWED_ORIGINS, after the handshake's Origin is checked.
+        self.extract = build_extractor(
+            settings.token_sources, settings.query_parameter, settings.cookie_name, settings.query_token_max_age, settings.leeway, clock
+        )
+        if settings.allowed_origins or settings.require_origin:
+            from .origins import OriginCheck, checking_origin
+
+            self.extract = checking_origin(self.extract, OriginCheck(settings.allowed_origins, settings.require_origin))
+        self.usage_identifier_claim = settings.usage_identifier_claim
+        # Where an Allow's usageIdentifierKey may come from: the claim, or the hook's answer.
+        self.usage_keys = bool(settings.usage_identifier_claim) or settings.authorize is not None
         self.refuse_with_deny = settings.refuse_with == "deny"
         # The bookkeeping of each outcome, bound once: a bound method costs what the inlined code did.
         outcomes = Outcomes(self.log, self.metrics, self.rejected, self.policies, self.refuse_with_deny)
         self._refused, self._decided, self._refusal = outcomes.refused, outcomes.decided, outcomes.refusal
         self._counts = self.metrics.counts
-        self._parsed: tuple[dict[str, Any], dict[str, Any]] | None = None  # (header, payload) for the refusal log line
         # FASTAUTHZ_AUTHORIZE, imported by load_settings (a missing module or function fails there).
         self.hook: Hook | None = settings.authorize
         if self.hook is not None:
@@ -89,7 +98,7 @@ class Authorizer:
                 )
             rules = ClaimRules(config, settings.verify_expiration, settings.leeway)
             issuer = Issuer(config, rules, keystore)
-            for name in (config.issuer, *config.aliases):  # tokens are routed by their iss, in any accepted spelling
+            for name in config.accepted_issuers:  # tokens are routed by their iss, in any accepted spelling
                 self.issuers[name] = issuer
         # Every issuer's allowed algorithms: a token whose alg none accepts is refused from its header alone.
         self.algorithms: frozenset[str] = frozenset().union(*(config.algorithms for config in settings.issuers))
@@ -163,9 +172,8 @@ class Authorizer:
             if entry.denial and entry.denial != "denied_by_hook":
                 raise Rejected(entry.denial)
             return dict(entry.claims)
-        self._parsed = None
         try:
-            return dict(self._verify(token, None, now))
+            return dict(self._verify(token, None, now, []))
         except Rejected as rejection:
             if rejection.reason in LASTING_REASONS:
                 self.rejected.add(token, now, rejection.reason)
@@ -183,7 +191,7 @@ class Authorizer:
         `.reason` the code, after the same log line and metrics: for a handler of your own."""
         now = self.clock()
         token = None
-        self._parsed = None
+        parsed: list[Any] | None = None  # what _verify decoded of the token, for a refusal's log line: [] or [(header, payload)]
         try:
             token = self.extract(event)
             entry = self.cache.entries.get(token)
@@ -196,9 +204,10 @@ class Authorizer:
                 result = entry[1] if entry[2] == method_arn else self._rebuild(entry, method_arn)
                 self._decided(entry, token, event, now)
             else:
-                result = self._verify(token, event, now)
+                parsed = []
+                result = self._verify(token, event, now, parsed)
         except Rejected as rejection:
-            refused = self._refused(rejection, event, token, self._parsed, now)
+            refused = self._refused(rejection, event, token, parsed[0] if parsed else None, now)
             if raising:
                 raise
             return refused
@@ -216,10 +225,13 @@ class Authorizer:
             self.metrics.flush(now)
         return result
 
-    def _verify(self, token: str, event: Mapping[str, Any] | None, now: float) -> dict[str, Any]:
+    def _verify(self, token: str, event: Mapping[str, Any] | None, now: float, parsed: list[Any]) -> dict[str, Any]:
         """decide()'s answer for a token not in the cache; with no event (Authorizer.verify) the
         verified claims after the configured rules. One function, one frame: a refusal unwinds
-        through as few frames as possible (each costs ~600 instructions, make bench-check)."""
+        through as few frames as possible (each costs ~600 instructions, make bench-check).
+        `parsed` receives the token's (header, payload) once decoded, for the refusal's log line:
+        handed back through the caller's own list rather than by catching and re-raising here (a
+        second raise costs ~1 µs per refusal), and never through the instance, which threads share."""
         replayed = self.rejected.entries.get(hash(token))
         if replayed is not None and now < replayed[0]:
             raise Rejected(replayed[1], "replayed")
@@ -227,10 +239,7 @@ class Authorizer:
         checked = self.headers.entries.get(header_segment)
         header, alg, kid = checked if checked is not None else self.headers.parse(header_segment)
         payload = decode_payload(payload_segment)
-        # Handed to the refusal log through the instance rather than by catching and re-raising
-        # here (a second raise costs ~1 µs per refusal). One invocation at a time per execution
-        # environment, as in Lambda, makes this safe.
-        self._parsed = (header, payload)
+        parsed.append((header, payload))
         iss = payload.get("iss")
         issuer = self.issuers.get(iss) if type(iss) is str else None
         if issuer is None:
@@ -285,6 +294,8 @@ class Authorizer:
         elif 2 * len(token) + SMALL_RESULT_MARGIN > MAX_RESULT_BYTES:
             self._fit(context, principal, document_size)
         result = {"principalId": principal, "policyDocument": document, "context": context}
+        if self.usage_keys and not denial:
+            self._add_usage_key(result, payload, extra)
         entry = new_entry(VerifiedEntry, (expires, result, method_arn, principal, context, denial, issuer.name, kid, payload))
         if expires > now:  # not so with FASTAUTHZ_AUTHORIZE_CACHE_SECONDS=0: the hook is asked every time
             self.cache.put(token, entry)
@@ -309,6 +320,18 @@ class Authorizer:
             expires = min(expires, now + self.hook_cache_seconds)
         return denial, extra, expires
 
+    def _add_usage_key(self, result: dict[str, Any], payload: dict[str, Any], extra: dict[str, Any] | None) -> None:
+        """An Allow's usageIdentifierKey (a usage plan's API key): the hook's answer, else the
+        FASTAUTHZ_USAGE_IDENTIFIER_CLAIM claim when it is a non-empty string, else none."""
+        if extra is not None and "usageIdentifierKey" in extra:
+            key = result["context"].pop("usageIdentifierKey", None)
+            if type(key) is not str or not key:
+                raise Rejected("hook_error", "usageIdentifierKey must be a non-empty string")
+        else:
+            key = payload.get(self.usage_identifier_claim) if self.usage_identifier_claim else None
+        if type(key) is str and key:
+            result["usageIdentifierKey"] = key
+
     def _fit(self, context: dict[str, Any], principal: str, document_size: int) -> None:
         dropped = fit_context(context, principal, document_size)
         if dropped:
@@ -317,4 +340,8 @@ class Authorizer:
     def _rebuild(self, entry: VerifiedEntry, method_arn: Any) -> dict[str, Any]:
         """A cache hit for another methodArn (an authorizer shared by several APIs or stages)."""
         document = (self.policies.deny(method_arn) if entry.denial else self.policies.allow(method_arn))[0]
-        return {"principalId": entry.principal, "policyDocument": document, "context": entry.context}
+        result = {"principalId": entry.principal, "policyDocument": document, "context": entry.context}
+        usage_key = entry.result.get("usageIdentifierKey")
+        if usage_key is not None:
+            result["usageIdentifierKey"] = usage_key
+        return result

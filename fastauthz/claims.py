@@ -18,10 +18,11 @@ FIREBASE_MAX_SUB_LENGTH = 128
 
 
 class ClaimRules:
-    __slots__ = ("audiences", "firebase", "issuers", "leeway", "token_use", "verify_audience", "verify_expiration")
+    __slots__ = ("audiences", "firebase", "issuers", "leeway", "tenants", "token_use", "verify_audience", "verify_expiration")
 
     def __init__(self, config: IssuerConfig, verify_expiration: bool, leeway: float) -> None:
-        self.issuers = frozenset((config.issuer, *config.aliases))
+        self.issuers = frozenset(config.accepted_issuers)
+        self.tenants = config.tenant_of()  # Entra multi-tenant: iss -> the tenant `tid` must name; else None
         self.audiences = config.audiences
         self.verify_audience = config.verify_audience
         self.verify_expiration = verify_expiration
@@ -66,6 +67,9 @@ def check_claims(payload: dict[str, Any], rules: ClaimRules, now: float) -> floa
     iss = payload.get("iss")
     if type(iss) is not str or iss not in rules.issuers:  # issuers: the configured one and its accepted spellings
         raise Rejected("bad_issuer", truncate(iss))
+    if rules.tenants is not None and payload.get("tid") != rules.tenants[iss]:
+        # One key set signs for every tenant: only `tid` ties the token to the tenant its iss names.
+        raise Rejected("bad_tenant", truncate(payload.get("tid")))
 
     if rules.verify_audience:
         audiences = rules.audiences

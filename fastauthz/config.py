@@ -33,6 +33,10 @@ class Settings(NamedTuple):
     token_sources: tuple[str, ...]
     query_parameter: str
     cookie_name: str
+    allowed_origins: tuple[str, ...]  # () when unchecked; ("*",) accepts any origin explicitly
+    require_origin: bool
+    query_token_max_age: float | None
+    usage_identifier_claim: str
     context_claims: tuple[str, ...]
     max_token_bytes: int
     cache_size: int
@@ -60,13 +64,18 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     notes: list[str] = []
     warnings: list[str] = []
     issuers = load_issuers(env, notes, warnings)
+    token_sources = _token_sources(env)
     return Settings(
         issuers=issuers,
         verify_expiration=env.value("JWT_VERIFY_EXPIRATION"),
         leeway=env.value("JWT_LEEWAY_SECONDS"),
-        token_sources=_token_sources(env),
+        token_sources=token_sources,
         query_parameter=env.value("JWT_QUERY_PARAMETER"),
         cookie_name=env.value("JWT_COOKIE_NAME"),
+        allowed_origins=_allowed_origins(env, token_sources, warnings),
+        require_origin=env.value("JWT_REQUIRE_ORIGIN"),
+        query_token_max_age=_query_token_max_age(env, token_sources),
+        usage_identifier_claim=env.value("FASTAUTHZ_USAGE_IDENTIFIER_CLAIM"),
         context_claims=env.value("JWT_CONTEXT_CLAIMS"),
         max_token_bytes=env.value("JWT_MAX_TOKEN_BYTES"),
         cache_size=env.value("JWT_CACHE_SIZE"),
@@ -104,6 +113,34 @@ def _token_sources(env: Environment) -> tuple[str, ...]:
     if "query" in sources and not env.value("JWT_QUERY_PARAMETER"):
         raise ConfigError("JWT_QUERY_PARAMETER", "the query source is enabled: name the parameter")
     return sources
+
+
+def _allowed_origins(env: Environment, token_sources: tuple[str, ...], warnings: list[str]) -> tuple[str, ...]:
+    origins: tuple[str, ...] = env.value("JWT_ALLOWED_ORIGINS")
+    if "cookie" in token_sources and not origins:
+        # Browsers send cookies with a WebSocket handshake whatever page opens it: without an
+        # allow-list, any site a signed-in user visits could connect as that user.
+        raise ConfigError(
+            "JWT_ALLOWED_ORIGINS",
+            "the cookie token source (JWT_TOKEN_SOURCES / JWT_COOKIE_NAME) needs the origins allowed to connect, "
+            "or `*` to accept any page explicitly (cross-site WebSocket hijacking)",
+        )
+    if origins == ("*",):
+        if env.value("JWT_REQUIRE_ORIGIN"):
+            raise ConfigError("JWT_REQUIRE_ORIGIN", "requiring an Origin needs JWT_ALLOWED_ORIGINS to list them, not `*`")
+        if "cookie" in token_sources:
+            warnings.append("JWT_ALLOWED_ORIGINS=*: any web page can open a connection with a signed-in user's cookie")
+        return ()
+    if env.value("JWT_REQUIRE_ORIGIN") and not origins:
+        raise ConfigError("JWT_REQUIRE_ORIGIN", "set JWT_ALLOWED_ORIGINS to the origins allowed to connect")
+    return origins
+
+
+def _query_token_max_age(env: Environment, token_sources: tuple[str, ...]) -> float | None:
+    max_age: float | None = env.value("JWT_QUERY_TOKEN_MAX_AGE_SECONDS")
+    if max_age is not None and "query" not in token_sources:
+        raise ConfigError("JWT_QUERY_TOKEN_MAX_AGE_SECONDS", "the query token source is not enabled (JWT_TOKEN_SOURCES)")
+    return max_age
 
 
 def _authorized_apis(env: Environment) -> tuple[str, ...]:

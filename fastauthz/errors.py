@@ -25,6 +25,7 @@ Reason = tuple[str, int, bool, str]
 # fmt: off
 REASONS: tuple[Reason, ...] = (
     ("missing_token", 401, False, "no token in any configured source"),
+    ("query_token_too_old", 401, False, "a token from the query string issued longer ago than JWT_QUERY_TOKEN_MAX_AGE_SECONDS, or without `iat`"),
     ("token_too_large", 401, True, "longer than JWT_MAX_TOKEN_BYTES, refused before decoding"),
     ("malformed", 401, True, "not three strict base64url segments of JSON objects, or a bad header field"),
     ("unsupported_crit", 401, True, "a `crit` or `b64` header"),
@@ -38,6 +39,7 @@ REASONS: tuple[Reason, ...] = (
     ("not_yet_valid", 401, False, "`nbf` in the future, beyond the leeway"),
     ("issued_in_future", 401, False, "`iat` in the future, beyond the leeway"),
     ("bad_claim_type", 401, True, "a registered claim of the wrong JSON type"),
+    ("bad_tenant", 401, True, "Entra multi-tenant: `tid` is not the tenant in `iss`"),
     ("bad_audience", 401, True, "no accepted audience in `aud` (or Cognito's `client_id`)"),
     ("bad_token_use", 401, True, "Cognito `token_use` not accepted"),
     ("missing_sub", 401, True, "no non-empty `sub`"),
@@ -48,6 +50,7 @@ REASONS: tuple[Reason, ...] = (
     ("hook_unauthorized", 401, False, "the authorization hook raised fastauthz.Unauthorized"),
     ("hook_error", 401, False, "the authorization hook failed (logged at ERROR with the exception type)"),
     ("internal_error", 401, False, "an input nothing foresaw: still a clean refusal, logged at ERROR"),
+    ("bad_origin", 403, False, "the handshake's `Origin` is not in JWT_ALLOWED_ORIGINS (or missing with JWT_REQUIRE_ORIGIN): a Deny, checked before any cache"),
     ("insufficient_scope", 403, False, "a valid token without the required scopes: a Deny policy"),
     ("insufficient_claims", 403, False, "a valid token failing JWT_REQUIRED_CLAIMS: a Deny policy"),
     ("denied_by_hook", 403, False, "the authorization hook returned False: a Deny policy"),
@@ -59,6 +62,8 @@ REASONS: tuple[Reason, ...] = (
 # fmt: on
 REASON_CODES = frozenset(code for code, _, _, _ in REASONS)
 LASTING_REASONS = frozenset(code for code, _, lasting, _ in REASONS if lasting)
+# Refusals of the request rather than of the token (bad_origin): a Deny (403), whatever FASTAUTHZ_REFUSE_WITH says.
+DENYING_REASONS = frozenset(code for code, status, _, _ in REASONS if status == 403)
 
 
 DETAIL_LIMIT = 80

@@ -11,12 +11,15 @@ Every map may be null or absent (API Gateway omits or nulls them depending on th
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from .errors import Rejected
+from .token import decode_payload
 
 Event = Mapping[str, Any]
+MAX_TICKET_CHARACTERS = 65536  # JWT_MAX_TOKEN_BYTES' upper bound
 _SPACES = frozenset(("", " ", "\t"))
 Source = Callable[[Event], "str | None"]
 
@@ -70,6 +73,32 @@ def query_source(parameter: str) -> Source:
     return source
 
 
+def ticket_source(source: Source, max_age: float, leeway: float, clock: Callable[[], float]) -> Source:
+    """`source` (the query string), refusing a token issued more than `max_age` seconds ago
+    (JWT_QUERY_TOKEN_MAX_AGE_SECONDS): a URL ends up in access logs and browser history, so it
+    should carry a short-lived ticket only. Read from the unverified payload, which can only
+    refuse: the token is verified in full afterwards. Checked on every event, the cached included,
+    since a ticket ages while its verification stays cached."""
+    oldest_age = max_age + leeway
+
+    def source_of_tickets(event: Event) -> str | None:
+        token = source(event)
+        if token is not None:
+            # Shape and size are checked again, with the configured limit, when the token is verified.
+            if len(token) > MAX_TICKET_CHARACTERS or not token.isascii() or token.count(".") != 2:
+                raise Rejected("malformed", "not a compact JWS")
+            iat: Any = decode_payload(token.split(".")[1].encode("ascii")).get("iat")
+            kind = type(iat)
+            if kind is not int and kind is not float:
+                raise Rejected("query_token_too_old" if iat is None else "bad_claim_type", "iat must be a number")
+            age = clock() - iat
+            if age > oldest_age:
+                raise Rejected("query_token_too_old", f"issued {int(age)} s ago")
+        return token
+
+    return source_of_tickets
+
+
 def protocol_source(event: Event) -> str | None:
     value = _lookup(event, "headers", "multiValueHeaders", "Sec-WebSocket-Protocol", "sec-websocket-protocol")
     if not value:
@@ -102,14 +131,22 @@ def cookie_source(cookie_name: str) -> Source:
     return source
 
 
-def build_extractor(sources: tuple[str, ...], query_parameter: str, cookie_name: str) -> Callable[[Event], str]:
+def build_extractor(
+    sources: tuple[str, ...],
+    query_parameter: str,
+    cookie_name: str,
+    query_max_age: float | None = None,
+    leeway: float = 0.0,
+    clock: Callable[[], float] = time.time,
+) -> Callable[[Event], str]:
     """An `extract(event) -> token` for the configured sources. Raises Rejected('missing_token')."""
     chain: list[Source] = []
     for name in sources:
         if name == "header":
             chain.append(header_source)
         elif name == "query":
-            chain.append(query_source(query_parameter))
+            query = query_source(query_parameter)
+            chain.append(query if query_max_age is None else ticket_source(query, query_max_age, leeway, clock))
         elif name == "protocol":
             chain.append(protocol_source)
         elif name == "cookie":

@@ -29,8 +29,12 @@ ISSUER_FIELDS = frozenset(
         "required_scopes",
         "required_claims",
         "hmac_secret",
+        "tenants",
+        "cognito_replica_regions",
     }
 )
+TENANT_PLACEHOLDER = "{tenantid}"
+COGNITO_ISSUER_PREFIXES = ("https://cognito-idp.", "https://issuer-cognito-idp.")
 
 
 class IssuerConfig:
@@ -48,6 +52,7 @@ class IssuerConfig:
         "jwks_uri",
         "required_claims",
         "required_scopes",
+        "tenants",
         "token_use",
         "verify_audience",
     )
@@ -67,6 +72,7 @@ class IssuerConfig:
         required_claims: RequiredClaims | None = None,
         aliases: tuple[str, ...] = (),
         discovery: bool = False,
+        tenants: tuple[str, ...] = (),
     ) -> None:
         self.issuer = issuer
         self.jwks_uri = jwks_uri
@@ -80,6 +86,7 @@ class IssuerConfig:
         self.required_claims = required_claims
         self.aliases = aliases  # other spellings of `issuer` accepted (a derived bare-host issuer: with and without "/")
         self.discovery = discovery  # jwks_uri is empty: found by OIDC discovery from `issuer` at the first key fetch
+        self.tenants = tenants  # `issuer` is a template with {tenantid}: the tenants accepted (Entra multi-tenant)
 
     def replace(self, **changes: Any) -> IssuerConfig:
         """A copy with `changes` applied."""
@@ -93,6 +100,20 @@ class IssuerConfig:
     def __repr__(self) -> str:  # never print the secret
         secret = "'***'" if self.hmac_secret else "None"
         return f"IssuerConfig(issuer={self.issuer!r}, jwks_uri={self.jwks_uri!r}, hmac_secret={secret})"
+
+    @property
+    def accepted_issuers(self) -> tuple[str, ...]:
+        """Every `iss` this issuer's tokens may carry: the issuer and its other spellings; for a
+        tenant template, each accepted tenant's issuer (never the template itself)."""
+        if self.tenants:
+            return self.aliases
+        return (self.issuer, *self.aliases)
+
+    def tenant_of(self) -> dict[str, str] | None:
+        """For a tenant template: each accepted `iss` -> the tenant its `tid` must name; else None."""
+        if not self.tenants:
+            return None
+        return {self.issuer.replace(TENANT_PLACEHOLDER, tenant): tenant for tenant in self.tenants}
 
     @property
     def is_firebase(self) -> bool:
@@ -110,6 +131,8 @@ def load_issuers(env: Environment, notes: list[str], warnings: list[str]) -> tup
         "hmac_secret": env.raw("JWT_HMAC_SECRET"),
         "jwks_snapshot": env.raw("JWT_JWKS_SNAPSHOT"),
         "required_claims": _json_object(env.raw("JWT_REQUIRED_CLAIMS"), "JWT_REQUIRED_CLAIMS"),
+        "tenants": env.raw("JWT_TENANTS"),
+        "cognito_replica_regions": env.raw("JWT_COGNITO_REPLICA_REGIONS"),
     }
     allow_insecure_http = env.value("JWT_ALLOW_INSECURE_HTTP")
     if env.is_set("JWT_ISSUERS"):
@@ -184,6 +207,8 @@ def _issuer_config(
         jwks_uri = key_url_for_issuer(issuer) or ""
         if jwks_uri:
             notes.append(f"derived key URL {jwks_uri} from issuer {issuer}")
+        elif TENANT_PLACEHOLDER in issuer:
+            raise ConfigError(uri_var, f"set the key URL shared by the tenants of {issuer}")
         elif issuer.startswith("https://") or (issuer.startswith("http://") and is_loopback_url(issuer)):
             discovery = True
             notes.append(f"keys of {issuer} by OIDC discovery ({discovery_url(issuer)})")
@@ -234,7 +259,10 @@ def _issuer_config(
     if token_use and not token_use <= {"access", "id"}:
         raise ConfigError(name("token_use", "JWT_TOKEN_USE"), f"expected access and/or id, got {sorted(token_use)}")
 
+    tenants = _tenants(issuer, split_csv(merged["tenants"]), name("tenants", "JWT_TENANTS"), issuer_var)
     aliases: tuple[str, ...] = ()
+    if tenants:
+        aliases = tuple(issuer.replace(TENANT_PLACEHOLDER, tenant) for tenant in tenants)
     if not issuer:
         from .providers import derive_issuer, issuer_aliases
 
@@ -246,6 +274,12 @@ def _issuer_config(
             )
         aliases = issuer_aliases(issuer, jwks_uri)
         notes.append(f"derived issuer {issuer} from {jwks_uri}" + (f" (also accepted: {', '.join(aliases)})" if aliases else ""))
+    replicas = split_csv(merged["cognito_replica_regions"])
+    if replicas or issuer.startswith(COGNITO_ISSUER_PREFIXES):
+        from .providers import cognito_issuers
+
+        forms = cognito_issuers(issuer, replicas, name("cognito_replica_regions", "JWT_COGNITO_REPLICA_REGIONS"))
+        aliases += tuple(form for form in forms if form != issuer and form not in aliases)
 
     return IssuerConfig(
         issuer=issuer,
@@ -260,7 +294,28 @@ def _issuer_config(
         required_claims=_required_claims(merged.get("required_claims"), name("required_claims", "JWT_REQUIRED_CLAIMS")),
         aliases=aliases,
         discovery=discovery,
+        tenants=tenants,
     )
+
+
+def _tenants(issuer: str, tenants: tuple[str, ...], variable: str, issuer_variable: str) -> tuple[str, ...]:
+    """The accepted tenants of an issuer template (Entra ID multi-tenant apps). Raises ConfigError."""
+    if TENANT_PLACEHOLDER not in issuer:
+        if tenants:
+            raise ConfigError(
+                variable,
+                f"tenants need an issuer template with {TENANT_PLACEHOLDER}, e.g. https://login.microsoftonline.com/{TENANT_PLACEHOLDER}/v2.0",
+            )
+        return ()
+    if issuer.count(TENANT_PLACEHOLDER) != 1 or not issuer.startswith("https://"):
+        raise ConfigError(issuer_variable, f"an issuer template is an https:// URL with {TENANT_PLACEHOLDER} once")
+    if not tenants:
+        # Accepting every tenant would accept any Entra ID customer's users: the list is required.
+        raise ConfigError(variable, f"list the tenant ids accepted by {issuer}")
+    for tenant in tenants:
+        if not all(c.isascii() and (c.isalnum() or c in "-.") for c in tenant):
+            raise ConfigError(variable, f"{tenant!r} is not a tenant id")
+    return tenants
 
 
 def _is_loopback_url(uri: str) -> bool:

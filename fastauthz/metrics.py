@@ -20,7 +20,7 @@ VERIFY_SAMPLE = 16
 # readme` generates the list; tests/unit/test_metrics.py checks every name the code counts is here).
 METRICS: tuple[tuple[str, str, str], ...] = (
     ("Allow", "Count", "connects allowed, fresh or from the cache"),
-    ("Deny", "Count", "valid tokens denied by the configured rules or the hook (403)"),
+    ("Deny", "Count", "valid tokens denied by the configured rules or the hook, and handshakes from origins not allowed (403)"),
     ("Unauthorized", "Count", "refusals (401, or a Deny in Deny mode)"),
     ("Rejected.<reason>", "Count", "refusals by reason code (the Outcomes table)"),
     ("CacheHit", "Count", "answers from the verified-token cache"),

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from .errors import LASTING_REASONS, Rejected, truncate
+from .errors import DENYING_REASONS, LASTING_REASONS, Rejected, truncate
 from .logs import INFO, Log
 
 if TYPE_CHECKING:
@@ -39,13 +39,17 @@ class Outcomes:
     ) -> dict[str, Any] | None:
         """Remember a lasting refusal, count it and write its log line (`parsed`: the token's
         unverified header and payload, when it got that far); returns what decide() answers: None
-        (a 401), or in Deny mode a Deny policy."""
+        (a 401), or in Deny mode, or for a refusal of the request (bad_origin), a Deny policy."""
         reason = rejection.reason
         if token is not None and reason in LASTING_REASONS:
             self.rejected.add(token, now, reason)
+        denying = reason in DENYING_REASONS
         metrics = self.metrics
         counts = metrics.counts
-        counts["Unauthorized"] = counts.get("Unauthorized", 0) + 1
+        if denying:
+            counts["Deny"] = counts.get("Deny", 0) + 1
+        else:
+            counts["Unauthorized"] = counts.get("Unauthorized", 0) + 1
         name = "Rejected." + reason
         counts[name] = counts.get(name, 0) + 1
         if self.log.threshold <= INFO:
@@ -60,7 +64,7 @@ class Outcomes:
             context = event.get("requestContext") if type(event) is dict else None
             self.log.decision(
                 now,
-                "unauthorized",
+                "denied" if denying else "unauthorized",
                 reason,
                 rejection.detail,
                 token,
@@ -72,7 +76,7 @@ class Outcomes:
             )
         if now >= metrics.next_flush:
             metrics.flush(now)
-        return self.refusal(event, reason) if self.refuse_with_deny else None
+        return self.refusal(event, reason) if self.refuse_with_deny or denying else None
 
     def decided(self, entry: VerifiedEntry, token: str, event: Mapping[str, Any], now: float) -> None:
         """Count an Allow or a Deny of a verified token; a Deny writes the line a refusal writes, so

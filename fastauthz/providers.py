@@ -7,11 +7,12 @@ one follow from the other it is derived here; any other issuer is resolved by OI
 
 | provider | issuer | key URL |
 | --- | --- | --- |
-| Cognito | https://cognito-idp.<region>.amazonaws.com/<pool> | <issuer>/.well-known/jwks.json |
+| Cognito | https://cognito-idp.<region>.amazonaws.com/<pool> (also issuer-cognito-idp.<region>, and replica Regions) | <issuer>/.well-known/jwks.json |
 | Auth0 | https://<tenant>.auth0.com/ (trailing slash) | <issuer>.well-known/jwks.json |
 | Firebase | https://securetoken.google.com/<project> | Google's securetoken x509 map |
 | Okta | https://<org>.okta.com/oauth2/<server> | <issuer>/v1/keys |
 | Okta org server | https://<org>.okta.com | <issuer>/oauth2/v1/keys |
+| Entra ID multi-tenant | https://login.microsoftonline.com/{tenantid}/v2.0 (a template, with JWT_TENANTS) | the common key set |
 | anything else | | discovered |
 """
 
@@ -19,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from .errors import KeySetError
+from .errors import ConfigError, KeySetError
 from .fetch import Fetched, FetchError, fetch_document, split_url
 from .strictjson import loads
 
@@ -31,6 +32,13 @@ GOOGLE_SECURETOKEN_KEYS = (
 )
 FIREBASE_ISSUER = "https://securetoken.google.com/"
 OKTA_HOSTS = (".okta.com", ".oktapreview.com", ".okta-emea.com")
+COGNITO_HOSTS = ("cognito-idp.", "issuer-cognito-idp.")
+ENTRA_HOSTS = ("login.microsoftonline.com", "sts.windows.net")
+TENANT_TEMPLATE = "/{tenantid}/"
+ENTRA_COMMON_KEYS = (  # (v1.0, v2.0)
+    "https://login.microsoftonline.com/common/discovery/keys",
+    "https://login.microsoftonline.com/common/discovery/v2.0/keys",
+)
 
 
 def _host(url: str) -> str:
@@ -80,8 +88,11 @@ def key_url_for_issuer(issuer: str) -> str | None:
     if not host or not issuer.startswith("https://"):
         return None
     path = issuer[len("https://") + len(host) :]
-    if host.startswith("cognito-idp.") and host.endswith(".amazonaws.com") and path.count("/") == 1 and len(path) > 1:
+    if host.startswith(COGNITO_HOSTS) and host.endswith(".amazonaws.com") and path.count("/") == 1 and len(path) > 1:
         return issuer + WELL_KNOWN_JWKS
+    if host in ENTRA_HOSTS and TENANT_TEMPLATE in path:
+        # One key set for every tenant (Entra ID multi-tenant apps): v2.0 issuers, and v1.0's sts.windows.net.
+        return ENTRA_COMMON_KEYS[path.endswith("/v2.0")]
     if host.endswith(".auth0.com") and path == "/":
         return issuer.rstrip("/") + WELL_KNOWN_JWKS
     if host.endswith(OKTA_HOSTS):
@@ -90,6 +101,28 @@ def key_url_for_issuer(issuer: str) -> str | None:
         if path in ("", "/"):
             return issuer.rstrip("/") + "/oauth2/v1/keys"
     return None
+
+
+def cognito_issuers(issuer: str, replica_regions: tuple[str, ...], variable: str) -> tuple[str, ...]:
+    """Every `iss` a Cognito user pool's tokens may carry, given one of them: the original
+    (`cognito-idp.<region>`) and the updated (`issuer-cognito-idp.<region>`) form, and the original
+    form in each replica Region of a multi-Region pool. () for an issuer that is not a pool's;
+    ConfigError (naming `variable`) when replica Regions are given for one."""
+    host = _host(issuer)
+    path = issuer[len("https://") + len(host) :]
+    region = host.split(".")[1] if host.startswith(COGNITO_HOSTS) and host.endswith(".amazonaws.com") and host.count(".") == 3 else ""
+    if not region or not issuer.startswith("https://") or path.count("/") != 1 or not path[1:].startswith(region + "_"):
+        if replica_regions:
+            raise ConfigError(variable, f"replica Regions apply to a Cognito user pool's issuer, not {issuer!r}")
+        return ()
+    for replica in replica_regions:
+        if not replica or not all(c.isascii() and (c.islower() or c.isdigit() or c == "-") for c in replica):
+            raise ConfigError(variable, f"{replica!r} is not an AWS Region name")
+    return (
+        f"https://cognito-idp.{region}.amazonaws.com{path}",
+        f"https://issuer-cognito-idp.{region}.amazonaws.com{path}",
+        *(f"https://cognito-idp.{replica}.amazonaws.com{path}" for replica in replica_regions),
+    )
 
 
 def discovery_url(issuer: str) -> str:

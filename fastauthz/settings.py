@@ -140,6 +140,19 @@ HOOK = Parser("`package.module:function`", _hook_reference)
 _LEVEL_ALIASES = {"WARNING": "WARN", "TRACE": "DEBUG", "FATAL": "ERROR", "CRITICAL": "ERROR"}
 
 
+def _origins(name: str, raw: str) -> tuple[str, ...]:
+    if not raw:
+        return ()
+    if raw.strip() == "*":
+        return ("*",)
+    from .origins import parse_origin  # only where an allow-list is configured
+
+    return tuple(parse_origin(name, entry) for entry in split_csv(raw))
+
+
+ORIGINS = Parser("comma list of origins, or `*`", _origins)
+
+
 def _log_level(name: str, raw: str) -> str:
     level = _LEVEL_ALIASES.get(raw.upper(), raw.upper())
     if raw and level not in LOG_LEVELS:
@@ -164,10 +177,16 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("JWT_TOKEN_USE", "", LIST, "Accepted Cognito `token_use` values (`access`, `id`); unset: not checked."),
     Variable("JWT_REQUIRED_SCOPES", "", SCOPES, "Scopes that must all be in `scope` (space separated) or `scp`; a valid token without them gets a Deny (403)."),
     Variable("JWT_REQUIRED_CLAIMS", "", JSON, "An object, claim name → expected value: a scalar must equal the claim or be one of its elements (`{\"cognito:groups\": \"chat-users\"}`); a list of values means any of them. A valid token that fails it gets a Deny (403, `insufficient_claims`)."),
-    Variable("JWT_ISSUERS", "", JSON, "Several issuers: a list (inline, or a path / `file://` to a JSON file) of objects with `issuer`, `jwks_uri` and optionally `jwks_snapshot`, `audiences`, `verify_audience`, `algorithms`, `token_use`, `required_scopes`, `required_claims`, `hmac_secret`. The single-issuer variables above are the defaults for omitted fields; `JWT_ISSUER_JWKS_URI` / `JWT_ISSUER` must then be unset."),
+    Variable("JWT_TENANTS", "", LIST, "Entra ID multi-tenant apps: the tenant ids accepted when the issuer is a template with `{tenantid}` (`https://login.microsoftonline.com/{tenantid}/v2.0`). The token's `tid` must equal the tenant in its `iss`."),
+    Variable("JWT_COGNITO_REPLICA_REGIONS", "", LIST, "Cognito multi-Region user pools: the replica Regions whose `https://cognito-idp.<region>.amazonaws.com/<pool>` issuer is accepted too (the pool's `issuer-cognito-idp` form always is)."),
+    Variable("JWT_ISSUERS", "", JSON, "Several issuers: a list (inline, or a path / `file://` to a JSON file) of objects with `issuer`, `jwks_uri` and optionally `jwks_snapshot`, `audiences`, `verify_audience`, `algorithms`, `token_use`, `required_scopes`, `required_claims`, `hmac_secret`, `tenants`, `cognito_replica_regions`. The single-issuer variables above are the defaults for omitted fields; `JWT_ISSUER_JWKS_URI` / `JWT_ISSUER` must then be unset."),
     Variable("JWT_TOKEN_SOURCES", "header,query,protocol", LIST, "Where to look for the token, in order: `header` (Authorization, `Bearer` optional), `query`, `protocol` (a JWT entry in Sec-WebSocket-Protocol), `cookie`. The first present source is used. `cookie` is appended by default when `JWT_COOKIE_NAME` is set."),
     Variable("JWT_QUERY_PARAMETER", "authorization", TEXT, "Query-string parameter holding the token (matched exactly, then case-insensitively)."),
     Variable("JWT_COOKIE_NAME", "", TEXT, "Cookie holding the token; enables the `cookie` source."),
+    Variable("JWT_ALLOWED_ORIGINS", "", ORIGINS, "Web pages allowed to open a connection, by the handshake's `Origin`: exact origins (`https://app.example.com`, `http://localhost:5173`) or `https://*.example.com` for one subdomain level. Another origin gets a Deny (403, `bad_origin`), checked before any cache answers. Required with the `cookie` source (browsers send cookies whatever page opens the socket); `*` accepts any origin explicitly."),
+    Variable("JWT_REQUIRE_ORIGIN", "false", BOOLEAN, "`true` also refuses handshakes without an `Origin` (`bad_origin`): only browsers may connect. Otherwise clients that are not browsers, which send none, pass."),
+    Variable("JWT_QUERY_TOKEN_MAX_AGE_SECONDS", "", number(1, 86400, optional=True), "A token taken from the query string must have been issued (`iat`) at most this long ago (plus the leeway), else `query_token_too_old`: URLs end up in access logs and browser history, so let them carry only short-lived tickets. Unset: not checked."),
+    Variable("FASTAUTHZ_USAGE_IDENTIFIER_CLAIM", "", TEXT, "A claim whose string value becomes an Allow's `usageIdentifierKey`: the API key of a usage plan, for an API whose `apiKeySelectionExpression` is `$context.authorizer.usageIdentifierKey`. A hook's answer may set it too."),
     Variable("JWT_CONTEXT_CLAIMS", "iss,aud,scope,client_id,token_use,email", LIST, "Claims copied into the authorizer `context` (flattened: lists joined with `,`, objects as JSON); `*` for all. `exp` is always added."),
     Variable("FASTAUTHZ_AUTHORIZE", "", HOOK, "Your own rule, imported at cold start and called as `function(claims, event)` after the built-in checks pass: `True`/`None` allows, `False` denies (403, `denied_by_hook`), a dict allows with extra context entries; raising `fastauthz.Unauthorized` refuses (401); any other exception fails closed (401, `hook_error`)."),
     Variable("FASTAUTHZ_AUTHORIZE_CACHE_SECONDS", "", number(0, 86400, optional=True), "How long the hook's answer is reused for the same token. Default: the token's life, like the rest of the decision. `0` verifies and asks the hook on every connect (revocation lists)."),

@@ -36,6 +36,10 @@ with atheris.instrument_imports(include=["fastauthz"]):  # tests.support imports
     from testkit.tokens import AUDIENCE, ISSUER, claims, mint
 
 KEYS = ("rsa-1", "es256-1", "ed25519-1")
+TENANT_ISSUER = "https://login.example.test/{tenantid}/v2.0"
+TENANTS = ("9188040d-6c67-4c5b-b112-36a304b66dad", "contoso")
+ALLOWED_ORIGINS = ("https://app.example.com", "https://*.example.org")
+ORIGINS = ("https://app.example.com", "https://a.example.org", "https://evil.example", "https://a.b.example.org", "null", "")
 MAX_SECONDS = 1.0
 FORGED_HEADERS: tuple[object, ...] = (
     {"alg": "none"},
@@ -54,13 +58,23 @@ def setup() -> tuple[Any, Any, dict[str, str]]:
     directory = Path(tempfile.mkdtemp(prefix="fastauthz-fuzz-"))
     now = int(time.time())
     valid = {mint(name, claims(sub=f"user-{name}", iat=now - 5, exp=now + 86400)): f"user-{name}" for name in KEYS}
+    for tenant in TENANTS:  # an Entra-shaped multi-tenant issuer: `tid` must match the tenant in `iss`
+        tenant_claims = claims(sub=f"user-{tenant}", iat=now - 5, exp=now + 86400, iss=TENANT_ISSUER.format(tenantid=tenant), tid=tenant)
+        valid[mint("rsa-1", tenant_claims)] = f"user-{tenant}"
+    key_file = write_jwks(directory, *KEYS)
+    issuers = [
+        {"issuer": ISSUER, "jwks_uri": key_file},
+        {"issuer": TENANT_ISSUER, "jwks_uri": key_file, "tenants": list(TENANTS)},
+    ]
     os.environ.update(
         {
-            "JWT_ISSUER_JWKS_URI": write_jwks(directory, *KEYS),
-            "JWT_ISSUER": ISSUER,
+            "JWT_ISSUERS": json.dumps(issuers),
             "JWT_AUTHORIZED_AUDIENCES": AUDIENCE,
             "JWT_TOKEN_SOURCES": "header,query,protocol,cookie",
             "JWT_COOKIE_NAME": "session",
+            "JWT_ALLOWED_ORIGINS": ",".join(ALLOWED_ORIGINS),
+            "JWT_QUERY_TOKEN_MAX_AGE_SECONDS": "600",
+            "FASTAUTHZ_USAGE_IDENTIFIER_CLAIM": "sub",
             "FASTAUTHZ_METRICS": "false",
             "LOG_LEVEL": "ERROR",
         }
@@ -136,7 +150,19 @@ def place(data: atheris.FuzzedDataProvider, token: str) -> dict[str, Any]:
         event["headers"]["authorization"] = f"Bearer {token}"
     if data.ConsumeIntInRange(0, 15) == 0:
         event["methodArn"] = data.ConsumeUnicodeNoSurrogates(40)
+    origin = data.ConsumeIntInRange(0, len(ORIGINS) + 1)
+    if origin < len(ORIGINS):
+        event["headers"] = event["headers"] or {}
+        event["headers"]["Origin"] = ORIGINS[origin]
+    elif origin == len(ORIGINS):  # fuzzed text, or a value of the wrong shape
+        event["headers"] = event["headers"] or {}
+        event["headers"]["origin"] = data.ConsumeUnicodeNoSurrogates(30) if data.ConsumeBool() else [data.ConsumeInt(2)]
     return event
+
+
+def origin_allowed(event: dict[str, Any]) -> bool:
+    origin = (event.get("headers") or {}).get("Origin", (event.get("headers") or {}).get("origin"))
+    return origin is None or origin in ("https://app.example.com", "https://a.example.org")
 
 
 def TestOneInput(raw: bytes) -> None:
@@ -155,11 +181,17 @@ def TestOneInput(raw: bytes) -> None:
         raise AssertionError(f"one call took {elapsed:.2f} s")
     if result is None:
         return
-    seen = authorizer.extract(event)
     effect = result["policyDocument"]["Statement"][0]["Effect"]
+    if effect == "Deny" and result["context"] == {"reason": "bad_origin"}:
+        if origin_allowed(event):
+            raise AssertionError(f"bad_origin for an allowed origin: {event['headers']!r}")
+        return
+    if not origin_allowed(event):
+        raise AssertionError(f"{effect} for a page of another origin: {event['headers']!r}")
+    seen = authorizer.extract(event)
     if effect != "Allow" or seen not in VALID:
         raise AssertionError(f"{effect} for a token that is not a valid one: {seen!r}")
-    if result["principalId"] != VALID[seen]:
+    if result["principalId"] != VALID[seen] or result["usageIdentifierKey"] != VALID[seen]:
         raise AssertionError(f"Allow with principal {result['principalId']!r} for {VALID[seen]!r}'s token")
 
 

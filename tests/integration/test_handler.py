@@ -40,7 +40,7 @@ def test_valid_token_from_each_source_is_allowed_with_keys_from_a_url(load_handl
 
 
 def test_cookie_source_when_a_cookie_name_is_configured(load_handler: LoadHandler, served: KeyServer) -> None:
-    module = load_handler(**env_for(served.url, JWT_COOKIE_NAME="session"))
+    module = load_handler(**env_for(served.url, JWT_COOKIE_NAME="session", JWT_ALLOWED_ORIGINS="https://app.example.com"))
     assert module.handler(connect_event(mint("es256-1", live_claims()), "cookie"), None)["principalId"] == "user-1"
 
 

@@ -54,7 +54,7 @@ def test_bad_origin_is_denied_in_both_refusal_modes_and_logged_and_counted(keys:
         assert result is not None and result["context"] == {"reason": "bad_origin"}
         line = next(record for record in logs if record.get("reason") == "bad_origin")
         assert line["message"] == "denied" and line["detail"] == "https://evil.example"
-        assert authorizer.metrics.counts == {"Deny": 1, "Rejected.bad_origin": 1}
+        assert authorizer.metrics.counts == {"KeyFetch": 1, "Deny": 1, "Rejected.bad_origin": 1}
         assert outcome(authorizer, from_page(connect_event(mint()), "https://evil.example")) == ("unauthorized", "bad_origin")
 
 

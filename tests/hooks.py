@@ -44,3 +44,12 @@ def counting(claims: dict[str, Any], event: Any) -> bool:
 
 
 NOT_A_FUNCTION = 42
+
+
+def plan_key(claims: dict[str, Any], event: Any) -> dict[str, Any]:
+    """Allow with the usage plan's API key of the caller's plan (a lookup of one's own, in real life)."""
+    return {"usageIdentifierKey": f"key-for-{claims.get('plan', 'free')}", "plan": claims.get("plan", "free")}
+
+
+def plan_key_of_the_wrong_type(claims: dict[str, Any], event: Any) -> dict[str, Any]:
+    return {"usageIdentifierKey": 42}

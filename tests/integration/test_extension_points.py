@@ -100,6 +100,29 @@ def test_a_hooks_dict_allows_with_extra_context(load_handler: LoadHandler) -> No
     assert result["context"]["stage"] == "production" and result["context"]["exp"]
 
 
+def test_usage_identifier_key_from_a_claim_in_allows_only(load_handler: LoadHandler) -> None:
+    module = load_handler(FASTAUTHZ_USAGE_IDENTIFIER_CLAIM="api_key", JWT_REQUIRED_SCOPES="chat:write")
+    token = mint("rsa-1", live_claims(api_key="k-123"))
+    result = module.handler(connect_event(token), None)
+    assert effect(result) == "Allow" and result["usageIdentifierKey"] == "k-123"
+    # From the cache, for another API of the same authorizer: the key stays.
+    other = connect_event(token, method_arn="arn:aws:execute-api:us-east-1:123456789012:zzzzzzzzzz/prod/$connect")
+    assert module.handler(other, None)["usageIdentifierKey"] == "k-123"
+    denied = module.handler(connect_event(mint("rsa-1", live_claims(api_key="k-123", scope="chat:read"))), None)
+    assert effect(denied) == "Deny" and "usageIdentifierKey" not in denied
+    for missing in (live_claims(), live_claims(api_key=7), live_claims(api_key="")):
+        assert "usageIdentifierKey" not in module.handler(connect_event(mint("rsa-1", missing)), None)
+
+
+def test_usage_identifier_key_from_the_hooks_answer(load_handler: LoadHandler) -> None:
+    module = load_handler(FASTAUTHZ_AUTHORIZE="tests.hooks:plan_key", FASTAUTHZ_USAGE_IDENTIFIER_CLAIM="api_key")
+    result = module.handler(connect_event(mint("rsa-1", live_claims(plan="pro", api_key="from-claim"))), None)
+    assert result["usageIdentifierKey"] == "key-for-pro"  # the hook's answer wins over the claim
+    assert result["context"]["plan"] == "pro" and "usageIdentifierKey" not in result["context"]
+    broken = load_handler(FASTAUTHZ_AUTHORIZE="tests.hooks:plan_key_of_the_wrong_type")
+    unauthorized(broken, connect_event(mint("rsa-1", live_claims())))
+
+
 def test_a_hook_raising_unauthorized_refuses_with_a_401(
     load_handler: LoadHandler, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

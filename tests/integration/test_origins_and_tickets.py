@@ -89,7 +89,9 @@ def test_the_origin_check_comes_before_the_token_so_a_page_without_one_is_still_
         ({"JWT_QUERY_TOKEN_MAX_AGE_SECONDS": "0"}, "JWT_QUERY_TOKEN_MAX_AGE_SECONDS", ()),
     ],
 )
-def test_configuration_mistakes_stop_the_cold_start_naming_the_variables(keys: str, env: dict[str, str], variable: str, names: tuple[str, ...]) -> None:
+def test_configuration_mistakes_stop_the_cold_start_naming_the_variables(
+    keys: str, env: dict[str, str], variable: str, names: tuple[str, ...]
+) -> None:
     with pytest.raises(ConfigError) as raised:
         load_settings({"JWT_ISSUER_JWKS_URI": keys, "JWT_ISSUER": ISSUER, "JWT_AUTHORIZED_AUDIENCES": AUDIENCE, **env})
     assert raised.value.variable == variable
@@ -118,7 +120,13 @@ def test_a_fresh_ticket_in_the_query_string_is_allowed_and_an_old_one_refused(ke
 
 @pytest.mark.parametrize(
     ("iat", "reason"),
-    [(None, "query_token_too_old"), ("1800000000", "bad_claim_type"), (True, "bad_claim_type"), ([NOW], "bad_claim_type"), (NOW - 3600, "query_token_too_old")],
+    [
+        (None, "query_token_too_old"),
+        ("1800000000", "bad_claim_type"),
+        (True, "bad_claim_type"),
+        ([NOW], "bad_claim_type"),
+        (NOW - 3600, "query_token_too_old"),
+    ],
 )
 def test_tickets_without_a_usable_iat_are_refused_cleanly(keys: str, iat: Any, reason: str) -> None:
     authorizer = make_authorizer(keys, JWT_QUERY_TOKEN_MAX_AGE_SECONDS="60")
@@ -132,6 +140,8 @@ def test_a_malformed_ticket_is_refused_as_malformed(keys: str) -> None:
 
 
 def test_a_ticket_through_the_handler(load_handler: LoadHandler, keys: str) -> None:
-    module = load_handler(JWT_ISSUER_JWKS_URI=keys, JWT_ISSUER=ISSUER, JWT_AUTHORIZED_AUDIENCES=AUDIENCE, JWT_QUERY_TOKEN_MAX_AGE_SECONDS="60")
+    module = load_handler(
+        JWT_ISSUER_JWKS_URI=keys, JWT_ISSUER=ISSUER, JWT_AUTHORIZED_AUDIENCES=AUDIENCE, JWT_QUERY_TOKEN_MAX_AGE_SECONDS="60"
+    )
     assert module.handler(connect_event(mint("rsa-1", live_claims()), "query"), None)["principalId"] == "user-1"
     unauthorized(module, connect_event(mint("rsa-1", live_claims(iat=live_claims()["iat"] - 600)), "query"))

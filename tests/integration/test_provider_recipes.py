@@ -21,6 +21,7 @@ import pytest
 from fastauthz.authorizer import Authorizer
 from fastauthz.config import load_settings
 from fastauthz.dev.issuer import certificate_pem
+from fastauthz.errors import ConfigError
 from testkit.authorizers import Logs, outcome
 from testkit.events import connect_event
 from testkit.keys import key, write_jwks
@@ -29,6 +30,7 @@ from testkit.tokens import mint
 README = Path(__file__).resolve().parents[2] / "README.md"
 NOW = int(time.time())
 TENANT = "9188040d-6c67-4c5b-b112-36a304b66dad"
+OTHER_TENANT = "72f988bf-86f1-41af-91ab-2d7cd011db47"
 
 
 def recipe(provider: str) -> dict[str, str]:
@@ -67,6 +69,18 @@ TOKENS: dict[str, tuple[dict[str, Any], str]] = {
             email="ada@example.com",
             email_verified=True,
             **{"cognito:username": "ada", "cognito:groups": ["chat-users"]},
+        ),
+        "rsa-1",
+    ),
+    "Cognito, multi-Region pool": (
+        shaped(
+            sub="aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee",
+            iss="https://issuer-cognito-idp.eu-west-1.amazonaws.com/eu-west-1_AbC123",
+            client_id="3n4b5urk1ft4fl3mg5e62d9ado",
+            token_use="access",
+            scope="aws.cognito.signin.user.admin",
+            auth_time=NOW - 10,
+            username="ada",
         ),
         "rsa-1",
     ),
@@ -123,6 +137,22 @@ TOKENS: dict[str, tuple[dict[str, Any], str]] = {
             sub="AAAAAAAAAAAAAAAAAAAAAIkzqF",
             tid=TENANT,
             uti="fqiBqXLPj0eQa82S",
+            ver="2.0",
+        ),
+        "rsa-1",
+    ),
+    "Microsoft Entra ID, multi-tenant": (
+        shaped(
+            aud="6cb04018-a3f5-46a7-b995-940c78f5aef3",
+            iss=f"https://login.microsoftonline.com/{OTHER_TENANT}/v2.0",
+            nbf=NOW - 10,
+            azp="6cb04018-a3f5-46a7-b995-940c78f5aef3",
+            name="Ada",
+            oid="690222be",
+            preferred_username="ada@contoso.com",
+            scp="access_as_user",
+            sub="AAAAAAAAAAAAAAAAAAAAAIkzqF",
+            tid=OTHER_TENANT,
             ver="2.0",
         ),
         "rsa-1",
@@ -207,7 +237,7 @@ def test_the_same_token_for_someone_else_is_refused(provider: str, tmp_path: Pat
     if provider == "Clerk":  # no aud: the origin in azp is what the recipe requires
         assert outcome(authorizer, connect_event(mint(key_name, {**claims, "azp": "https://evil.example"})))[0] == "deny"
         return
-    field = "client_id" if provider == "Cognito, access tokens" else "aud"
+    field = "client_id" if provider.startswith("Cognito") and "ID tokens" not in provider else "aud"
     assert outcome(authorizer, connect_event(mint(key_name, {**claims, field: "someone-else"}))) == ("unauthorized", "bad_audience")
 
 
@@ -241,7 +271,94 @@ def test_how_each_recipe_finds_its_keys() -> None:
     assert found["Auth0"] == [("https://acme.eu.auth0.com/.well-known/jwks.json", False)]
     assert found["Okta"] == [("https://acme.okta.com/oauth2/default/v1/keys", False)]
     assert found["Microsoft Entra ID (v2)"] == [("", True)]
+    assert found["Microsoft Entra ID, multi-tenant"] == [("https://login.microsoftonline.com/common/discovery/v2.0/keys", False)]
+    assert found["Cognito, multi-Region pool"] == [
+        ("https://issuer-cognito-idp.eu-west-1.amazonaws.com/eu-west-1_AbC123/.well-known/jwks.json", False)
+    ]
     assert found["Keycloak"] == [("", True)] and found["Clerk"] == [("", True)]
     assert found["Google Sign-In"] == [("", True), ("https://www.googleapis.com/oauth2/v3/certs", False)]
     custom = load_settings(recipe("Auth0, custom domain")).issuers[0]
     assert (custom.issuer, custom.aliases) == ("https://login.example.com", ("https://login.example.com/",))
+
+
+@pytest.mark.parametrize(
+    ("iss", "answer"),
+    [
+        ("https://issuer-cognito-idp.eu-west-1.amazonaws.com/eu-west-1_AbC123", "allow"),
+        ("https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_AbC123", "allow"),  # the original form, same pool
+        ("https://cognito-idp.eu-central-1.amazonaws.com/eu-west-1_AbC123", "allow"),  # a configured replica Region
+        ("https://cognito-idp.us-east-1.amazonaws.com/eu-west-1_AbC123", "bad_issuer"),  # a Region not configured
+        ("https://issuer-cognito-idp.eu-central-1.amazonaws.com/eu-west-1_AbC123", "bad_issuer"),
+        ("https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_Other", "bad_issuer"),
+    ],
+)
+def test_a_multi_region_cognito_pool_accepts_its_issuer_forms_and_no_other(iss: str, answer: str, tmp_path: Path) -> None:
+    claims, key_name = TOKENS["Cognito, multi-Region pool"]
+    decided = outcome(authorizer_for("Cognito, multi-Region pool", tmp_path), connect_event(mint(key_name, {**claims, "iss": iss})))
+    assert (decided[0] if answer == "allow" else decided[1]) == answer
+
+
+def test_a_cognito_pool_configured_by_either_form_or_its_key_url_accepts_both() -> None:
+    original = "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_AbC123"
+    updated = "https://issuer-cognito-idp.eu-west-1.amazonaws.com/eu-west-1_AbC123"
+    for env in ({"JWT_ISSUER": original}, {"JWT_ISSUER": updated}, {"JWT_ISSUER_JWKS_URI": original + "/.well-known/jwks.json"}):
+        config = load_settings({**env, "JWT_AUTHORIZED_AUDIENCES": "x"}).issuers[0]
+        assert set(config.accepted_issuers) == {original, updated}
+
+
+@pytest.mark.parametrize(
+    ("env", "variable"),
+    [
+        (
+            {"JWT_ISSUER": "https://sso.example.com/realms/chat", "JWT_COGNITO_REPLICA_REGIONS": "eu-central-1"},
+            "JWT_COGNITO_REPLICA_REGIONS",
+        ),
+        (
+            {"JWT_ISSUER": "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_A", "JWT_COGNITO_REPLICA_REGIONS": "EU/1"},
+            "JWT_COGNITO_REPLICA_REGIONS",
+        ),
+        ({"JWT_ISSUER": "https://login.microsoftonline.com/{tenantid}/v2.0"}, "JWT_TENANTS"),
+        ({"JWT_ISSUER": "https://login.microsoftonline.com/{tenantid}/v2.0", "JWT_TENANTS": "a/b"}, "JWT_TENANTS"),
+        ({"JWT_ISSUER": "https://sso.example.com", "JWT_TENANTS": TENANT}, "JWT_TENANTS"),
+        ({"JWT_ISSUER": "https://sso.example.com/{tenantid}", "JWT_TENANTS": TENANT}, "JWT_ISSUER_JWKS_URI"),
+        ({"JWT_ISSUER": "https://x/{tenantid}/{tenantid}", "JWT_TENANTS": TENANT, "JWT_ISSUER_JWKS_URI": "https://x/k"}, "JWT_ISSUER"),
+    ],
+)
+def test_issuer_form_mistakes_stop_the_cold_start_naming_the_variable(env: dict[str, str], variable: str) -> None:
+    with pytest.raises(ConfigError) as raised:
+        load_settings({**env, "JWT_AUTHORIZED_AUDIENCES": "x"})
+    assert raised.value.variable == variable
+
+
+@pytest.mark.parametrize(
+    ("changes", "answer"),
+    [
+        ({}, "allow"),
+        ({"iss": f"https://login.microsoftonline.com/{TENANT}/v2.0", "tid": TENANT}, "allow"),  # the other listed tenant
+        ({"tid": TENANT}, "bad_tenant"),  # a token whose tid is not the tenant of its iss
+        ({"tid": None}, "bad_tenant"),
+        ({"tid": [OTHER_TENANT]}, "bad_tenant"),
+        ({"tid": 7}, "bad_tenant"),
+        (
+            {
+                "iss": "https://login.microsoftonline.com/11111111-2222-3333-4444-555555555555/v2.0",
+                "tid": "11111111-2222-3333-4444-555555555555",
+            },
+            "bad_issuer",
+        ),
+        ({"iss": "https://login.microsoftonline.com/{tenantid}/v2.0"}, "bad_issuer"),  # the template is no issuer
+        ({"iss": "https://login.microsoftonline.com/common/v2.0"}, "bad_issuer"),
+    ],
+)
+def test_entra_multi_tenant_accepts_listed_tenants_whose_tid_matches(changes: dict[str, Any], answer: str, tmp_path: Path) -> None:
+    claims, key_name = TOKENS["Microsoft Entra ID, multi-tenant"]
+    payload = {k: v for k, v in {**claims, **changes}.items() if v is not None}
+    decided = outcome(authorizer_for("Microsoft Entra ID, multi-tenant", tmp_path), connect_event(mint(key_name, payload)))
+    assert (decided[0] if answer == "allow" else decided[1]) == answer
+
+
+def test_entra_tenants_in_an_issuer_list_and_the_v1_issuer() -> None:
+    issuers = json.dumps([{"issuer": "https://sts.windows.net/{tenantid}/", "tenants": [TENANT], "audiences": ["api://chat"]}])
+    config = load_settings({"JWT_ISSUERS": issuers}).issuers[0]
+    assert config.jwks_uri == "https://login.microsoftonline.com/common/discovery/keys"
+    assert config.accepted_issuers == (f"https://sts.windows.net/{TENANT}/",)

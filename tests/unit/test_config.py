@@ -82,7 +82,10 @@ def test_audience_check_off_must_be_explicit() -> None:
 
 
 def test_cookie_source_is_appended_by_default_when_a_cookie_name_is_set() -> None:
-    assert load_settings({**BASE, "JWT_COOKIE_NAME": "session", "JWT_ALLOWED_ORIGINS": "https://app.example.com"}).token_sources[-1] == "cookie"
+    assert (
+        load_settings({**BASE, "JWT_COOKIE_NAME": "session", "JWT_ALLOWED_ORIGINS": "https://app.example.com"}).token_sources[-1]
+        == "cookie"
+    )
 
 
 def test_lambda_log_level_wins_over_log_level() -> None:

@@ -38,7 +38,17 @@ def test_allowed_origins_are_kept_as_browsers_serialise_them(entry: str, parsed:
 
 @pytest.mark.parametrize(
     "entry",
-    ["app.example.com", "ftp://x", "https://", "https://a.example.com/", "https://a.example.com/path", "https://u@a.com", "https://a.*.com", "https://*", "wss://a.com"],
+    [
+        "app.example.com",
+        "ftp://x",
+        "https://",
+        "https://a.example.com/",
+        "https://a.example.com/path",
+        "https://u@a.com",
+        "https://a.*.com",
+        "https://*",
+        "wss://a.com",
+    ],
 )
 def test_entries_that_are_not_origins_stop_the_cold_start_naming_the_variable(entry: str) -> None:
     with pytest.raises(ConfigError) as raised:

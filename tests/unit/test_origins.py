@@ -113,7 +113,12 @@ def test_origin_is_found_in_any_case_and_in_multi_value_headers() -> None:
 
 def test_the_check_runs_before_the_token_is_extracted() -> None:
     seen: list[str] = []
-    extract = checking_origin(lambda event: seen.append("extracted") or "token", CHECK)
+
+    def extract_token(event: Any) -> str:
+        seen.append("extracted")
+        return "token"
+
+    extract = checking_origin(extract_token, CHECK)
     with pytest.raises(Rejected):
         extract(event_with("https://evil.example"))
     assert seen == []

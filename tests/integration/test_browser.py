@@ -53,7 +53,7 @@ class Pages:
         pages = self
 
         class Handler(BaseHTTPRequestHandler):
-
+            def do_GET(self) -> None:
                 url = urllib.parse.urlsplit(self.path)
                 if url.path == "/report":
                     query = dict(urllib.parse.parse_qsl(url.query))

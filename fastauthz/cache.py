@@ -25,7 +25,7 @@ def evict_oldest(table: dict[Any, Any]) -> None:
     costs O(1) per insert, amortised.
     """
     for key in list(islice(table, max(1, len(table) // EVICTED_FRACTION))):
-        del table[key]
+        table.pop(key, None)  # not `del`: another thread (Authorizer.verify in a threaded server) may have evicted it
 
 
 def remember(table: dict[Any, Any], key: Any, value: Any, size: int) -> None:
@@ -70,9 +70,10 @@ class VerifiedCache:
 
     def purge_keys(self, issuer: str, kids: set[str | None]) -> int:
         """Drop entries signed by keys that left `issuer`'s key set; returns how many."""
-        doomed = [t for t, e in self.entries.items() if e.issuer == issuer and e.kid in kids]
+        # list(): one C call, so that another thread's insert cannot change the dict while it is read.
+        doomed = [t for t, e in list(self.entries.items()) if e.issuer == issuer and e.kid in kids]
         for token in doomed:
-            del self.entries[token]
+            self.entries.pop(token, None)
         return len(doomed)
 
     def clear(self) -> None:

@@ -62,6 +62,7 @@ REASONS: tuple[Reason, ...] = (
 # fmt: on
 REASON_CODES = frozenset(code for code, _, _, _ in REASONS)
 LASTING_REASONS = frozenset(code for code, _, lasting, _ in REASONS if lasting)
+STATUSES = {code: status for code, status, _, _ in REASONS}
 # Refusals of the request rather than of the token (bad_origin): a Deny (403), whatever FASTAUTHZ_REFUSE_WITH says.
 DENYING_REASONS = frozenset(code for code, status, _, _ in REASONS if status == 403)
 
@@ -95,6 +96,12 @@ class Rejected(FastAuthzError):
     @property
     def detail(self) -> str:
         return self.args[1] if len(self.args) > 1 else ""
+
+    @property
+    def status(self) -> int:
+        """The HTTP status a server answers this refusal with, as API Gateway would: 401, or 403
+        for a valid token the rules deny (insufficient_scope, ...) and a page of another origin."""
+        return STATUSES.get(self.reason, 401)
 
     def __str__(self) -> str:
         return f"{self.reason}: {self.detail}" if self.detail else self.reason

@@ -47,6 +47,10 @@ class Issuer:
             raise Rejected("alg_not_allowed", alg)
         return self.keystore.key_for(kid, now)
 
+    def key_ready(self, alg: str, kid: str | None, now: float) -> bool:
+        """Whether key_for answers without waiting for a key fetch (KeyStore.ready)."""
+        return alg[0] == "H" or self.keystore is None or self.keystore.ready(kid, now)
+
     def denial(self, payload: dict[str, Any]) -> str:
         """The reason code of a Deny by the configured rules, "" when they pass (or there are none)."""
         if self.required_scopes and not self.required_scopes <= granted_scopes(payload):

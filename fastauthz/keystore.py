@@ -7,8 +7,9 @@ Timeline of a fetched key set (times from the fetch):
 invocation waits. Only two things make a call wait (at most JWT_JWKS_TIMEOUT_SECONDS): an unknown
 kid (one single-flight refetch, then a cooldown) and having no servable keys.
 
-Threads: a fetch may run on a background worker, but only the invoking thread changes the store
-(installs a fetched set, purges caches): the worker hands its result over. In Lambda the worker runs
+Threads: a fetch may run on a background worker, but only an invoking thread changes the store
+(installs a fetched set, purges caches): the worker hands its result over, and one invoking thread
+takes it. Callers on several threads (Authorizer.verify in a threaded server) share one fetch. In Lambda the worker runs
 only while some invocation is in progress (the sandbox is frozen in between), which is why nothing
 may depend on it finishing between invocations.
 """
@@ -176,18 +177,36 @@ class KeyStore:
             return key
         if kid is None:
             raise Rejected("missing_kid", "token has no kid and the key set has several keys")
-        if self.pinned or kid in self._unknown_kids or now < self._next_unknown_kid_fetch:
+        if self.pinned or kid in self._unknown_kids:
             raise Rejected("unknown_kid", truncate(kid))
-        # A kid we have not seen may be a key the issuer just published: one refetch, then cool down.
-        self._next_unknown_kid_fetch = now + self._cooldown
-        self._begin_fetch(now, wait=True)
-        key = self.keys.find(kid) if self.keys is not None else None
-        if key is None:
+        refetched = True
+        if now >= self._next_unknown_kid_fetch:
+            # A kid we have not seen may be a key the issuer just published: one refetch, then cool down.
+            self._next_unknown_kid_fetch = now + self._cooldown
+            self._begin_fetch(now, wait=True)
+        elif self._flight is not None:
+            self._begin_fetch(now, wait=True)  # a fetch is under way (another thread's refetch): share it
+        else:
+            refetched = False  # cooling down
+        keys = self.keys  # installed meanwhile by this call, or by another thread
+        key = keys.find(kid) if keys is not None else None
+        if key is not None:
+            return key
+        if refetched:
             if len(self._unknown_kids) >= MAX_REMEMBERED_UNKNOWN_KIDS:
                 self._unknown_kids.clear()
             self._unknown_kids.add(kid)
-            raise Rejected("unknown_kid", truncate(kid))
-        return key
+        raise Rejected("unknown_kid", truncate(kid))
+
+    def ready(self, kid: str | None, now: float) -> bool:
+        """Whether key_for(kid, now) answers (a key or a refusal) without waiting for a fetch: for
+        callers that must not block (Authorizer.averify runs the others on a thread)."""
+        keys = self.keys
+        if keys is None or now >= self.stale_until:
+            return False
+        if kid is None or keys.find(kid) is not None:
+            return True  # found, or missing_kid; stale keys start a background refresh, they do not wait
+        return self.pinned or kid in self._unknown_kids or (now < self._next_unknown_kid_fetch and self._flight is None)
 
     def _unavailable(self, now: float) -> KeysUnavailable:
         age = round(now - self.fetched_at) if self.keys is not None else None
@@ -235,11 +254,18 @@ class KeyStore:
             flight.done.set()
 
     def _take_fetched(self, now: float) -> None:
-        """On the invoking thread: install what a finished fetch produced, or record its failure."""
+        """On the invoking thread: install what a finished fetch produced, or record its failure.
+        Several threads may finish waiting for one fetch (a threaded server): one of them takes it."""
         flight = self._flight
         if flight is None or not flight.done.is_set():
             return
-        self._flight = None
+        if self._lock is not None:
+            with self._lock:
+                if self._flight is not flight:
+                    return  # another thread took it
+                self._flight = None
+        else:
+            self._flight = None
         if flight.uri and not self.uri:
             self.uri = flight.uri
             self._log.info("key URL discovered", issuer=self.discover_from, jwks_uri=self.uri)

@@ -17,6 +17,9 @@ def _as_body(document: Any) -> bytes:
     return document if isinstance(document, bytes) else json.dumps(document).encode()
 
 
+HOLD_SECONDS = 10.0
+
+
 class KeyServer:
     """Answers GET with `body`/`status`/`headers` (or, at a path given to serve_at, that document),
     after `delay` seconds; counts requests. With `tls_directory`, serves HTTPS with a certificate from
@@ -29,6 +32,9 @@ class KeyServer:
         self.status = status
         self.headers = headers or {"Content-Type": "application/json"}
         self.delay = 0.0
+        # hold(): requests wait (up to HOLD_SECONDS) until release(); `arrived` is set when one waits.
+        self.holding: threading.Event | None = None
+        self.arrived = threading.Event()
         self.requests = 0
         self.paths: dict[str, bytes] = {}
         owner = self
@@ -43,6 +49,10 @@ class KeyServer:
                 owner.requests += 1
                 if owner.delay:
                     time.sleep(owner.delay)
+                holding = owner.holding
+                if holding is not None:
+                    owner.arrived.set()
+                    holding.wait(HOLD_SECONDS)
                 at_path = owner.paths.get(self.path.split("?")[0])
                 body = at_path if at_path is not None else owner.body
                 try:
@@ -87,6 +97,17 @@ class KeyServer:
         self.status = status
         self.headers = {"Content-Type": "application/json", **(headers or {})}
 
+    def hold(self) -> None:
+        """Requests from now on wait for release(): a key server that is slow for as long as a test needs."""
+        self.arrived.clear()
+        self.holding = threading.Event()
+
+    def release(self) -> None:
+        if self.holding is not None:
+            self.holding.set()
+        self.holding = None
+
     def close(self) -> None:
+        self.release()
         self.server.shutdown()
         self.server.server_close()

@@ -141,7 +141,9 @@ def test_a_malformed_ticket_is_refused_as_malformed(keys: str) -> None:
 
 
 def test_a_ticket_through_the_handler(load_handler: LoadHandler, keys: str) -> None:
-    module = load_handler(JWT_ISSUER_JWKS_URI=keys, JWT_ISSUER=ISSUER, JWT_AUTHORIZED_AUDIENCES=AUDIENCE, JWT_QUERY_TOKEN_MAX_AGE_SECONDS="60")
+    module = load_handler(
+        JWT_ISSUER_JWKS_URI=keys, JWT_ISSUER=ISSUER, JWT_AUTHORIZED_AUDIENCES=AUDIENCE, JWT_QUERY_TOKEN_MAX_AGE_SECONDS="60"
+    )
     issued = int(time.time())  # the handler's own clock: a ticket minted now, not at the session's start
     assert module.handler(connect_event(mint("rsa-1", live_claims(iat=issued - 5)), "query"), None)["principalId"] == "user-1"
     unauthorized(module, connect_event(mint("rsa-1", live_claims(iat=issued - 600)), "query"))

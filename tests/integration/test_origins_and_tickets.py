@@ -3,6 +3,7 @@ through the Lambda entry point and the Authorizer with API Gateway-shaped events
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,7 @@ from fastauthz.errors import ConfigError
 from testkit.authorizers import Clock, LoadHandler, Logs, make_authorizer, outcome, unauthorized
 from testkit.events import connect_event
 from testkit.keys import write_jwks
-from testkit.tokens import AUDIENCE, ISSUER, NOW, claims, live_claims, mint
+from testkit.tokens import AUDIENCE, ISSUER, NOW, claims, live_claims, mint, mint_hmac
 
 APP = "https://app.example.com"
 
@@ -147,3 +148,17 @@ def test_a_ticket_through_the_handler(load_handler: LoadHandler, keys: str) -> N
     issued = int(time.time())  # the handler's own clock: a ticket minted now, not at the session's start
     assert module.handler(connect_event(mint("rsa-1", live_claims(iat=issued - 5)), "query"), None)["principalId"] == "user-1"
     unauthorized(module, connect_event(mint("rsa-1", live_claims(iat=issued - 600)), "query"))
+
+
+def test_the_readme_ticket_recipe_a_socket_ticket_from_an_issuer_of_ones_own(load_handler: LoadHandler, keys: str) -> None:
+    secret = "t" * 32
+    issuers = [
+        {"issuer": ISSUER, "jwks_uri": keys, "audiences": [AUDIENCE]},
+        {"issuer": "https://tickets.example.com", "hmac_secret": secret, "audiences": ["chat-socket"], "algorithms": ["HS256"]},
+    ]
+    module = load_handler(JWT_ISSUERS=json.dumps(issuers), JWT_QUERY_TOKEN_MAX_AGE_SECONDS="60")
+    now = int(time.time())
+    ticket = {"iss": "https://tickets.example.com", "aud": "chat-socket", "sub": "user-9", "iat": now, "exp": now + 30}
+    assert module.handler(connect_event(mint_hmac(secret, ticket), "query"), None)["principalId"] == "user-9"
+    unauthorized(module, connect_event(mint_hmac(secret, {**ticket, "iat": now - 120, "exp": now + 30}), "query"))
+    unauthorized(module, connect_event(mint_hmac("x" * 32, ticket), "query"))  # not the ticket issuer's secret

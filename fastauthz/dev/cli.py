@@ -75,11 +75,18 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     for note in settings.notes:
         print(note)
     print(f"token sources: {', '.join(settings.token_sources)}; leeway {settings.leeway} s; cache {settings.cache_size}")
+    if settings.allowed_origins or settings.require_origin:
+        required = "; an Origin is required" if settings.require_origin else ""
+        print(f"origins allowed: {', '.join(settings.allowed_origins)}{required}")
+    if settings.query_token_max_age is not None:
+        print(f"query-string tokens: issued at most {settings.query_token_max_age:g} s ago")
     authorizer = Authorizer(settings, write=lambda line: None, load_keys=False)
     failed = False
     for config in settings.issuers:
         print(f"issuer {config.issuer}\n  audiences {sorted(config.audiences) or '(not checked)'}; algorithms {sorted(config.algorithms)}")
-        keystore = authorizer.issuers[config.issuer].keystore
+        if config.accepted_issuers != (config.issuer,):
+            print(f"  accepted iss: {', '.join(config.accepted_issuers)}" + ("; tid must name the tenant" if config.tenants else ""))
+        keystore = authorizer.issuers[config.accepted_issuers[0]].keystore
         if keystore is None:
             print("  HMAC secret only")
             continue

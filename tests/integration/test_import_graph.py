@@ -32,9 +32,12 @@ FORBIDDEN = (
     "websockets",
     "pytest",
     "hypothesis",
-    # loaded only where configured: required claims or a hook (rules), derivation or discovery (providers)
+    # loaded only where configured: required claims or a hook (rules), derivation or discovery
+    # (providers), an Origin allow-list (origins); asyncio only by averify's callers
     "fastauthz.rules",
     "fastauthz.providers",
+    "fastauthz.origins",
+    "asyncio",
 )
 
 PROBE = """
@@ -109,3 +112,13 @@ def test_an_rsa_only_key_set_loads_neither_ec_nor_edwards_curve_modules(tmp_path
         }
     )
     assert set(curves[:2]) <= set(mixed)
+
+
+def test_the_origin_check_loads_only_where_an_allow_list_is_configured(tmp_path: Path) -> None:
+    env = {
+        "JWT_ISSUER_JWKS_URI": write_jwks(tmp_path, "rsa-1"),
+        "JWT_ISSUER": ISSUER,
+        "JWT_AUTHORIZED_AUDIENCES": AUDIENCE,
+        "JWT_ALLOWED_ORIGINS": "https://app.example.com",
+    }
+    assert "fastauthz.origins" in modules_after_import(env)

@@ -138,6 +138,27 @@ def test_check_config_discovers_the_keys_of_an_issuer_alone(
     assert f"keys from {idp.base}/oauth/keys (found by OIDC discovery): rsa-1" in out
 
 
+def test_check_config_shows_origins_tickets_and_the_tenants_of_a_template(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], key_server: KeyServer
+) -> None:
+    key_server.serve(jwks("rsa-1"))
+    tenant = "9188040d-6c67-4c5b-b112-36a304b66dad"
+    for name, value in {
+        "JWT_ISSUER": "https://login.microsoftonline.com/{tenantid}/v2.0",
+        "JWT_TENANTS": tenant,
+        "JWT_ISSUER_JWKS_URI": key_server.url,
+        "JWT_AUTHORIZED_AUDIENCES": "api",
+        "JWT_ALLOWED_ORIGINS": "https://app.example.com",
+        "JWT_QUERY_TOKEN_MAX_AGE_SECONDS": "60",
+    }.items():
+        monkeypatch.setenv(name, value)
+    assert main(["check-config"]) == 0
+    out = capsys.readouterr().out
+    assert "origins allowed: https://app.example.com" in out and "issued at most 60 s ago" in out
+    assert f"accepted iss: https://login.microsoftonline.com/{tenant}/v2.0; tid must name the tenant" in out
+    assert "rsa-1" in out
+
+
 def test_a_snapshot_comes_from_a_file_a_key_url_or_an_issuer_resolved_as_the_handler_does(tmp_path: Path, idp: KeyServer) -> None:
     from fastauthz.dev.package import add_snapshot
     from fastauthz.errors import KeySetError

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from contextlib import nullcontext
 from typing import Any
 
 from .errors import KeySetError, KeysUnavailable, Rejected, truncate
@@ -30,6 +31,7 @@ DEFAULT_TTL = 3600.0  # when the source sends no Cache-Control max-age (and none
 REFRESH_AHEAD = 0.9  # start refreshing at this fraction of the TTL
 MAX_REMEMBERED_UNKNOWN_KIDS = 1024
 INFINITY = float("inf")
+_NO_LOCK = nullcontext()
 
 
 class _Flight:
@@ -199,8 +201,7 @@ class KeyStore:
         raise Rejected("unknown_kid", truncate(kid))
 
     def ready(self, kid: str | None, now: float) -> bool:
-        """Whether key_for(kid, now) answers (a key or a refusal) without waiting for a fetch: for
-        callers that must not block (Authorizer.averify runs the others on a thread)."""
+        """Whether key_for(kid, now) answers without waiting for a fetch (Authorizer.averify)."""
         keys = self.keys
         if keys is None or now >= self.stale_until:
             return False
@@ -259,12 +260,9 @@ class KeyStore:
         flight = self._flight
         if flight is None or not flight.done.is_set():
             return
-        if self._lock is not None:
-            with self._lock:
-                if self._flight is not flight:
-                    return  # another thread took it
-                self._flight = None
-        else:
+        with self._lock or _NO_LOCK:  # no lock: a fetch on this thread (file://, refresh())
+            if self._flight is not flight:
+                return  # another thread took it
             self._flight = None
         if flight.uri and not self.uri:
             self.uri = flight.uri

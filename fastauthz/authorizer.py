@@ -23,7 +23,7 @@ from .keystore import KeyStore, KeyTiming
 from .logs import Log
 from .metrics import Metrics
 from .outcomes import Outcomes
-from .policy import MAX_RESULT_BYTES, Policies, build_context, fit_context
+from .policy import MAX_RESULT_BYTES, Policies, build_context, fit_context, route_arn, simple_response
 from .token import HeaderCache, decode_payload, decode_signature, split_token
 
 if TYPE_CHECKING:
@@ -66,11 +66,12 @@ class Authorizer:
 
             self.extract = checking_origin(self.extract, OriginCheck(settings.allowed_origins, settings.require_origin))
         self.usage_identifier_claim = settings.usage_identifier_claim
+        self.simple_responses = settings.simple_responses
         # Where an Allow's usageIdentifierKey may come from: the claim, or the hook's answer.
         self.usage_keys = bool(settings.usage_identifier_claim) or settings.authorize is not None
         self.refuse_with_deny = settings.refuse_with == "deny"
         # The bookkeeping of each outcome, bound once: a bound method costs what the inlined code did.
-        outcomes = Outcomes(self.log, self.metrics, self.rejected, self.policies, self.refuse_with_deny)
+        outcomes = Outcomes(self.log, self.metrics, self.rejected, self.policies, self.refuse_with_deny, settings.simple_responses)
         self._refused, self._decided, self._refusal = outcomes.refused, outcomes.decided, outcomes.refusal
         self._counts = self.metrics.counts
         # FASTAUTHZ_AUTHORIZE, imported by load_settings (a missing module or function fails there).
@@ -226,8 +227,8 @@ class Authorizer:
             if entry is not None and now < entry[0]:
                 counts = self._counts
                 counts["CacheHit"] = counts.get("CacheHit", 0) + 1
-                method_arn = event.get("methodArn")
-                result = entry[1] if entry[2] == method_arn else self._rebuild(entry, method_arn)
+                # An event for another API, stage or front door (no methodArn: HTTP API 2.0) is rebuilt.
+                result = entry[1] if entry[2] == event.get("methodArn") else self._rebuild(entry, event)
                 self._decided(entry, token, event, now)
             else:
                 parsed = []
@@ -246,7 +247,7 @@ class Authorizer:
             self.log.error("internal error: refusing", reason="internal_error", error=truncate(f"{type(error).__name__}: {error}"))
             if raising:
                 raise Rejected("internal_error") from None
-            return self._refusal(event, "internal_error") if self.refuse_with_deny else None
+            return self._refusal(event, "internal_error", False)
         if now >= self.metrics.next_flush:
             self.metrics.flush(now)
         return result
@@ -301,6 +302,9 @@ class Authorizer:
             return payload
         principal: str = payload["sub"]
         method_arn: Any = event.get("methodArn")  # policy.py refuses anything but an execute-api ARN string
+        # HTTP API payload 2.0 has a routeArn instead; its cache entry keeps None, or the routeArn
+        # when the answer is a policy (for that API and stage: _rebuild answers other routeArns).
+        resource = method_arn if method_arn is not None else route_arn(event)
         denial = issuer.denial(payload) if issuer.required_scopes or issuer.required_claims is not None else ""
         context = build_context(payload, self.context_claims, exp)
         expires = exp if exp is not None else now + NO_EXP_CACHE_SECONDS
@@ -311,7 +315,7 @@ class Authorizer:
         extra = None
         if self.hook is not None and not denial:
             denial, extra, expires = self._ask_hook(payload, event, principal, now, expires)
-        document, document_size = self.policies.deny(method_arn) if denial else self.policies.allow(method_arn)
+        document, document_size = self.policies.deny(resource) if denial else self.policies.allow(resource)
         if extra is not None:
             context.update(extra)
             self._fit(context, principal, document_size)
@@ -322,6 +326,11 @@ class Authorizer:
         result = {"principalId": principal, "policyDocument": document, "context": context}
         if self.usage_keys and not denial:
             self._add_usage_key(result, payload, extra)
+        if method_arn is None:
+            if self.simple_responses:
+                result = simple_response(not denial, context)
+            else:
+                method_arn = resource
         entry = new_entry(VerifiedEntry, (expires, result, method_arn, principal, context, denial, issuer.name, kid, payload))
         if expires > now:  # not so with FASTAUTHZ_AUTHORIZE_CACHE_SECONDS=0: the hook is asked every time
             self.cache.put(token, entry)
@@ -363,8 +372,14 @@ class Authorizer:
         if dropped:
             self.log.warn("context claims dropped to fit 8 KB", claims=dropped, sub=truncate(principal))
 
-    def _rebuild(self, entry: VerifiedEntry, method_arn: Any) -> dict[str, Any]:
-        """A cache hit for another methodArn (an authorizer shared by several APIs or stages)."""
+    def _rebuild(self, entry: VerifiedEntry, event: Mapping[str, Any]) -> dict[str, Any]:
+        """A cache hit for another methodArn (an authorizer shared by several APIs, stages or front
+        doors), or an HTTP API 2.0 event's routeArn."""
+        method_arn = event.get("methodArn")
+        if method_arn is None:
+            if self.simple_responses:
+                return simple_response(not entry.denial, entry.context)
+            method_arn = route_arn(event)
         document = (self.policies.deny(method_arn) if entry.denial else self.policies.allow(method_arn))[0]
         result = {"principalId": entry.principal, "policyDocument": document, "context": entry.context}
         usage_key = entry.result.get("usageIdentifierKey")

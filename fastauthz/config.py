@@ -37,6 +37,7 @@ class Settings(NamedTuple):
     require_origin: bool
     query_token_max_age: float | None
     usage_identifier_claim: str
+    simple_responses: bool  # HTTP API payload 2.0 answered {"isAuthorized": ..., "context": ...}
     context_claims: tuple[str, ...]
     max_token_bytes: int
     cache_size: int
@@ -76,6 +77,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         require_origin=env.value("JWT_REQUIRE_ORIGIN"),
         query_token_max_age=_query_token_max_age(env, token_sources),
         usage_identifier_claim=env.value("FASTAUTHZ_USAGE_IDENTIFIER_CLAIM"),
+        simple_responses=env.value("FASTAUTHZ_HTTP_SIMPLE_RESPONSES"),
         context_claims=env.value("JWT_CONTEXT_CLAIMS"),
         max_token_bytes=env.value("JWT_MAX_TOKEN_BYTES"),
         cache_size=env.value("JWT_CACHE_SIZE"),

@@ -5,8 +5,9 @@ never replaced by another source's):
   header    Authorization (any case, `Bearer ` optional, any case), in headers or multiValueHeaders
   query     a query-string parameter (browsers cannot set WebSocket headers)
   protocol  an entry of Sec-WebSocket-Protocol that is a compact JWS, e.g. `bearer, <jwt>`
-  cookie    a named cookie
-Every map may be null or absent (API Gateway omits or nulls them depending on the request).
+  cookie    a named cookie (HTTP API payload 2.0: in its `cookies` list)
+A REST API TOKEN authorizer's event has the token alone, in `authorizationToken`: used whatever the
+sources. Every map may be null or absent (API Gateway omits or nulls them depending on the request).
 """
 
 from __future__ import annotations
@@ -115,7 +116,8 @@ def cookie_source(cookie_name: str) -> Source:
         cookie_lines = next((v for k, v in headers.items() if k.lower() == "cookie" and isinstance(v, list)), None)
         if cookie_lines is None:
             line = _lookup(event, "headers", "multiValueHeaders", "Cookie", "cookie")
-            cookie_lines = [line] if line else []
+            cookies = event.get("cookies")  # HTTP API payload 2.0: a list of `name=value`, no Cookie header
+            cookie_lines = [line] if line else cookies if type(cookies) is list else []
         for line in cookie_lines:
             if not isinstance(line, str):
                 continue
@@ -129,6 +131,16 @@ def cookie_source(cookie_name: str) -> Source:
         return None
 
     return source
+
+
+def authorization_token(event: Event) -> str:
+    """A REST API TOKEN authorizer's event carries the token alone, in `authorizationToken` (from the
+    header the authorizer names), whatever sources are configured. Raises Rejected('missing_token')."""
+    value = event.get("authorizationToken") if event.get("type") == "TOKEN" else None
+    token = _strip_bearer(value) if type(value) is str and value else None
+    if token is None:
+        raise Rejected("missing_token")
+    return token
 
 
 def build_extractor(
@@ -158,7 +170,7 @@ def build_extractor(
             token = source(event)
             if token is not None:
                 return token
-        raise Rejected("missing_token")
+        return authorization_token(event)
 
     if sources[0] != "header":
         return extract

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from .errors import DENYING_REASONS, LASTING_REASONS, Rejected, truncate
 from .logs import INFO, Log
+from .policy import simple_response
 
 if TYPE_CHECKING:
     from .cache import RejectedCache, VerifiedEntry
@@ -20,14 +21,23 @@ if TYPE_CHECKING:
 class Outcomes:
     """The bookkeeping of decisions, shared by everything the authorizer answers."""
 
-    __slots__ = ("log", "metrics", "policies", "refuse_with_deny", "rejected")
+    __slots__ = ("log", "metrics", "policies", "refuse_with_deny", "rejected", "simple_responses")
 
-    def __init__(self, log: Log, metrics: Metrics, rejected: RejectedCache, policies: Policies, refuse_with_deny: bool) -> None:
+    def __init__(
+        self,
+        log: Log,
+        metrics: Metrics,
+        rejected: RejectedCache,
+        policies: Policies,
+        refuse_with_deny: bool,
+        simple_responses: bool = False,
+    ) -> None:
         self.log = log
         self.metrics = metrics
         self.rejected = rejected
         self.policies = policies
         self.refuse_with_deny = refuse_with_deny
+        self.simple_responses = simple_responses
 
     def refused(
         self,
@@ -76,7 +86,9 @@ class Outcomes:
             )
         if now >= metrics.next_flush:
             metrics.flush(now)
-        return self.refusal(event, reason) if self.refuse_with_deny or denying else None
+        if self.refuse_with_deny or denying or self.simple_responses:
+            return self.refusal(event, reason, denying)
+        return None
 
     def decided(self, entry: VerifiedEntry, token: str, event: Mapping[str, Any], now: float) -> None:
         """Count an Allow or a Deny of a verified token; a Deny writes the line a refusal writes, so
@@ -94,11 +106,17 @@ class Outcomes:
                 now, "denied", entry.denial, "", token, entry.issuer, entry.kid, "sub", truncate(entry.principal), connection_id(event)
             )
 
-    def refusal(self, event: Mapping[str, Any], reason: str) -> dict[str, Any]:
-        """FASTAUTHZ_REFUSE_WITH=deny: API Gateway answers 403, the function records no error and
-        the runtime formats no traceback. The Deny covers the methodArn (everything when it is
-        unusable) and tells the reason in the context."""
+    def refusal(self, event: Mapping[str, Any], reason: str, denying: bool = True) -> dict[str, Any] | None:
+        """A refusal answered rather than raised: FASTAUTHZ_REFUSE_WITH=deny (API Gateway answers
+        403, the function records no error and the runtime formats no traceback), a refusal of the
+        request (bad_origin), or an HTTP API 2.0 event with simple responses, `isAuthorized: false`.
+        A Deny covers the methodArn (everything when it is unusable) and tells the reason in the
+        context. None: raise as usual (simple responses on, and an event of another front door)."""
         method_arn = event.get("methodArn") if type(event) is dict else None
+        if method_arn is None and self.simple_responses and type(event) is dict and event.get("version") == "2.0":
+            return simple_response(False, {"reason": reason})
+        if not (self.refuse_with_deny or denying):
+            return None
         return {"principalId": "unauthorized", "policyDocument": self.policies.refusal(method_arn), "context": {"reason": reason}}
 
 

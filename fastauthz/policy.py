@@ -33,6 +33,20 @@ def parse_method_arn(method_arn: Any) -> tuple[str, str, str, str, str, str]:
     return parts[1], parts[3], parts[4], api, stage, route
 
 
+def route_arn(event: Any) -> str:
+    """The ARN an HTTP API payload 2.0 event is for (it has a routeArn where the others have a
+    methodArn). Raises Rejected('unknown_event') for an event of no API Gateway shape."""
+    route = event.get("routeArn") if type(event) is dict else None
+    if type(route) is not str:
+        raise Rejected("unknown_event", "neither a methodArn nor a routeArn")
+    return route
+
+
+def simple_response(allowed: bool, context: dict[str, Any]) -> dict[str, Any]:
+    """An HTTP API's simple response (payload 2.0, FASTAUTHZ_HTTP_SIMPLE_RESPONSES): no policy."""
+    return {"isAuthorized": allowed, "context": context}
+
+
 DENY_EVERYTHING: dict[str, Any] = {
     "Version": "2012-10-17",
     "Statement": [{"Action": "execute-api:Invoke", "Effect": "Deny", "Resource": ["*"]}],

@@ -42,3 +42,55 @@ def connect_event(token: str | None = None, where: str = "header", name: str = C
     else:
         raise ValueError(where)
     return event
+
+
+# The other API Gateway front doors: held event -> how its client's token arrives.
+FRONTS = {
+    "rest-token": "rest_token_authorizer",
+    "rest-request": "rest_request_authorizer",
+    "http-1.0": "http_v1_authorizer",
+    "http-2.0": "http_v2_authorizer",
+}
+
+
+def api_event(front: str, token: str | None = None, where: str = "header", route_arn: str | None = None) -> dict[str, Any]:
+    """A copy of the held authorizer event of a REST or HTTP API (`front`, a key of FRONTS), the token sent
+    as that API's clients send it: in the Authorization header (`authorizationToken` for a REST TOKEN
+    authorizer, the identity source for HTTP APIs), the query string, or a cookie (HTTP API 2.0:
+    the `cookies` list). `route_arn` replaces the methodArn or routeArn."""
+    event = copy.deepcopy(_held(FRONTS[front]))
+    if route_arn is not None:
+        event["routeArn" if "routeArn" in event else "methodArn"] = route_arn
+    if front == "rest-token":
+        if token is None:
+            del event["authorizationToken"]
+        else:
+            event["authorizationToken"] = f"Bearer {token}"
+        return event
+    http = front.startswith("http")
+    event.pop("identitySource", None)  # set below, when the token is the identity source
+    event.pop("authorizationToken", None)
+    if token is None:
+        return event
+    if where == "header":
+        event["headers"]["authorization" if http else "Authorization"] = f"Bearer {token}"
+        if "multiValueHeaders" in event:
+            event["multiValueHeaders"]["Authorization"] = [f"Bearer {token}"]
+        if http:
+            event["identitySource"] = [f"Bearer {token}"] if front == "http-2.0" else f"Bearer {token}"
+            if front == "http-1.0":
+                event["authorizationToken"] = f"Bearer {token}"
+    elif where == "query":
+        event["queryStringParameters"] = {"authorization": token}
+        if front == "http-2.0":
+            event["rawQueryString"] = f"authorization={token}"
+        else:
+            event["multiValueQueryStringParameters"] = {"authorization": [token]}
+    elif where == "cookie":
+        if front == "http-2.0":
+            event["cookies"] = ["theme=dark", f"session={token}"]
+        else:
+            event["headers"]["cookie" if http else "Cookie"] = f"theme=dark; session={token}"
+    else:
+        raise ValueError(where)
+    return event

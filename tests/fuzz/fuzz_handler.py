@@ -6,7 +6,8 @@ Each input picks a valid token (RS256, ES256 or EdDSA, signed by keys served fro
 (byte flips, deletions, insertions, splices with another token, truncations, a forged header or
 payload segment), puts it in one of the places a client can send it (Authorization header with or
 without `Bearer` and whitespace, query string, Sec-WebSocket-Protocol, cookie, multi-value headers
-only) and calls `fastauthz.handler.handler` as Lambda does. Invariants, checked on every input:
+only), of a `$connect` event or of a REST (TOKEN, REQUEST) or HTTP API (1.0, 2.0) event, now and
+then with a key of the event removed or retyped, and calls `fastauthz.handler.handler` as Lambda does. Invariants, checked on every input:
 
 - the only exception is Exception("Unauthorized") (API Gateway's 401);
 - an Allow only for a token string that is byte for byte a valid one (the extractor may strip
@@ -31,7 +32,7 @@ sys.path.insert(0, str(ROOT))
 
 with atheris.instrument_imports(include=["fastauthz"]):  # tests.support imports fastauthz: instrument from the start
     from fastauthz.dev.tokens import b64url, b64url_decode
-    from testkit.events import connect_event
+    from testkit.events import FRONTS, api_event, connect_event
     from testkit.keys import write_jwks
     from testkit.tokens import AUDIENCE, ISSUER, claims, mint
 
@@ -75,6 +76,7 @@ def setup() -> tuple[Any, Any, dict[str, str]]:
             "JWT_ALLOWED_ORIGINS": ",".join(ALLOWED_ORIGINS),
             "JWT_QUERY_TOKEN_MAX_AGE_SECONDS": "600",
             "FASTAUTHZ_USAGE_IDENTIFIER_CLAIM": "sub",
+            "FASTAUTHZ_HTTP_SIMPLE_RESPONSES": "true",
             "FASTAUTHZ_METRICS": "false",
             "LOG_LEVEL": "ERROR",
         }
@@ -85,6 +87,9 @@ def setup() -> tuple[Any, Any, dict[str, str]]:
         for where in ("header", "query", "protocol", "cookie"):
             result = entry.handler(connect_event(token, where), None)
             assert result["principalId"] == subject and result["policyDocument"]["Statement"][0]["Effect"] == "Allow"
+        for front in FRONTS:
+            result = entry.handler(api_event(front, token), None)
+            assert result.get("isAuthorized") is True or result["policyDocument"]["Statement"][0]["Effect"] == "Allow", front
     return entry.handler, entry.authorizer, valid
 
 
@@ -127,6 +132,15 @@ def mutate(data: atheris.FuzzedDataProvider, token: str) -> str:
 
 
 def place(data: atheris.FuzzedDataProvider, token: str) -> dict[str, Any]:
+    front = data.ConsumeIntInRange(0, 9)
+    if front >= 5:  # a REST or HTTP API front door instead of $connect
+        event = api_event(
+            sorted(FRONTS)[front - 5] if front < 9 else "http-2.0", token, ("header", "query", "cookie")[data.ConsumeIntInRange(0, 2)]
+        )
+        if data.ConsumeIntInRange(0, 7) == 0:  # a shape of its own: a key removed or retyped
+            victim = sorted(event)[data.ConsumeIntInRange(0, len(event) - 1)]
+            event[victim] = None if data.ConsumeBool() else data.ConsumeUnicodeNoSurrogates(12)
+        return event
     where = data.ConsumeIntInRange(0, 5)
     if where == 0:
         event = connect_event(token, "header")
@@ -181,6 +195,13 @@ def TestOneInput(raw: bytes) -> None:
         raise AssertionError(f"one call took {elapsed:.2f} s")
     if result is None:
         return
+    if "isAuthorized" in result:  # an HTTP API 2.0 simple response
+        if result["isAuthorized"] is not True:
+            return
+        seen = authorizer.extract(event)
+        if seen not in VALID or not origin_allowed(event):
+            raise AssertionError(f"isAuthorized for a token that is not a valid one: {seen!r}")
+        return
     effect = result["policyDocument"]["Statement"][0]["Effect"]
     if effect == "Deny" and result["context"] == {"reason": "bad_origin"}:
         if origin_allowed(event):
@@ -191,7 +212,7 @@ def TestOneInput(raw: bytes) -> None:
     seen = authorizer.extract(event)
     if effect != "Allow" or seen not in VALID:
         raise AssertionError(f"{effect} for a token that is not a valid one: {seen!r}")
-    if result["principalId"] != VALID[seen] or result["usageIdentifierKey"] != VALID[seen]:
+    if result["principalId"] != VALID[seen] or result.get("usageIdentifierKey") != VALID[seen]:
         raise AssertionError(f"Allow with principal {result['principalId']!r} for {VALID[seen]!r}'s token")
 
 

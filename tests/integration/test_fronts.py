@@ -122,8 +122,9 @@ def test_an_event_of_no_known_shape_is_a_clean_refusal_with_its_own_reason(
 ) -> None:
     module = load()
     token = mint("rsa-1", live_claims())
-    shaped = {key: (value.replace("<token>", token) if isinstance(value, str) else value) for key, value in event.items()}
-    if "headers" in shaped:
-        shaped["headers"] = {name: value.replace("<token>", token) for name, value in shaped["headers"].items()}
+    shaped: dict[str, Any] = {key: (value.replace("<token>", token) if isinstance(value, str) else value) for key, value in event.items()}
+    headers: dict[str, str] | None = event.get("headers")
+    if headers is not None:
+        shaped["headers"] = {name: value.replace("<token>", token) for name, value in headers.items()}
     unauthorized(module, shaped)
     assert f'"reason":"{reason}"' in capsys.readouterr().out

@@ -81,7 +81,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         context_claims=env.value("JWT_CONTEXT_CLAIMS"),
         max_token_bytes=env.value("JWT_MAX_TOKEN_BYTES"),
         cache_size=env.value("JWT_CACHE_SIZE"),
-        authorized_apis=_authorized_apis(env),
+        authorized_apis=_authorized_apis(env, warnings),
         jwks_ttl=env.value("JWT_JWKS_TTL_SECONDS"),
         jwks_max_stale=env.value("JWT_JWKS_MAX_STALE_SECONDS"),
         jwks_cooldown=env.value("JWT_JWKS_COOLDOWN_SECONDS"),
@@ -145,9 +145,16 @@ def _query_token_max_age(env: Environment, token_sources: tuple[str, ...]) -> fl
     return max_age
 
 
-def _authorized_apis(env: Environment) -> tuple[str, ...]:
+def _authorized_apis(env: Environment, warnings: list[str]) -> tuple[str, ...]:
     authorized_apis: tuple[str, ...] = env.value("AUTHORIZED_APIS")
     for api in authorized_apis:
+        route = api.split(":", 5)[5].split("/", 2)[2:] if api.startswith("arn:") and api.count(":") >= 5 else ["*"]
+        if route != ["*"]:
+            warnings.append(
+                f"AUTHORIZED_APIS entry {api!r} covers only some routes of its stage: a REST or HTTP API that caches "
+                "authorizer results (REST's default: 300 s) reuses one Allow for every method and resource of its cache key, "
+                "and the routes it does not cover then answer 403 (end the entry with <stage>/*)"
+            )
         if api.startswith("arn:") and ":execute-api:" not in api:
             raise ConfigError("AUTHORIZED_APIS", f"{api!r} is not an execute-api ARN")
         if not api.startswith("arn:") and not api.replace("*", "").isalnum():

@@ -128,3 +128,13 @@ def test_an_event_of_no_known_shape_is_a_clean_refusal_with_its_own_reason(
         shaped["headers"] = {name: value.replace("<token>", token) for name, value in headers.items()}
     unauthorized(module, shaped)
     assert f'"reason":"{reason}"' in capsys.readouterr().out
+
+
+def test_an_allow_narrower_than_the_stage_is_warned_of_at_cold_start(tmp_path: Path) -> None:
+    from fastauthz.config import load_settings
+
+    base = {"JWT_ISSUER_JWKS_URI": write_jwks(tmp_path, "rsa-1"), "JWT_ISSUER": ISSUER, "JWT_AUTHORIZED_AUDIENCES": AUDIENCE}
+    narrow = load_settings({**base, "AUTHORIZED_APIS": "arn:aws:execute-api:us-east-1:123456789012:abcdef1234/prod/$connect"})
+    assert any("covers only some routes" in warning and "403" in warning for warning in narrow.warnings)
+    for wide in ("abcdef1234", "arn:aws:execute-api:us-east-1:123456789012:abcdef1234/prod/*", "arn:aws:execute-api:*:*:*/*/*"):
+        assert not any("covers only some routes" in w for w in load_settings({**base, "AUTHORIZED_APIS": wide}).warnings), wide

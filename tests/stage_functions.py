@@ -74,3 +74,29 @@ def connect_record(event: dict[str, Any], context: Any) -> dict[str, Any]:
 
 def reflect(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return {"statusCode": 200, "body": json.dumps(event)}
+
+
+def allow_only_this_method(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """The mistake of serverless #2827: an Allow naming only the methodArn it was asked for."""
+    arn = event.get("methodArn") or event["routeArn"]
+    statement = {"Action": "execute-api:Invoke", "Effect": "Allow", "Resource": arn}
+    return {"principalId": "user-1", "policyDocument": {"Version": "2012-10-17", "Statement": [statement]}}
+
+
+def whoami(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """An HTTP integration that answers what the authorizer told it."""
+    body = {"authorizer": event["requestContext"].get("authorizer"), "path": event.get("rawPath") or event.get("path")}
+    return {"statusCode": 200, "headers": {"Content-Type": "application/json"}, "body": json.dumps(body)}
+
+
+def browser_page(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """A page of the HTTP API itself (a public route): stores the session cookie, then calls an
+    authorized route with fetch and reports what it got through a public route."""
+    token, stage = os.environ["PAGE_TOKEN"], os.environ["PAGE_STAGE"]
+    script = (
+        f'document.cookie = "session={token}; path=/; SameSite=Lax";'
+        f'fetch("/{stage}/messages", {{credentials: "same-origin"}})'
+        f'.then(r => r.text().then(t => fetch("/{stage}/report?status=" + r.status + "&body=" + encodeURIComponent(t))))'
+        f'.catch(e => fetch("/{stage}/report?status=error&body=" + encodeURIComponent(String(e))));'
+    )
+    return {"statusCode": 200, "headers": {"Content-Type": "text/html; charset=utf-8"}, "body": f"<!doctype html><script>{script}</script>"}

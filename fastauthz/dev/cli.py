@@ -3,6 +3,7 @@
 fastauthz dev                  issuer (:8766) + stage (:8765), state in .fastauthz/
 fastauthz issuer               the dev issuer alone
 fastauthz stage                the local API Gateway WebSocket stage alone (authorizer configured from the environment)
+fastauthz stage --http rest-token|rest-request|http-1.0|http-2.0   a local REST or HTTP API stage instead
 fastauthz token --sub ada      a token from the running dev issuer's keys
 fastauthz rotate               tell the running dev issuer to rotate its key
 fastauthz inspect TOKEN        decoded header and claims (NOT verified)
@@ -173,7 +174,40 @@ def _stage_config(args: argparse.Namespace, authorizer_env: dict[str, str]) -> A
     )
 
 
+def _http_stage_config(args: argparse.Namespace, authorizer_env: dict[str, str]) -> Any:
+    from .httpstage import HttpStageConfig
+    from .runtime import FunctionSpec
+
+    routes: dict[str, FunctionSpec | None] = {"$default": None}  # no integration: 200 with the authorizer's context
+    for item in args.route or []:
+        key, _, handler = item.partition("=")
+        routes[key] = FunctionSpec(handler, name=key) if handler else None
+    return HttpStageConfig(
+        authorizer=FunctionSpec(args.authorizer, env=authorizer_env, name="authorizer"),
+        kind=args.http,
+        simple_responses=args.simple_responses,
+        identity_sources=args.identity_source or (),
+        result_ttl=args.result_ttl,
+        routes=routes,
+        public=args.public or (),
+        port=args.port,
+        stage=args.stage,
+        concurrency=args.concurrency,
+        log=print if args.function_logs else None,
+    )
+
+
 async def _serve_stage(args: argparse.Namespace, authorizer_env: dict[str, str], banner: str = "") -> None:
+    if getattr(args, "http", None):
+        from .httpstage import HttpStage
+
+        front = await HttpStage(_http_stage_config(args, authorizer_env)).start()
+        print(f"{banner}{args.http} stage {front.url}", flush=True)
+        try:
+            await asyncio.Event().wait()
+        finally:
+            await front.close()
+        return
     from .stage import Stage
 
     stage = await Stage(_stage_config(args, authorizer_env)).start()
@@ -246,6 +280,14 @@ def build_parser() -> argparse.ArgumentParser:
         command.add_argument("--concurrency", type=int, default=4, help="execution environments per function")
         command.add_argument("--recycle-after", type=int, default=0, help="retire an environment after N invocations")
         command.add_argument("--function-logs", action="store_true", help="print the functions' log lines")
+        command.add_argument(
+            "--http",
+            choices=("rest-token", "rest-request", "http-1.0", "http-2.0"),
+            help="a REST or HTTP API stage instead of a WebSocket one (routes: 'GET /path=module:function')",
+        )
+        command.add_argument("--simple-responses", action="store_true", help="HTTP API 2.0: the authorizer answers isAuthorized")
+        command.add_argument("--result-ttl", type=float, help="authorizer result cache, seconds (default: REST 300, HTTP 0)")
+        command.add_argument("--public", action="append", metavar="ROUTEKEY", help="a route without the authorizer (repeatable)")
 
     dev = commands.add_parser("dev", help="issuer + stage for interactive use")
     stage_options(dev)

@@ -234,8 +234,12 @@ def cmd_dev(args: argparse.Namespace) -> int:
     token = issuer.mint(sub="dev-user", ttl=3600, scope="chat")
     banner = (
         f"dev issuer {issuer.issuer} (state {args.state}/)\n"
-        f'try:\n  python -m websockets "ws://127.0.0.1:{args.port}/{args.stage}?authorization=$(fastauthz token --state {args.state})"\n'
-        f"  fastauthz rotate --state {args.state}\n"
+        + (
+            f'try:\n  curl -i -H "Authorization: Bearer $(fastauthz token --state {args.state})" http://127.0.0.1:{args.port}/{args.stage}/messages\n'
+            if args.http
+            else f'try:\n  python -m websockets "ws://127.0.0.1:{args.port}/{args.stage}?authorization=$(fastauthz token --state {args.state})"\n'
+        )
+        + f"  fastauthz rotate --state {args.state}\n"
         f"a token valid for an hour:\n  {token}\n"
     )
     try:

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from fastauthz.dev.tokens import b64url_decode
-from testkit.events import connect_event
+from testkit.events import api_event, connect_event
 
 if TYPE_CHECKING:
     from fastauthz.authorizer import Authorizer
@@ -50,6 +50,10 @@ CASES: tuple[str, ...] = (
     "handler, repeated token (cache hit)",
     "handler, cache hit for another methodArn",
     *(f"handler, reject {label}" for label in REFUSALS),
+    # The other front doors (their events, their answers): the same token work, another shape.
+    "handler, REST TOKEN, fresh RS256-2048",
+    "handler, HTTP API 2.0, fresh RS256-2048",
+    "handler, HTTP API 2.0, cache hit",
 )
 EVENT_TEMPLATE_TOKEN_CASE = "RS256-2048"  # the token of the cold start's first Allow
 
@@ -172,6 +176,10 @@ class Workload:
         handler_case(
             "handler, reject unknown kid in cooldown", self.rotating.handler, events("unknown kid"), "unknown_kid", self.rotating.authorizer
         )
+        rsa_tokens = tokens["RS256-2048"]
+        handler_case("handler, REST TOKEN, fresh RS256-2048", handle, [api_event("rest-token", token) for token in rsa_tokens], "Allow")
+        handler_case("handler, HTTP API 2.0, fresh RS256-2048", handle, [api_event("http-2.0", token) for token in rsa_tokens], "Allow")
+        handler_case("handler, HTTP API 2.0, cache hit", handle, [api_event("http-2.0", first)] * repeat, "Allow")
         assert tuple(sorted(self.cases)) == tuple(sorted(CASES)), "CASES must name every case built here"
         self._warm_up()
 

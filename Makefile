@@ -98,6 +98,7 @@ layer: $(STAMP)
 ## `terraform fmt -check` when terraform exists, then the WebSocket-authorizer rules on every template and
 ## on the Framework's generated CloudFormation (permissions scoped, zips that fit their runtime)
 SERVERLESS_CFN := deploy/.serverless/cloudformation-template-update-stack.json
+SERVERLESS_REST_HTTP_CFN := deploy/.serverless-rest-http/cloudformation-template-update-stack.json
 # aws-sam-cli in a virtualenv of its own: it pins dependencies of its own (cfn-lint, boto3, ...)
 SAM_VENV := .venv-sam
 SAM_VERSION := 1.170.0
@@ -108,21 +109,30 @@ $(SAM_VENV)/.installed-$(SAM_VERSION):
 
 deploy-check: $(STAMP) $(SAM_VENV)/.installed-$(SAM_VERSION)
 	$(BIN)/python -m fastauthz.dev.package --python $(PYTHON_VERSION) --verify-reproducible
-	$(BIN)/cfn-lint deploy/sam/template.yaml
+	$(BIN)/cfn-lint deploy/sam/template.yaml deploy/sam/rest-http.yaml
 	SAM_CLI_TELEMETRY=0 $(SAM_VENV)/bin/sam validate --lint -t deploy/sam/template.yaml --region eu-west-1
+	SAM_CLI_TELEMETRY=0 $(SAM_VENV)/bin/sam validate --lint -t deploy/sam/rest-http.yaml --region eu-west-1
 	SAM_CLI_TELEMETRY=0 $(SAM_VENV)/bin/sam build -t deploy/sam/template.yaml --build-dir .aws-sam/build --region eu-west-1
+	SAM_CLI_TELEMETRY=0 $(SAM_VENV)/bin/sam build -t deploy/sam/rest-http.yaml --build-dir .aws-sam/build-rest-http --region eu-west-1
 	$(SAM_VENV)/bin/python fastauthz/dev/sam_transform.py deploy/sam/template.yaml \
 		JwksUri=https://example.com/.well-known/jwks.json Audiences=example > .aws-sam/transformed.json
-	rm -rf deploy/.serverless
+	$(SAM_VENV)/bin/python fastauthz/dev/sam_transform.py deploy/sam/rest-http.yaml \
+		JwksUri=https://example.com/.well-known/jwks.json Audiences=example > .aws-sam/rest-http-transformed.json
+	rm -rf deploy/.serverless deploy/.serverless-rest-http
 	@if command -v npm >/dev/null 2>&1; then \
 		npm ci --prefix deploy --no-audit --no-fund --silent && \
 		cd deploy && SLS_TELEMETRY_DISABLED=1 SLS_NOTIFICATIONS_MODE=off ./node_modules/.bin/serverless package \
+			--region eu-west-1 --param=jwksUri=https://example.com/.well-known/jwks.json --param=audiences=example && \
+		SLS_TELEMETRY_DISABLED=1 SLS_NOTIFICATIONS_MODE=off ./node_modules/.bin/serverless package --config serverless-rest-http.yml \
+			--package .serverless-rest-http \
 			--region eu-west-1 --param=jwksUri=https://example.com/.well-known/jwks.json --param=audiences=example; \
 	else echo "deploy-check: npm not found: serverless.yml is checked without the Framework's generated CloudFormation"; fi
 	@if command -v terraform >/dev/null 2>&1; then terraform fmt -check -diff deploy/terraform; \
 	else echo "deploy-check: terraform not found: terraform fmt skipped"; fi
 	$(BIN)/python -m fastauthz.dev.deploycheck deploy/sam/template.yaml .aws-sam/transformed.json deploy/terraform/main.tf \
-		deploy/serverless.yml $$(test -f $(SERVERLESS_CFN) && echo $(SERVERLESS_CFN))
+		deploy/serverless.yml $$(test -f $(SERVERLESS_CFN) && echo $(SERVERLESS_CFN)) \
+		deploy/sam/rest-http.yaml .aws-sam/rest-http-transformed.json deploy/terraform/rest_http.tf \
+		deploy/serverless-rest-http.yml $$(test -f $(SERVERLESS_REST_HTTP_CFN) && echo $(SERVERLESS_REST_HTTP_CFN))
 
 ## make lint: ruff check and ruff format --check, and mypy --strict over fastauthz, tests, bench and loadtest (locust installed for its types)
 lint: $(LOADTEST_STAMP)

@@ -1,4 +1,4 @@
-"""Offline checks of deployment templates for the WebSocket authorizer traps.
+"""Offline checks of deployment templates for the authorizer's traps, WebSocket first.
 
     python -m fastauthz.dev.deploycheck deploy/sam/template.yaml deploy/terraform/main.tf deploy/serverless.yml
 
@@ -13,11 +13,16 @@ model (authorizers, routes, permissions, authorizer environments) and checks:
     `<api>/authorizers/<id>`, not a route ARN);
 and warns when identity sources are set (a missing one is a 401 before the authorizer runs, and a
 header source shuts out browsers, which cannot set WebSocket headers).
+The same function behind a REST or HTTP API (its other front doors) is checked by that API's rules:
+REST authorizers are TOKEN or REQUEST; an HTTP API's is REQUEST with payload 1.0 or 2.0, simple
+responses only with 2.0, and FASTAUTHZ_HTTP_SIMPLE_RESPONSES on the function exactly when an HTTP
+API authorizer has simple responses on (the event cannot tell fastauthz which answer is expected).
 """
 
 from __future__ import annotations
 
 import json
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -35,7 +40,9 @@ class Finding:
 
 class Model:
     def __init__(self) -> None:
-        self.authorizers: list[dict[str, Any]] = []  # name, type, ttl, identity_sources
+        self.authorizers: list[dict[str, Any]] = []  # name, type, ttl, identity_sources, front (websocket, rest, http)
+        self.http_authorizers: list[dict[str, Any]] = []  # name, payload (format version), simple (responses)
+        self.simple_responses_env: list[str] = []  # FASTAUTHZ_HTTP_SIMPLE_RESPONSES values in the authorizer's environment
         self.routes: list[dict[str, Any]] = []  # key, authorized (bool)
         self.authorizer_permissions: list[str] = []  # source ARNs of permissions on the authorizer function
         self.authorized_apis: list[str] = []  # AUTHORIZED_APIS values found in the authorizer's environment
@@ -82,6 +89,7 @@ def read_cloudformation(document: dict[str, Any], model: Model) -> None:
                         "type": "REQUEST",
                         "ttl": auth.get("AuthorizerResultTtlInSeconds"),
                         "identity_sources": auth.get("IdentitySource") or [],
+                        "front": "websocket",
                     }
                 )
                 arn = auth.get("AuthArn")
@@ -92,16 +100,82 @@ def read_cloudformation(document: dict[str, Any], model: Model) -> None:
                 model.authorizer_permissions.append("arn:aws:execute-api:*:*:*/authorizers/*")
             for key in properties.get("Routes") or {}:
                 model.routes.append({"key": key, "authorized": bool(auth) and key == "$connect"})
+        elif kind in ("AWS::Serverless::Api", "AWS::Serverless::HttpApi"):
+            http = kind == "AWS::Serverless::HttpApi"
+            for auth_name, auth in ((properties.get("Auth") or {}).get("Authorizers") or {}).items():
+                if "FunctionArn" not in auth:
+                    continue  # a JWT or Cognito authorizer of API Gateway's own
+                _add_function_authorizer(auth.get("FunctionArn"), authorizer_functions)
+                identity = auth.get("Identity") or {}
+                ttl = identity.get("ReauthorizeEvery")
+                if http:
+                    _add_http_authorizer(
+                        model, auth_name, auth.get("AuthorizerPayloadFormatVersion"), auth.get("EnableSimpleResponses"), ttl
+                    )
+                    if auth.get("EnableFunctionDefaultPermissions"):
+                        model.authorizer_permissions.append("arn:aws:execute-api:*:*:*/authorizers/*")
+                else:
+                    model.authorizers.append(
+                        {"name": auth_name, "type": auth.get("FunctionPayloadType", "TOKEN"), "ttl": ttl, "front": "rest"}
+                    )
+                    model.authorizer_permissions.append("arn:aws:execute-api:*:*:*/authorizers/*")  # SAM grants REST authorizers
+        elif kind in ("AWS::ApiGateway::RestApi", "AWS::ApiGatewayV2::Api") and isinstance(properties.get("Body"), dict):
+            # SAM's transform puts a REST or HTTP API's authorizers in its OpenAPI body.
+            body = properties["Body"]
+            schemes = {**(body.get("securityDefinitions") or {}), **((body.get("components") or {}).get("securitySchemes") or {})}
+            for scheme_name, scheme in schemes.items():
+                spec = scheme.get("x-amazon-apigateway-authorizer") or {}
+                if "authorizerUri" not in spec:
+                    continue
+                # arn:...:functions/${Authorizer.Arn}/invocations: the function whose environment to check
+                uri = json.dumps(spec["authorizerUri"])
+                authorizer_functions.update(name for pair in re.findall(r"\$\{(\w+)\.Arn\}|\"Fn::GetAtt\": \[\"(\w+)\", \"Arn\"\]", uri) for name in pair if name)
+                if kind == "AWS::ApiGatewayV2::Api":
+                    _add_http_authorizer(
+                        model,
+                        scheme_name,
+                        spec.get("authorizerPayloadFormatVersion"),
+                        spec.get("enableSimpleResponses"),
+                        spec.get("authorizerResultTtlInSeconds"),
+                    )
+                else:
+                    model.authorizers.append(
+                        {
+                            "name": scheme_name,
+                            "type": str(spec.get("type", "")).upper(),
+                            "ttl": spec.get("authorizerResultTtlInSeconds"),
+                            "front": "rest",
+                        }
+                    )
+        elif kind == "AWS::ApiGateway::Authorizer":
+            model.authorizers.append(
+                {
+                    "name": properties.get("Name"),
+                    "type": properties.get("Type"),
+                    "ttl": properties.get("AuthorizerResultTtlInSeconds"),
+                    "front": "rest",
+                }
+            )
         elif kind == "AWS::ApiGatewayV2::Authorizer":
+            if _protocol_of(resources, properties.get("ApiId")) == "HTTP":
+                _add_http_authorizer(
+                    model,
+                    properties.get("Name"),
+                    properties.get("AuthorizerPayloadFormatVersion"),
+                    properties.get("EnableSimpleResponses"),
+                    properties.get("AuthorizerResultTtlInSeconds"),
+                )
+                continue
             model.authorizers.append(
                 {
                     "name": properties.get("Name"),
                     "type": properties.get("AuthorizerType"),
                     "ttl": properties.get("AuthorizerResultTtlInSeconds"),
                     "identity_sources": properties.get("IdentitySource") or [],
+                    "front": "websocket",
                 }
             )
-        elif kind == "AWS::ApiGatewayV2::Route":
+        elif kind == "AWS::ApiGatewayV2::Route" and _protocol_of(resources, properties.get("ApiId")) != "HTTP":
             model.routes.append({"key": properties.get("RouteKey"), "authorized": properties.get("AuthorizationType") == "CUSTOM"})
         elif kind == "AWS::Lambda::Permission":
             text = _arn_text(properties.get("SourceArn"))
@@ -118,6 +192,31 @@ def read_cloudformation(document: dict[str, Any], model: Model) -> None:
         variables = (((resources.get(name) or {}).get("Properties") or {}).get("Environment") or {}).get("Variables") or {}
         if _literal(variables.get("AUTHORIZED_APIS")):
             model.authorized_apis.append(variables["AUTHORIZED_APIS"])
+        model.simple_responses_env.append(str(variables.get("FASTAUTHZ_HTTP_SIMPLE_RESPONSES", "false")))
+
+
+def _add_function_authorizer(arn: Any, functions: set[str]) -> None:
+    """Remember the function an authorizer's FunctionArn names (its environment is checked)."""
+    if isinstance(arn, dict) and "Fn::GetAtt" in arn:
+        target = arn["Fn::GetAtt"]
+        functions.add(target.split(".")[0] if isinstance(target, str) else target[0])
+
+
+def _add_http_authorizer(model: Model, name: Any, payload: Any, simple: Any, ttl: Any) -> None:
+    model.authorizers.append({"name": name, "type": "REQUEST", "ttl": ttl, "front": "http"})
+    model.http_authorizers.append(
+        {"name": name, "payload": str(payload) if payload is not None else None, "simple": simple in (True, "true")}
+    )
+
+
+def _protocol_of(resources: dict[str, Any], api: Any) -> str | None:
+    """WEBSOCKET or HTTP: the ProtocolType of the AWS::ApiGatewayV2::Api an ApiId refers to."""
+    if isinstance(api, dict) and "Ref" in api:
+        target = resources.get(api["Ref"]) or {}
+        if target.get("Type") == "AWS::Serverless::HttpApi":
+            return "HTTP"
+        return (target.get("Properties") or {}).get("ProtocolType")
+    return None
 
 
 def _unquote(value: Any) -> Any:
@@ -125,19 +224,52 @@ def _unquote(value: Any) -> Any:
 
 
 def read_terraform(document: dict[str, Any], model: Model) -> None:
+    # aws_apigatewayv2_api name -> its protocol_type, to tell a WebSocket API's resources from an HTTP API's.
+    protocols = {
+        _unquote(name): _unquote(raw.get("protocol_type"))
+        for block in document.get("resource", [])
+        for kind, named in block.items()
+        if _unquote(kind) == "aws_apigatewayv2_api"
+        for name, raw in named.items()
+    }
+
+    def protocol(properties: dict[str, Any]) -> str | None:
+        reference = str(properties.get("api_id", ""))
+        return next((p for name, p in protocols.items() if f"aws_apigatewayv2_api.{name}." in reference), None)
+
     for block in document.get("resource", []):
         for kind, named in block.items():
             kind = _unquote(kind)
             for raw in named.values():
                 # python-hcl2 may keep the quotes of HCL strings; compare without them.
                 properties = {_unquote(k): _unquote(v) for k, v in raw.items()}
-                if kind == "aws_apigatewayv2_authorizer":
+                if kind == "aws_api_gateway_authorizer":
+                    model.authorizers.append(
+                        {
+                            "name": properties.get("name"),
+                            "type": properties.get("type", "TOKEN"),
+                            "ttl": properties.get("authorizer_result_ttl_in_seconds"),
+                            "front": "rest",
+                        }
+                    )
+                elif kind == "aws_apigatewayv2_authorizer" and protocol(properties) == "HTTP":
+                    _add_http_authorizer(
+                        model,
+                        properties.get("name"),
+                        properties.get("authorizer_payload_format_version"),
+                        properties.get("enable_simple_responses"),
+                        properties.get("authorizer_result_ttl_in_seconds"),
+                    )
+                elif kind == "aws_apigatewayv2_route" and protocol(properties) == "HTTP":
+                    continue  # an HTTP API route: authorizers may guard any of them
+                elif kind == "aws_apigatewayv2_authorizer":
                     model.authorizers.append(
                         {
                             "name": properties.get("name"),
                             "type": properties.get("authorizer_type"),
                             "ttl": properties.get("authorizer_result_ttl_in_seconds"),
                             "identity_sources": properties.get("identity_sources") or [],
+                            "front": "websocket",
                         }
                     )
                 elif kind == "aws_apigatewayv2_route":
@@ -148,9 +280,11 @@ def read_terraform(document: dict[str, Any], model: Model) -> None:
                     model.authorizer_permissions.append(str(properties.get("source_arn")))
                 elif kind == "aws_lambda_function":
                     for environment in properties.get("environment") or []:
-                        value = _unquote((environment.get("variables") or {}).get("AUTHORIZED_APIS"))
+                        variables = environment.get("variables") or {}
+                        value = _unquote(variables.get("AUTHORIZED_APIS"))
                         if isinstance(value, str):
                             model.authorized_apis.append(value)
+                        model.simple_responses_env.append(str(_unquote(variables.get("FASTAUTHZ_HTTP_SIMPLE_RESPONSES", "false"))))
 
 
 def _arn_text(source: Any) -> str | None:
@@ -172,6 +306,11 @@ def _arn_text(source: Any) -> str | None:
 def read_serverless(document: dict[str, Any], model: Model) -> None:
     functions = document.get("functions") or {}
     provider = document.get("provider") or {}
+    for name, authorizer in ((provider.get("httpApi") or {}).get("authorizers") or {}).items():
+        if authorizer.get("type") == "request":  # a Lambda authorizer (type jwt: API Gateway's own)
+            payload = authorizer.get("payloadVersion", "2.0")
+            _add_http_authorizer(model, name, payload, authorizer.get("enableSimpleResponses"), authorizer.get("resultTtlInSeconds"))
+            model.authorizer_permissions.append("arn:aws:execute-api:*:*:*/*")  # generated by the Framework for the API
     extensions = (document.get("resources") or {}).get("extensions") or {}
     for function in functions.values():
         artifact = (function.get("package") or {}).get("artifact")
@@ -183,7 +322,18 @@ def read_serverless(document: dict[str, Any], model: Model) -> None:
                     "architecture": function.get("architecture") or provider.get("architecture") or "x86_64",
                 }
             )
+        if function.get("handler") == "fastauthz.handler.handler":
+            variables = function.get("environment") or {}
+            model.simple_responses_env.append(str(variables.get("FASTAUTHZ_HTTP_SIMPLE_RESPONSES", "false")))
         for event in function.get("events") or []:
+            rest = event.get("http") if isinstance(event, dict) else None
+            if isinstance(rest, dict) and isinstance(rest.get("authorizer"), dict):
+                authorizer = rest["authorizer"]
+                kind = str(authorizer.get("type", "token")).upper()
+                model.authorizers.append(
+                    {"name": authorizer.get("name"), "type": kind, "ttl": authorizer.get("resultTtlInSeconds"), "front": "rest"}
+                )
+                model.authorizer_permissions.append("arn:aws:execute-api:*:*:*/*")  # generated by the Framework for the API
             websocket = event.get("websocket") if isinstance(event, dict) else None
             if not isinstance(websocket, dict):
                 continue
@@ -199,6 +349,7 @@ def read_serverless(document: dict[str, Any], model: Model) -> None:
                         "type": "REQUEST",
                         "ttl": None,
                         "identity_sources": ["route.request.header.Auth"] if sources is None else sources,
+                        "front": "websocket",
                     }
                 )
                 # The Framework generates <Function>LambdaPermissionWebsockets without a SourceArn:
@@ -277,7 +428,9 @@ def check(model: Model, where: str) -> list[Finding]:
     findings: list[Finding] = []
     if not model.authorizers:
         findings.append(Finding("error", where, "no authorizer found"))
-    for authorizer in model.authorizers:
+    findings += check_other_fronts(model, where)
+    websocket = [a for a in model.authorizers if a.get("front", "websocket") == "websocket"]
+    for authorizer in websocket:
         name = authorizer.get("name") or "authorizer"
         if authorizer.get("type") != "REQUEST":
             findings.append(
@@ -299,7 +452,7 @@ def check(model: Model, where: str) -> list[Finding]:
     for route in model.routes:
         if route["authorized"] and route["key"] != "$connect":
             findings.append(Finding("error", where, f"route {route['key']}: authorizers apply to $connect only"))
-    if model.authorizers and not any(r["key"] == "$connect" and r["authorized"] for r in model.routes):
+    if websocket and not any(r["key"] == "$connect" and r["authorized"] for r in model.routes):
         findings.append(Finding("error", where, "no $connect route uses the authorizer"))
     for permission in model.unscoped_permissions:
         findings.append(
@@ -316,6 +469,37 @@ def check(model: Model, where: str) -> list[Finding]:
             problem = connect_pattern_problem(pattern)
             if problem:
                 findings.append(Finding("error", where, f"AUTHORIZED_APIS {problem}"))
+    return findings
+
+
+def check_other_fronts(model: Model, where: str) -> list[Finding]:
+    """REST and HTTP API authorizers on the same function (README, Outcomes)."""
+    findings = []
+    for authorizer in model.authorizers:
+        if authorizer.get("front") == "rest" and str(authorizer.get("type")).upper() not in ("TOKEN", "REQUEST"):
+            findings.append(Finding("error", where, f"{authorizer.get('name')}: a REST API's Lambda authorizer is TOKEN or REQUEST"))
+    for authorizer in model.http_authorizers:
+        name, payload = authorizer["name"], authorizer["payload"]
+        if payload not in ("1.0", "2.0"):
+            findings.append(Finding("error", where, f"{name}: an HTTP API's Lambda authorizer needs a payload format version, 1.0 or 2.0"))
+        if authorizer["simple"] and payload != "2.0":
+            findings.append(Finding("error", where, f"{name}: simple responses need payload format 2.0"))
+    simple = any(authorizer["simple"] for authorizer in model.http_authorizers)
+    configured = any(value.lower() == "true" for value in model.simple_responses_env)
+    if simple and not configured:
+        findings.append(
+            Finding(
+                "error", where, "an HTTP API authorizer has simple responses on: set FASTAUTHZ_HTTP_SIMPLE_RESPONSES=true on the function"
+            )
+        )
+    if configured and model.http_authorizers and not simple:
+        findings.append(
+            Finding(
+                "error",
+                where,
+                "FASTAUTHZ_HTTP_SIMPLE_RESPONSES=true, but no HTTP API authorizer has simple responses on: it expects a policy",
+            )
+        )
     return findings
 
 

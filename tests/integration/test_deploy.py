@@ -12,11 +12,13 @@ from fastauthz.dev.deploycheck import check, main, read
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 TEMPLATES = [DEPLOY / "sam" / "template.yaml", DEPLOY / "terraform" / "main.tf", DEPLOY / "serverless.yml"]
+# The same function behind a REST API and an HTTP API (README, Outcomes).
+FRONT_TEMPLATES = [DEPLOY / "sam" / "rest-http.yaml", DEPLOY / "terraform" / "rest_http.tf", DEPLOY / "serverless-rest-http.yml"]
 
 
-def test_cfn_lint_accepts_the_sam_template() -> None:
+def test_cfn_lint_accepts_the_sam_templates() -> None:
     cfn_lint = Path(sys.executable).parent / "cfn-lint"
-    completed = subprocess.run([str(cfn_lint), str(TEMPLATES[0])], capture_output=True, text=True)
+    completed = subprocess.run([str(cfn_lint), str(TEMPLATES[0]), str(FRONT_TEMPLATES[0])], capture_output=True, text=True)
     assert completed.returncode == 0, completed.stdout + completed.stderr
 
 
@@ -27,9 +29,17 @@ def test_the_terraform_parses_and_wires_a_request_authorizer_to_connect() -> Non
     assert any("/authorizers/" in arn for arn in model.authorizer_permissions)
 
 
-@pytest.mark.parametrize("template", TEMPLATES, ids=lambda p: p.name)
-def test_every_template_passes_the_websocket_authorizer_rules(template: Path) -> None:
+@pytest.mark.parametrize("template", TEMPLATES + FRONT_TEMPLATES, ids=lambda p: p.name)
+def test_every_template_passes_the_authorizer_rules(template: Path) -> None:
     assert [str(f) for f in check(read(template), str(template)) if f.level == "error"] == []
+
+
+@pytest.mark.parametrize("template", FRONT_TEMPLATES, ids=lambda p: p.name)
+def test_the_rest_and_http_templates_wire_each_api_type_to_the_function(template: Path) -> None:
+    model = read(template)
+    assert {(a["front"], a["type"]) for a in model.authorizers} >= {("rest", "TOKEN"), ("http", "REQUEST")}
+    assert [a["payload"] for a in model.http_authorizers] == ["2.0"]
+    assert model.authorizer_permissions
 
 
 @pytest.fixture(scope="module")
@@ -56,6 +66,7 @@ def test_the_checker_exits_zero_on_the_shipped_templates_once_their_zips_are_bui
                 str(deploy_with_zips / "sam" / "template.yaml"),
                 str(deploy_with_zips / "terraform" / "main.tf"),
                 str(deploy_with_zips / "serverless.yml"),
+                *(str(deploy_with_zips / template.relative_to(DEPLOY)) for template in FRONT_TEMPLATES),
             ]
         )
         == 0
@@ -204,3 +215,20 @@ def test_the_serverless_default_header_identity_source_is_warned_about(tmp_path:
     path = _mutated(tmp_path, TEMPLATES[2], "            identitySource: []\n", "")
     warnings = [str(f) for f in check(read(path), str(path)) if f.level == "warning"]
     assert any("route.request.header.Auth" in w and "browsers" in w for w in warnings)
+
+
+def test_simple_responses_without_the_setting_on_the_function_are_caught(tmp_path: Path) -> None:
+    path = _mutated(tmp_path, FRONT_TEMPLATES[0], 'FASTAUTHZ_HTTP_SIMPLE_RESPONSES: "true"', 'FASTAUTHZ_HTTP_SIMPLE_RESPONSES: "false"')
+    assert "set FASTAUTHZ_HTTP_SIMPLE_RESPONSES=true" in _errors(path)
+
+
+def test_the_setting_without_simple_responses_is_caught(tmp_path: Path) -> None:
+    path = _mutated(tmp_path, FRONT_TEMPLATES[2], "enableSimpleResponses: true", "enableSimpleResponses: false")
+    assert "expects a policy" in _errors(path)
+
+
+def test_simple_responses_on_payload_one_and_an_odd_rest_authorizer_are_caught(tmp_path: Path) -> None:
+    path = _mutated(tmp_path, FRONT_TEMPLATES[0], 'AuthorizerPayloadFormatVersion: "2.0"', 'AuthorizerPayloadFormatVersion: "1.0"')
+    assert "simple responses need payload format 2.0" in _errors(path)
+    path = _mutated(tmp_path, FRONT_TEMPLATES[1], 'type                             = "TOKEN"', 'type = "COGNITO"')
+    assert "TOKEN or REQUEST" in _errors(path)

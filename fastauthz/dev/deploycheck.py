@@ -129,7 +129,9 @@ def read_cloudformation(document: dict[str, Any], model: Model) -> None:
                     continue
                 # arn:...:functions/${Authorizer.Arn}/invocations: the function whose environment to check
                 uri = json.dumps(spec["authorizerUri"])
-                authorizer_functions.update(name for pair in re.findall(r"\$\{(\w+)\.Arn\}|\"Fn::GetAtt\": \[\"(\w+)\", \"Arn\"\]", uri) for name in pair if name)
+                authorizer_functions.update(
+                    name for pair in re.findall(r"\$\{(\w+)\.Arn\}|\"Fn::GetAtt\": \[\"(\w+)\", \"Arn\"\]", uri) for name in pair if name
+                )
                 if kind == "AWS::ApiGatewayV2::Api":
                     _add_http_authorizer(
                         model,

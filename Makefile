@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-dev
 
-.PHONY: test fuzz demo dev loadtest-local bench bench-check bench-baseline bench-fixtures bench-compare package layer deploy-check lint readme coldstart clean
+.PHONY: test fuzz demo dev loadtest-local loadtest-local-http bench bench-check bench-baseline bench-fixtures bench-compare package layer deploy-check lint readme coldstart clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +37,12 @@ $(LOADTEST_STAMP): $(STAMP)
 ## make loadtest-local: issuer + local stage + a bounded headless locust run (40 s, loopback) with a key rotation and an IdP outage
 loadtest-local: $(LOADTEST_STAMP)
 	$(BIN)/python -m loadtest.run_local
+
+## make loadtest-local-http: the same against the stage's REST front (TOKEN authorizer, 40 s, rotation and outage)
+## and its HTTP API 2.0 front with simple responses (20 s): the same thresholds, no wrong decision
+loadtest-local-http: $(LOADTEST_STAMP)
+	$(BIN)/python -m loadtest.run_local --api rest-token
+	$(BIN)/python -m loadtest.run_local --api http-2.0-simple --no-events --run-time 20
 
 BENCH_STAMP := $(VENV)/.installed-bench
 

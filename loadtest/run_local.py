@@ -2,6 +2,7 @@
 against them, and a key rotation and an IdP outage in the middle of it.
 
     python -m loadtest.run_local [--run-time 40] [--users 16] [--scenario steady|ramp|storm] [--no-events]
+                                 [--api websocket|rest-token|rest-request|http-1.0|http-2.0|http-2.0-simple]
 
 Timeline (fractions of the run): 0.20 the issuer publishes a new key; 0.45 it signs with it; 0.55
 the old key leaves the JWKS; 0.60-0.85 the JWKS endpoint answers 503. The authorizer refreshes its
@@ -34,7 +35,10 @@ TIMELINE = [
 ]
 
 
-def start_target(state: Path, refuse_with: str = "unauthorized") -> tuple[subprocess.Popen[str], str, str]:
+APIS = ("websocket", "rest-token", "rest-request", "http-1.0", "http-2.0", "http-2.0-simple")
+
+
+def start_target(state: Path, refuse_with: str = "unauthorized", api: str = "websocket") -> tuple[subprocess.Popen[str], str, str]:
     command = [
         sys.executable,
         "-m",
@@ -59,6 +63,10 @@ def start_target(state: Path, refuse_with: str = "unauthorized") -> tuple[subpro
         "--authorizer-env",
         f"FASTAUTHZ_REFUSE_WITH={refuse_with}",
     ]
+    if api != "websocket":  # the local stage's REST or HTTP API front
+        command += ["--http", api.removesuffix("-simple")]
+        if api.endswith("-simple"):
+            command += ["--simple-responses", "--authorizer-env", "FASTAUTHZ_HTTP_SIMPLE_RESPONSES=true"]
     target = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, cwd=ROOT)
     issuer = stage = ""
     deadline = time.monotonic() + 60
@@ -69,7 +77,7 @@ def start_target(state: Path, refuse_with: str = "unauthorized") -> tuple[subpro
             break
         if match := re.search(r"dev issuer (http://\S+)", line):
             issuer = match.group(1)
-        if match := re.search(r"^stage (ws://\S+)", line):
+        if match := re.search(r"stage ((?:ws|http)://\S+)", line):
             stage = match.group(1)
     if not (issuer and stage):
         target.kill()
@@ -97,6 +105,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-events", action="store_true", help="no rotation or outage")
     parser.add_argument("--out", default=str(ROOT / "loadtest" / "results"))
     parser.add_argument("--max-p99-ms", type=float, default=2000)
+    parser.add_argument("--api", default="websocket", choices=APIS, help="the front door under load (the stage's --http KIND)")
     parser.add_argument(
         "--refuse-with",
         default="unauthorized",
@@ -109,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="fastauthz-load-") as state_dir:
-        target, issuer, stage = start_target(Path(state_dir), args.refuse_with)
+        target, issuer, stage = start_target(Path(state_dir), args.refuse_with, args.api)
         print(
             f"target: stage {stage}, issuer {issuer}; {args.scenario}, {args.users} users x {args.connects_per_user:g} connects/s, "
             f"{args.run_time:g} s{'' if args.no_events else ', with a key rotation and an IdP outage'}",
@@ -117,13 +126,13 @@ def main(argv: list[str] | None = None) -> int:
         )
         stop = threading.Event()
         try:
-            name = f"local-{args.scenario}{'' if args.no_events else '-events'}"
+            name = f"local-{'' if args.api == 'websocket' else args.api + '-'}{args.scenario}{'' if args.no_events else '-events'}"
             command = [
                 sys.executable,
                 "-m",
                 "locust",
                 "-f",
-                str(ROOT / "loadtest" / "locustfile.py"),
+                str(ROOT / "loadtest" / ("locustfile.py" if args.api == "websocket" else "http_locustfile.py")),
                 "--headless",
                 "--only-summary",
                 "--host",
@@ -154,6 +163,7 @@ def main(argv: list[str] | None = None) -> int:
                 args.refuse_with,
                 "--loglevel",
                 "WARNING",
+                *(["--simple-responses"] if args.api.endswith("-simple") else []),
             ]
             started = time.monotonic()
             if not args.no_events:

@@ -1,23 +1,39 @@
 # The same authorizer function behind a REST API (TOKEN authorizer) and an HTTP API (payload 2.0,
-# IAM policy answers), beside the WebSocket API of main.tf. Delete this file for the WebSocket API
-# alone. For HTTP API simple responses, set enable_simple_responses = true below AND
+# IAM policy answers), beside the WebSocket API of main.tf: -var rest_and_http_apis=true (off by
+# default). For HTTP API simple responses, set enable_simple_responses = true below AND
 # FASTAUTHZ_HTTP_SIMPLE_RESPONSES = "true" in the function's environment (make deploy-check
 # refuses one without the other: the event cannot tell which answer is expected).
 
+variable "rest_and_http_apis" {
+  type        = bool
+  default     = false
+  description = "Also put the authorizer in front of a REST API (TOKEN) and an HTTP API (payload 2.0)"
+}
+
+locals {
+  fronts = var.rest_and_http_apis ? 1 : 0
+}
+
 resource "aws_api_gateway_rest_api" "rest" {
+  count = local.fronts
+
   name = "fastauthz-rest-${var.stage_name}"
 }
 
 resource "aws_api_gateway_resource" "messages" {
-  rest_api_id = aws_api_gateway_rest_api.rest.id
-  parent_id   = aws_api_gateway_rest_api.rest.root_resource_id
+  count = local.fronts
+
+  rest_api_id = aws_api_gateway_rest_api.rest[0].id
+  parent_id   = aws_api_gateway_rest_api.rest[0].root_resource_id
   path_part   = "messages"
 }
 
 # A TOKEN authorizer: API Gateway reads the Authorization header and caches the answer by it for
 # 300 s, reused for every method and resource of the stage: fastauthz's Allow covers them all.
 resource "aws_api_gateway_authorizer" "fastauthz" {
-  rest_api_id                      = aws_api_gateway_rest_api.rest.id
+  count = local.fronts
+
+  rest_api_id                      = aws_api_gateway_rest_api.rest[0].id
   name                             = "fastauthz"
   type                             = "TOKEN"
   identity_source                  = "method.request.header.Authorization"
@@ -26,17 +42,21 @@ resource "aws_api_gateway_authorizer" "fastauthz" {
 }
 
 resource "aws_api_gateway_method" "get_messages" {
-  rest_api_id   = aws_api_gateway_rest_api.rest.id
-  resource_id   = aws_api_gateway_resource.messages.id
+  count = local.fronts
+
+  rest_api_id   = aws_api_gateway_rest_api.rest[0].id
+  resource_id   = aws_api_gateway_resource.messages[0].id
   http_method   = "GET"
   authorization = "CUSTOM"
-  authorizer_id = aws_api_gateway_authorizer.fastauthz.id
+  authorizer_id = aws_api_gateway_authorizer.fastauthz[0].id
 }
 
 resource "aws_api_gateway_integration" "get_messages" {
-  rest_api_id = aws_api_gateway_rest_api.rest.id
-  resource_id = aws_api_gateway_resource.messages.id
-  http_method = aws_api_gateway_method.get_messages.http_method
+  count = local.fronts
+
+  rest_api_id = aws_api_gateway_rest_api.rest[0].id
+  resource_id = aws_api_gateway_resource.messages[0].id
+  http_method = aws_api_gateway_method.get_messages[0].http_method
   type        = "MOCK"
   request_templates = {
     "application/json" = jsonencode({ statusCode = 200 })
@@ -44,23 +64,31 @@ resource "aws_api_gateway_integration" "get_messages" {
 }
 
 resource "aws_api_gateway_deployment" "rest" {
-  rest_api_id = aws_api_gateway_rest_api.rest.id
+  count = local.fronts
+
+  rest_api_id = aws_api_gateway_rest_api.rest[0].id
   depends_on  = [aws_api_gateway_integration.get_messages]
 }
 
 resource "aws_api_gateway_stage" "rest" {
-  rest_api_id   = aws_api_gateway_rest_api.rest.id
-  deployment_id = aws_api_gateway_deployment.rest.id
+  count = local.fronts
+
+  rest_api_id   = aws_api_gateway_rest_api.rest[0].id
+  deployment_id = aws_api_gateway_deployment.rest[0].id
   stage_name    = var.stage_name
 }
 
 resource "aws_apigatewayv2_api" "http" {
+  count = local.fronts
+
   name          = "fastauthz-http-${var.stage_name}"
   protocol_type = "HTTP"
 }
 
 resource "aws_apigatewayv2_authorizer" "http" {
-  api_id                            = aws_apigatewayv2_api.http.id
+  count = local.fronts
+
+  api_id                            = aws_apigatewayv2_api.http[0].id
   name                              = "fastauthz"
   authorizer_type                   = "REQUEST"
   authorizer_uri                    = aws_lambda_function.authorizer.invoke_arn
@@ -71,39 +99,47 @@ resource "aws_apigatewayv2_authorizer" "http" {
 }
 
 resource "aws_apigatewayv2_route" "http_messages" {
-  api_id             = aws_apigatewayv2_api.http.id
+  count = local.fronts
+
+  api_id             = aws_apigatewayv2_api.http[0].id
   route_key          = "ANY /messages"
   authorization_type = "CUSTOM"
-  authorizer_id      = aws_apigatewayv2_authorizer.http.id
+  authorizer_id      = aws_apigatewayv2_authorizer.http[0].id
 }
 
 resource "aws_apigatewayv2_stage" "http" {
-  api_id      = aws_apigatewayv2_api.http.id
+  count = local.fronts
+
+  api_id      = aws_apigatewayv2_api.http[0].id
   name        = var.stage_name
   auto_deploy = true
 }
 
 # API Gateway may invoke the function as these APIs' authorizers, and as nothing else.
 resource "aws_lambda_permission" "rest_authorizer" {
+  count = local.fronts
+
   statement_id  = "AllowRestApiAuthorizer"
   action        = "lambda:InvokeFunction"
   function_name = aws_lambda_function.authorizer.function_name
   principal     = "apigateway.amazonaws.com"
-  source_arn    = "${aws_api_gateway_rest_api.rest.execution_arn}/authorizers/${aws_api_gateway_authorizer.fastauthz.id}"
+  source_arn    = "${aws_api_gateway_rest_api.rest[0].execution_arn}/authorizers/${aws_api_gateway_authorizer.fastauthz[0].id}"
 }
 
 resource "aws_lambda_permission" "http_authorizer" {
+  count = local.fronts
+
   statement_id  = "AllowHttpApiAuthorizer"
   action        = "lambda:InvokeFunction"
   function_name = aws_lambda_function.authorizer.function_name
   principal     = "apigateway.amazonaws.com"
-  source_arn    = "${aws_apigatewayv2_api.http.execution_arn}/authorizers/${aws_apigatewayv2_authorizer.http.id}"
+  source_arn    = "${aws_apigatewayv2_api.http[0].execution_arn}/authorizers/${aws_apigatewayv2_authorizer.http[0].id}"
 }
 
 output "rest_url" {
-  value = "${aws_api_gateway_stage.rest.invoke_url}/messages"
+  value = var.rest_and_http_apis ? "${aws_api_gateway_stage.rest[0].invoke_url}/messages" : null
 }
 
 output "http_url" {
-  value = "${aws_apigatewayv2_stage.http.invoke_url}/messages"
+  value = var.rest_and_http_apis ? "${aws_apigatewayv2_stage.http[0].invoke_url}/messages" : null
 }

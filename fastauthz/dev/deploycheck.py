@@ -78,6 +78,7 @@ def _literal(value: Any) -> str | None:
 def read_cloudformation(document: dict[str, Any], model: Model) -> None:
     resources = document.get("Resources") or {}
     authorizer_functions: set[str] = set()
+    scoped_permissions: list[tuple[set[str], str]] = []
     for name, resource in resources.items():
         kind, properties = resource.get("Type"), resource.get("Properties") or {}
         if kind == "AWS::Serverless::WebSocketApi":
@@ -128,10 +129,7 @@ def read_cloudformation(document: dict[str, Any], model: Model) -> None:
                 if "authorizerUri" not in spec:
                     continue
                 # arn:...:functions/${Authorizer.Arn}/invocations: the function whose environment to check
-                uri = json.dumps(spec["authorizerUri"])
-                authorizer_functions.update(
-                    name for pair in re.findall(r"\$\{(\w+)\.Arn\}|\"Fn::GetAtt\": \[\"(\w+)\", \"Arn\"\]", uri) for name in pair if name
-                )
+                authorizer_functions.update(_functions_in(spec["authorizerUri"]))
                 if kind == "AWS::ApiGatewayV2::Api":
                     _add_http_authorizer(
                         model,
@@ -150,6 +148,7 @@ def read_cloudformation(document: dict[str, Any], model: Model) -> None:
                         }
                     )
         elif kind == "AWS::ApiGateway::Authorizer":
+            authorizer_functions.update(_functions_in(properties.get("AuthorizerUri")))
             model.authorizers.append(
                 {
                     "name": properties.get("Name"),
@@ -159,6 +158,7 @@ def read_cloudformation(document: dict[str, Any], model: Model) -> None:
                 }
             )
         elif kind == "AWS::ApiGatewayV2::Authorizer":
+            authorizer_functions.update(_functions_in(properties.get("AuthorizerUri")))
             if _protocol_of(resources, properties.get("ApiId")) == "HTTP":
                 _add_http_authorizer(
                     model,
@@ -185,16 +185,27 @@ def read_cloudformation(document: dict[str, Any], model: Model) -> None:
                 model.unscoped_permissions.append(name)
             elif text is not None and "authorizers" in text:
                 model.authorizer_permissions.append(text)
+            elif text is not None:
+                scoped_permissions.append((_functions_in(properties.get("FunctionName")), text))
         elif kind in ("AWS::Serverless::Function", "AWS::Lambda::Function"):
             code = properties.get("CodeUri")
             if isinstance(code, str) and code.endswith(".zip") and "://" not in code:  # a local file, not an uploaded one
                 architectures = properties.get("Architectures") or ["x86_64"]
                 model.packages.append({"path": code, "runtime": properties.get("Runtime"), "architecture": architectures[0]})
+    for functions, text in scoped_permissions:  # an API-scoped permission on an authorizer's function (the Framework's)
+        if functions & authorizer_functions:
+            model.authorizer_permissions.append(text)
     for name in authorizer_functions:
         variables = (((resources.get(name) or {}).get("Properties") or {}).get("Environment") or {}).get("Variables") or {}
         if _literal(variables.get("AUTHORIZED_APIS")):
             model.authorized_apis.append(variables["AUTHORIZED_APIS"])
         model.simple_responses_env.append(str(variables.get("FASTAUTHZ_HTTP_SIMPLE_RESPONSES", "false")))
+
+
+def _functions_in(value: Any) -> set[str]:
+    """The logical ids of the functions an ARN expression refers to (Fn::GetAtt X.Arn, ${X.Arn})."""
+    text = json.dumps(value)
+    return {name for pair in re.findall(r"\$\{(\w+)\.Arn\}|\"Fn::GetAtt\": \[\"(\w+)\", \"Arn\"\]", text) for name in pair if name}
 
 
 def _add_function_authorizer(arn: Any, functions: set[str]) -> None:
@@ -236,8 +247,8 @@ def read_terraform(document: dict[str, Any], model: Model) -> None:
     }
 
     def protocol(properties: dict[str, Any]) -> str | None:
-        reference = str(properties.get("api_id", ""))
-        return next((p for name, p in protocols.items() if f"aws_apigatewayv2_api.{name}." in reference), None)
+        reference = str(properties.get("api_id", ""))  # aws_apigatewayv2_api.<name>.id, or <name>[0].id under count
+        return next((p for name, p in protocols.items() if re.search(rf"aws_apigatewayv2_api\.{re.escape(name)}\b", reference)), None)
 
     for block in document.get("resource", []):
         for kind, named in block.items():

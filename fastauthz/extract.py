@@ -176,11 +176,14 @@ def build_extractor(
         return extract
 
     def extract_header_first(event: Event) -> str:
-        # The common request, inlined: `Authorization: Bearer <token>` in `headers`. Anything else
-        # (other casing, spacing, multi-value headers, other sources) takes the general path.
+        # The common request, inlined: `Authorization: Bearer <token>` in `headers` (or lower case,
+        # as HTTP APIs send it). Anything else (other casing, spacing, multi-value headers, other
+        # sources) takes the general path.
         headers = event.get("headers")
         if type(headers) is dict:
             value = headers.get("Authorization")
+            if value is None:  # HTTP APIs and HTTP/2 clients send header names in lower case
+                value = headers.get("authorization")
             if type(value) is str and value[:7] == "Bearer " and value[7:8] not in _SPACES and value[-1:] not in _SPACES:
                 return value[7:]
         return extract(event)

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 class Outcomes:
     """The bookkeeping of decisions, shared by everything the authorizer answers."""
 
-    __slots__ = ("log", "metrics", "policies", "refuse_with_deny", "rejected", "simple_responses")
+    __slots__ = ("answers_refusals", "log", "metrics", "policies", "refuse_with_deny", "rejected", "simple_responses")
 
     def __init__(
         self,
@@ -38,6 +38,8 @@ class Outcomes:
         self.policies = policies
         self.refuse_with_deny = refuse_with_deny
         self.simple_responses = simple_responses
+        # Whether a refusal may be answered rather than raised (refusal() decides per event).
+        self.answers_refusals = refuse_with_deny or simple_responses
 
     def refused(
         self,
@@ -86,7 +88,7 @@ class Outcomes:
             )
         if now >= metrics.next_flush:
             metrics.flush(now)
-        if self.refuse_with_deny or denying or self.simple_responses:
+        if denying or self.answers_refusals:
             return self.refusal(event, reason, denying)
         return None
 

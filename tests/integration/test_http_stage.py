@@ -99,6 +99,20 @@ def test_a_cached_allow_serves_every_route_of_the_stage_and_a_narrow_policy_fail
         assert stage.invocations == 1
 
 
+@pytest.mark.parametrize(("kind", "simple"), [("http-1.0", False), ("http-2.0", False), ("http-2.0", True)])
+def test_an_http_api_caching_results_answers_other_routes_from_its_cache(issuer: DevIssuer, kind: str, simple: bool) -> None:
+    env = {"FASTAUTHZ_HTTP_SIMPLE_RESPONSES": "true"} if simple else {}
+    routes: dict[str, FunctionSpec | None] = {"GET /messages": None, "DELETE /messages/42": None}
+    config = HttpStageConfig(authorizer=fastauthz(issuer, **env), kind=kind, simple_responses=simple, result_ttl=300, routes=routes)
+    with running(config) as stage:
+        token = issuer.mint(sub="ada")
+        assert call(stage.url + "/messages", token)[0] == 200
+        assert call(stage.url + "/messages/42", token, method="DELETE")[0] == 200
+        assert stage.invocations == 1
+        assert call(stage.url + "/messages", issuer.mint(ttl=-600))[0] == (403 if simple else 401)  # another token: asked again
+        assert stage.invocations == 2
+
+
 def test_routes_reach_their_integration_with_the_authorizer_context(issuer: DevIssuer) -> None:
     for kind in ("rest-request", "http-2.0"):
         routes: dict[str, FunctionSpec | None] = {"GET /me": spec("tests.stage_functions:whoami")}

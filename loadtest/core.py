@@ -76,6 +76,13 @@ def _start(environment: Any, **_: Any) -> None:
         user_class.wait_time = constant_throughput(options.connects_per_user)
 
 
+def next_token() -> tuple[str, str | None]:
+    """The next request's token kind, by the mix's weights, and its token (None: send none)."""
+    assert supply is not None  # set at test start
+    kind = supply.pick_kind()
+    return kind, supply.token(kind)
+
+
 def record(environment: Any, request_type: str, name: str, kind: str, outcome: str, elapsed: float, error: Exception | None) -> None:
     """Count one decision and report it to locust: a success, an error, or a WRONG DECISION."""
     decisions[kind][outcome] += 1

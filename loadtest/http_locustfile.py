@@ -48,11 +48,8 @@ class HttpRequestUser(User):
 
     @task
     def request(self) -> None:
-        supply = core.supply
-        assert supply is not None
         options = self.environment.parsed_options
-        kind = supply.pick_kind()
-        token = supply.token(kind)
+        kind, token = core.next_token()
         path, headers = options.path, {}
         if token is not None:
             if options.token_in == "query":

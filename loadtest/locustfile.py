@@ -27,11 +27,8 @@ class WebSocketConnectUser(User):
 
     @task
     def connect(self) -> None:
-        supply = core.supply
-        assert supply is not None
         options = self.environment.parsed_options
-        kind = supply.pick_kind()
-        token = supply.token(kind)
+        kind, token = core.next_token()
         assert self.host is not None  # --host: locust refuses to start without one
         url, headers, subprotocols = self.host, [], None
         if token is not None:

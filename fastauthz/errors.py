@@ -55,6 +55,7 @@ REASONS: tuple[Reason, ...] = (
     ("insufficient_scope", 403, False, "a valid token without the required scopes: a Deny policy"),
     ("insufficient_claims", 403, False, "a valid token failing JWT_REQUIRED_CLAIMS: a Deny policy"),
     ("denied_by_hook", 403, False, "the authorization hook returned False: a Deny policy"),
+    ("reauth_mismatch", 0, False, "a re-auth over an open connection with another sub or issuer, or for a connection not registered: answered, and the connection closed"),
     ("keys_unavailable", 500, False, "no servable keys (the source down past its stale window): a distinct error"),
     ("fetch_failed", 0, False, "a key fetch failed (logged at ERROR; the call is answered from stale keys or fails closed)"),
     ("bad_key_set", 0, False, "a fetched or shipped key document is unusable (that fetch fails; logged with it)"),

@@ -100,3 +100,10 @@ def browser_page(event: dict[str, Any], context: Any) -> dict[str, Any]:
         f'.catch(e => fetch("/{stage}/report?status=error&body=" + encodeURIComponent(String(e))));'
     )
     return {"statusCode": 200, "headers": {"Content-Type": "text/html; charset=utf-8"}, "body": f"<!doctype html><script>{script}</script>"}
+
+
+def guarded_echo(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """A message route that asks fastauthz.connections.guard first, and says what it answered."""
+    from fastauthz.connections import guard
+
+    return {"statusCode": 200, "body": json.dumps({"allowed": guard(event), "body": event.get("body")})}

@@ -239,6 +239,7 @@ class Stage:
             return
         outcome = await self.functions[route].invoke(connect.message_event(route, body, authorizer))
         if outcome.failed:
+            self._say(f"{route} {connect.connection_id} -> error {outcome.error_type}: {outcome.error_message}")
             await connection.send(orjson.dumps({"message": "Internal server error", "connectionId": connect.connection_id}).decode())
             return
         result = outcome.result if isinstance(outcome.result, dict) else {}
@@ -259,6 +260,28 @@ class Stage:
             return 410
         return 200
 
+    def delete_connection(self, connection_id: str) -> int:
+        """The management API's DeleteConnection: close it from the server side; 204, or 410 Gone.
+        AWS's documentation names no close code for it: the stage closes with 1000."""
+        assert self._loop is not None
+        found = self.connections.get(connection_id)
+        if found is None:
+            return 410
+        future = asyncio.run_coroutine_threadsafe(found[0].close(1000, "closed by the server"), self._loop)
+        with contextlib.suppress(Exception):
+            future.result(5)
+        return 204
+
+    def get_connection(self, connection_id: str) -> dict[str, Any] | None:
+        """The management API's GetConnection: connectedAt, identity, lastActiveAt (ISO 8601), or None."""
+        found = self.connections.get(connection_id)
+        if found is None:
+            return None
+        connect = found[1]
+        connected = time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime(connect.connected_at / 1000))
+        user_agent = next((v for k, v in connect.headers.items() if k.lower() == "user-agent"), "")
+        return {"connectedAt": connected, "identity": {"sourceIp": connect.source_ip, "userAgent": user_agent}, "lastActiveAt": connected}
+
     def _start_management(self) -> None:
         stage = self
 
@@ -266,16 +289,34 @@ class Stage:
             protocol_version = "HTTP/1.1"
             disable_nagle_algorithm = True
 
-            def do_POST(self) -> None:
+            def _connection_id(self) -> str | None:
                 prefix = f"/{stage.config.stage}/@connections/"
+                if not self.path.startswith(prefix):
+                    return None
+                # Connection ids hold '+', '/' and '=': clients percent-encode them in the path (boto3 does).
+                return urllib.parse.unquote(self.path[len(prefix) :].partition("?")[0])
+
+            def _answer(self, status: int, body: bytes = b"") -> None:
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 data = self.rfile.read(length)
-                # Connection ids hold '+', '/' and '=': clients percent-encode them in the path (boto3 does).
-                connection_id = urllib.parse.unquote(self.path[len(prefix) :].partition("?")[0])
-                status = stage.post_to_connection(connection_id, data) if self.path.startswith(prefix) else 404
-                self.send_response(status)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
+                connection_id = self._connection_id()
+                self._answer(stage.post_to_connection(connection_id, data) if connection_id is not None else 404)
+
+            def do_DELETE(self) -> None:
+                connection_id = self._connection_id()
+                self._answer(stage.delete_connection(connection_id) if connection_id is not None else 404)
+
+            def do_GET(self) -> None:
+                connection_id = self._connection_id()
+                info = stage.get_connection(connection_id) if connection_id is not None else None
+                self._answer(200, orjson.dumps(info)) if info is not None else self._answer(410 if connection_id else 404)
 
             def log_message(self, *args: Any) -> None:
                 pass

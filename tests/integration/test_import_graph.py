@@ -38,6 +38,10 @@ FORBIDDEN = (
     "fastauthz.providers",
     "fastauthz.origins",
     "asyncio",
+    # the Lambda integrations around the authorizer (connection lifetime): never the authorizer's
+    "fastauthz.connections",
+    "boto3",
+    "botocore",
 )
 
 PROBE = """

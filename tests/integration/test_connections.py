@@ -1,0 +1,189 @@
+"""Connections that end when their token does (fastauthz.connections), with real WebSocket clients
+against the local stage: its `$connect`, `$disconnect`, `reauth` and message routes run the module's
+handlers in Lambda-like workers, the registry is a DynamoDB API server on loopback (moto's server
+mode), and connections are closed through the stage's own management API."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
+
+from fastauthz.connections import Management, Registry, disconnect_user, sweep, table_definition
+from fastauthz.dev.issuer import DevIssuer
+from fastauthz.dev.runtime import FunctionSpec
+from fastauthz.dev.stage import Stage, StageConfig
+
+ROOT = Path(__file__).resolve().parents[2]
+TABLE = "fastauthz-connections"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def dynamodb_server() -> Iterator[dict[str, str]]:
+    """A DynamoDB API on 127.0.0.1 with the registry's table, and the environment boto3 needs to reach it."""
+    import boto3
+    from moto.server import ThreadedMotoServer
+
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    env = {
+        "AWS_ENDPOINT_URL_DYNAMODB": f"http://127.0.0.1:{port}",
+        "AWS_ACCESS_KEY_ID": "local",
+        "AWS_SECRET_ACCESS_KEY": "local",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "FASTAUTHZ_CONNECTIONS_TABLE": TABLE,
+    }
+    client = boto3.client(
+        "dynamodb",
+        endpoint_url=env["AWS_ENDPOINT_URL_DYNAMODB"],
+        region_name="us-east-1",
+        aws_access_key_id="local",
+        aws_secret_access_key="local",
+    )
+    client.create_table(**table_definition(TABLE))
+    yield env
+    server.stop()
+
+
+@pytest.fixture
+def dynamodb(dynamodb_server: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """This test's environment reaches the registry (conftest clears AWS_* before each test)."""
+    for name, value in dynamodb_server.items():
+        monkeypatch.setenv(name, value)
+    return dynamodb_server
+
+
+@pytest.fixture(scope="module")
+def issuer() -> Iterator[DevIssuer]:
+    with DevIssuer(audience="connections") as running:
+        yield running
+
+
+def stage_config(issuer: DevIssuer, dynamodb: dict[str, str], management_port: int) -> StageConfig:
+    env = {**dynamodb, "PYTHONPATH": str(ROOT), "FASTAUTHZ_MANAGEMENT_ENDPOINT": f"http://127.0.0.1:{management_port}/local"}
+    env |= {"FASTAUTHZ_SWEEP_GRACE_SECONDS": "0", **issuer.environment(), "FASTAUTHZ_METRICS": "false"}
+
+    def spec(handler: str) -> FunctionSpec:
+        return FunctionSpec(handler, env=env, timeout=10.0)
+
+    return StageConfig(
+        authorizer=spec("fastauthz.handler:handler"),
+        connect=spec("fastauthz.connections:on_connect"),
+        disconnect=spec("fastauthz.connections:on_disconnect"),
+        routes={"reauth": spec("fastauthz.connections:on_reauth"), "$default": spec("tests.stage_functions:guarded_echo")},
+        two_way=["$default"],
+        management_port=management_port,
+    )
+
+
+def run(issuer: DevIssuer, dynamodb: dict[str, str], scenario: Any) -> Any:
+    port = free_port()
+
+    async def main() -> Any:
+        stage = await Stage(stage_config(issuer, dynamodb, port)).start()
+        try:
+            return await scenario(stage, Registry(TABLE), Management(f"http://127.0.0.1:{port}/local"))
+        finally:
+            await stage.close()
+
+    return asyncio.run(main())
+
+
+async def open_socket(stage: Stage, token: str) -> ClientConnection:
+    return await connect(f"{stage.url}?authorization={token}", open_timeout=15)
+
+
+async def closed_by_server(websocket: ClientConnection) -> int | None:
+    """The close code the server sent, or None while the connection is open."""
+    try:
+        await asyncio.wait_for(websocket.recv(), 2.0)
+    except ConnectionClosed as closed:
+        return closed.rcvd.code if closed.rcvd else -1
+    except TimeoutError:
+        return None
+    return None
+
+
+async def until_past(deadline: float) -> None:
+    await asyncio.sleep(max(0.0, deadline - time.time()) + 0.05)
+
+
+def test_a_connection_is_closed_by_the_sweeper_once_its_token_expires(issuer: DevIssuer, dynamodb: dict[str, str]) -> None:
+    async def scenario(stage: Stage, registry: Registry, management: Management) -> tuple[Any, ...]:
+        short = await open_socket(stage, issuer.mint(sub="ada", ttl=2))
+        long = await open_socket(stage, issuer.mint(sub="bob", ttl=600))
+        first = sweep(registry, management, time.time())  # nothing is due yet
+        await until_past(time.time() + 2)
+        second = sweep(registry, management, time.time())
+        return first.closed, second.closed, await closed_by_server(short), await closed_by_server(long)
+
+    assert run(issuer, dynamodb, scenario) == (0, 1, 1000, None)
+
+
+def test_a_reauth_keeps_a_connection_open_past_its_first_exp(issuer: DevIssuer, dynamodb: dict[str, str]) -> None:
+    async def scenario(stage: Stage, registry: Registry, management: Management) -> tuple[Any, ...]:
+        websocket = await open_socket(stage, issuer.mint(sub="ada", ttl=2))
+        await websocket.send(json.dumps({"action": "reauth", "token": issuer.mint(sub="ada", ttl=600)}))
+        reply = json.loads(await asyncio.wait_for(websocket.recv(), 10))
+        await until_past(time.time() + 2)
+        swept = sweep(registry, management, time.time())
+        await websocket.send("still here")
+        echoed = json.loads(await asyncio.wait_for(websocket.recv(), 10))
+        await websocket.close()
+        return reply["ok"], reply["exp"] > time.time() + 500, swept.closed, echoed
+
+    ok, extended, closed, echoed = run(issuer, dynamodb, scenario)
+    assert ok and extended and closed == 0
+    assert echoed == {"allowed": True, "body": "still here"}  # the guard read the registry: the deadline moved
+
+
+@pytest.mark.parametrize(("changes", "reason"), [({"sub": "mallory"}, "reauth_mismatch"), ({"ttl": -600}, "expired")])
+def test_a_reauth_for_someone_else_or_expired_is_refused_and_closes(
+    issuer: DevIssuer, dynamodb: dict[str, str], changes: dict[str, Any], reason: str
+) -> None:
+    async def scenario(stage: Stage, registry: Registry, management: Management) -> tuple[Any, ...]:
+        websocket = await open_socket(stage, issuer.mint(sub="ada", ttl=600))
+        token = issuer.mint(**{"sub": "ada", "ttl": 600, **changes})
+        await websocket.send(json.dumps({"action": "reauth", "token": token}))
+        reply = json.loads(await asyncio.wait_for(websocket.recv(), 10))
+        return reply, await closed_by_server(websocket)
+
+    reply, code = run(issuer, dynamodb, scenario)
+    assert reply == {"action": "reauth", "ok": False, "reason": reason} and code == 1000
+
+
+def test_sign_out_closes_every_connection_of_the_user(issuer: DevIssuer, dynamodb: dict[str, str]) -> None:
+    async def scenario(stage: Stage, registry: Registry, management: Management) -> tuple[Any, ...]:
+        sockets = [await open_socket(stage, issuer.mint(sub=sub, ttl=600)) for sub in ("eve", "eve", "zoe")]
+        closed = disconnect_user("eve", registry, management)
+        return closed, [await closed_by_server(websocket) for websocket in sockets]
+
+    assert run(issuer, dynamodb, scenario) == (2, [1000, 1000, None])
+
+
+def test_the_guard_refuses_a_message_after_the_deadline(issuer: DevIssuer, dynamodb: dict[str, str]) -> None:
+    async def scenario(stage: Stage, registry: Registry, management: Management) -> tuple[Any, ...]:
+        websocket = await open_socket(stage, issuer.mint(sub="ada", ttl=2))
+        await websocket.send("before")
+        before = json.loads(await asyncio.wait_for(websocket.recv(), 10))
+        await until_past(time.time() + 2)
+        await websocket.send("after")  # no sweep ran yet: the route itself must refuse
+        after = json.loads(await asyncio.wait_for(websocket.recv(), 10))
+        return before["allowed"], after["allowed"]
+
+    assert run(issuer, dynamodb, scenario) == (True, False)

@@ -7,6 +7,7 @@ fastauthz stage --http rest-token|rest-request|http-1.0|http-2.0   a local REST 
 fastauthz token --sub ada      a token from the running dev issuer's keys
 fastauthz rotate               tell the running dev issuer to rotate its key
 fastauthz inspect TOKEN        decoded header and claims (NOT verified)
+fastauthz disconnect --sub S   sign a user out: close every open connection of S (fastauthz.connections)
 fastauthz check-config         validate the environment the handler would see, fetch its keys
 fastauthz demo                 the scripted demo (make demo)
 """
@@ -32,6 +33,21 @@ STAGE_PORT = 8765
 
 def _b64json(segment: str) -> Any:
     return json.loads(b64url_decode(segment))
+
+
+def cmd_disconnect(args: argparse.Namespace) -> int:
+    from ..connections import Management, Registry, disconnect_user, management_for, registry_from_env
+    from ..errors import ConfigError
+
+    try:
+        registry = Registry(args.table) if args.table else registry_from_env()
+        management = Management(args.endpoint) if args.endpoint else management_for(None)
+    except ConfigError as error:
+        print(f"configuration error: {error}", file=sys.stderr)
+        return 2
+    closed = disconnect_user(args.sub, registry, management)
+    print(f"closed {closed} connection{'' if closed == 1 else 's'} of {args.sub}")
+    return 0
 
 
 def cmd_inspect(args: argparse.Namespace) -> int:
@@ -339,6 +355,12 @@ def build_parser() -> argparse.ArgumentParser:
     inspect = commands.add_parser("inspect", help="decode a token without trusting it")
     inspect.add_argument("token")
     inspect.set_defaults(run=cmd_inspect)
+
+    disconnect = commands.add_parser("disconnect", help="sign a user out: close every open connection of a sub")
+    disconnect.add_argument("--sub", required=True)
+    disconnect.add_argument("--table", help="the registry's DynamoDB table (default: FASTAUTHZ_CONNECTIONS_TABLE)")
+    disconnect.add_argument("--endpoint", help="the stage's management endpoint (default: FASTAUTHZ_MANAGEMENT_ENDPOINT)")
+    disconnect.set_defaults(run=cmd_disconnect)
 
     check = commands.add_parser("check-config", help="validate the handler's environment and fetch its keys")
     check.set_defaults(run=cmd_check_config)

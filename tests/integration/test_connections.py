@@ -7,7 +7,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import socket
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -174,6 +177,22 @@ def test_sign_out_closes_every_connection_of_the_user(issuer: DevIssuer, dynamod
         return closed, [await closed_by_server(websocket) for websocket in sockets]
 
     assert run(issuer, dynamodb, scenario) == (2, [1000, 1000, None])
+
+
+def test_fastauthz_disconnect_signs_a_user_out_from_the_command_line(issuer: DevIssuer, dynamodb: dict[str, str]) -> None:
+    async def scenario(stage: Stage, registry: Registry, management: Management) -> tuple[Any, ...]:
+        sockets = [await open_socket(stage, issuer.mint(sub=sub, ttl=600)) for sub in ("kim", "kim", "lee")]
+        completed = await asyncio.to_thread(
+            subprocess.run,
+            [sys.executable, "-m", "fastauthz.dev.cli", "disconnect", "--sub", "kim", "--endpoint", management.endpoint],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+        )
+        return completed.returncode, completed.stdout.strip(), [await closed_by_server(websocket) for websocket in sockets]
+
+    assert run(issuer, dynamodb, scenario) == (0, "closed 2 connections of kim", [1000, 1000, None])
 
 
 def test_the_guard_refuses_a_message_after_the_deadline(issuer: DevIssuer, dynamodb: dict[str, str]) -> None:

@@ -54,6 +54,8 @@ def start_target(state: Path, refuse_with: str = "unauthorized", api: str = "web
         "ES256",
         "--concurrency",
         "2",
+        "--sweep-interval",
+        "0",  # the connect decision under load; connection lifetime has tests of its own
         "--authorizer-env",
         "JWT_JWKS_TTL_SECONDS=5",
         "--authorizer-env",

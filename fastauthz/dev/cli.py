@@ -168,7 +168,7 @@ def cmd_issuer(args: argparse.Namespace) -> int:
 DEFAULT_TWO_WAY = ("$default",)
 
 
-def _stage_config(args: argparse.Namespace, authorizer_env: dict[str, str]) -> Any:
+def _stage_config(args: argparse.Namespace, authorizer_env: dict[str, str], lifetime: Any = None) -> Any:
     from .runtime import FunctionSpec
     from .stage import StageConfig
 
@@ -176,10 +176,19 @@ def _stage_config(args: argparse.Namespace, authorizer_env: dict[str, str]) -> A
     for item in args.route or []:
         key, _, handler = item.partition("=")
         routes[key] = FunctionSpec(handler, name=key)
+    connect = FunctionSpec(args.connect, name="connect") if args.connect else None
+    disconnect = None
+    if lifetime is not None:  # connections that end when their token does (fastauthz.connections)
+        env = {**authorizer_env, **lifetime.environment}
+        connect = FunctionSpec("fastauthz.connections:on_connect", env=env, name="connect")
+        disconnect = FunctionSpec("fastauthz.connections:on_disconnect", env=env, name="disconnect")
+        routes["reauth"] = FunctionSpec("fastauthz.connections:on_reauth", env=env, name="reauth")
     return StageConfig(
         authorizer=FunctionSpec(args.authorizer, env=authorizer_env, name="authorizer"),
         identity_sources=args.identity_source,
-        connect=FunctionSpec(args.connect, name="connect") if args.connect else None,
+        connect=connect,
+        disconnect=disconnect,
+        management_port=lifetime.management_port if lifetime is not None else 0,
         routes=routes,
         two_way=DEFAULT_TWO_WAY if args.two_way is None else args.two_way,
         port=args.port,
@@ -226,12 +235,27 @@ async def _serve_stage(args: argparse.Namespace, authorizer_env: dict[str, str],
         return
     from .stage import Stage
 
-    stage = await Stage(_stage_config(args, authorizer_env)).start()
+    lifetime = None
+    if getattr(args, "sweep_interval", 0) > 0:
+        from .lifetime import LocalLifetime
+
+        lifetime = LocalLifetime(args.stage, args.sweep_interval).start()
+    stage = await Stage(_stage_config(args, authorizer_env, lifetime)).start()
     print(f"{banner}stage {stage.url}  (management: POST {stage.management_url}/<connectionId>)", flush=True)
+    sweeper = asyncio.create_task(lifetime.sweep_forever()) if lifetime is not None else None
+    if lifetime is not None:
+        print(
+            f"connections end with their token: registry {lifetime.environment['AWS_ENDPOINT_URL_DYNAMODB']}, sweep every {args.sweep_interval:g} s",
+            flush=True,
+        )
     try:
         await asyncio.Event().wait()
     finally:
+        if sweeper is not None:
+            sweeper.cancel()
         await stage.close()
+        if lifetime is not None:
+            lifetime.stop()
 
 
 def cmd_stage(args: argparse.Namespace) -> int:
@@ -311,6 +335,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     dev = commands.add_parser("dev", help="issuer + stage for interactive use")
     stage_options(dev)
+    dev.add_argument(
+        "--sweep-interval",
+        type=float,
+        default=5.0,
+        help="connections end with their token (fastauthz.connections: registry, re-auth, sweeper every N s); 0: off",
+    )
     dev.add_argument("--issuer-port", type=int, default=8766)
     dev.add_argument("--alg", default="RS256", help="the dev issuer's signing algorithm")
     dev.add_argument("--authorizer-env", action="append", help="KEY=VALUE for the authorizer's environment (repeatable)")

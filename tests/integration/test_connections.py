@@ -206,3 +206,39 @@ def test_the_guard_refuses_a_message_after_the_deadline(issuer: DevIssuer, dynam
         return before["allowed"], after["allowed"]
 
     assert run(issuer, dynamodb, scenario) == (True, False)
+
+
+def test_fastauthz_dev_closes_an_expired_connection_by_itself_and_keeps_a_reauthed_one(tmp_path: Path) -> None:
+    """`fastauthz dev` runs the registry, the integrations and the sweeper by default."""
+    command = [sys.executable, "-m", "fastauthz.dev.cli", "dev", "--port", "0", "--issuer-port", "0", "--state", str(tmp_path)]
+    command += ["--sweep-interval", "1", "--authorizer-env", "JWT_LEEWAY_SECONDS=0"]
+    environment = {name: value for name, value in os.environ.items() if not name.startswith(("AWS_", "FASTAUTHZ_", "JWT_"))}
+    target = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, env={**environment, "PYTHONPATH": str(ROOT)})
+    try:
+        assert target.stdout is not None
+        stage = ""
+        deadline = time.monotonic() + 60
+        while not stage and time.monotonic() < deadline:
+            line = target.stdout.readline()
+            if line.startswith("stage ws://"):
+                stage = line.split()[1]
+        assert stage, "fastauthz dev did not start"
+
+        def token(**claims: Any) -> str:
+            arguments = ["token", "--state", str(tmp_path), *(f"--{k}={v}" for k, v in claims.items())]
+            return subprocess.run(
+                [sys.executable, "-m", "fastauthz.dev.cli", *arguments], capture_output=True, text=True, check=True
+            ).stdout.strip()
+
+        async def scenario() -> tuple[int | None, int | None, bool]:
+            expiring = await connect(f"{stage}?authorization={token(sub='ada', ttl=3)}", open_timeout=15)
+            kept = await connect(f"{stage}?authorization={token(sub='bob', ttl=3)}", open_timeout=15)
+            await kept.send(json.dumps({"action": "reauth", "token": token(sub="bob", ttl=600)}))
+            reply = json.loads(await asyncio.wait_for(kept.recv(), 15))
+            await asyncio.sleep(6)  # past the first exp, and more than one sweep
+            return await closed_by_server(expiring), await closed_by_server(kept), reply["ok"]
+
+        assert asyncio.run(scenario()) == (1000, None, True)
+    finally:
+        target.terminate()
+        target.wait(15)

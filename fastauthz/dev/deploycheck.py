@@ -48,6 +48,7 @@ class Model:
         self.authorized_apis: list[str] = []  # AUTHORIZED_APIS values found in the authorizer's environment
         self.unscoped_permissions: list[str] = []  # API Gateway invoke permissions without a SourceArn
         self.packages: list[dict[str, Any]] = []  # the function zips named: path (as written), runtime, architecture
+        self.manage_connections: list[str] = []  # resources of execute-api:ManageConnections grants (connection lifetime)
 
 
 # -- readers ---------------------------------------------------------------------------------------
@@ -187,11 +188,16 @@ def read_cloudformation(document: dict[str, Any], model: Model) -> None:
                 model.authorizer_permissions.append(text)
             elif text is not None:
                 scoped_permissions.append((_functions_in(properties.get("FunctionName")), text))
-        elif kind in ("AWS::Serverless::Function", "AWS::Lambda::Function"):
+        if kind in ("AWS::Serverless::Function", "AWS::IAM::Policy", "AWS::IAM::Role"):
+            _collect_manage_connections(properties, model)
+        if kind in ("AWS::Serverless::Function", "AWS::Lambda::Function"):
             code = properties.get("CodeUri")
             if isinstance(code, str) and code.endswith(".zip") and "://" not in code:  # a local file, not an uploaded one
-                architectures = properties.get("Architectures") or ["x86_64"]
-                model.packages.append({"path": code, "runtime": properties.get("Runtime"), "architecture": architectures[0]})
+                # SAM's Globals.Function are every function's defaults
+                defaults = ((document.get("Globals") or {}).get("Function") or {}) if kind == "AWS::Serverless::Function" else {}
+                architectures = properties.get("Architectures") or defaults.get("Architectures") or ["x86_64"]
+                runtime = properties.get("Runtime") or defaults.get("Runtime")
+                model.packages.append({"path": code, "runtime": runtime, "architecture": architectures[0]})
     for functions, text in scoped_permissions:  # an API-scoped permission on an authorizer's function (the Framework's)
         if functions & authorizer_functions:
             model.authorizer_permissions.append(text)
@@ -200,6 +206,27 @@ def read_cloudformation(document: dict[str, Any], model: Model) -> None:
         if _literal(variables.get("AUTHORIZED_APIS")):
             model.authorized_apis.append(variables["AUTHORIZED_APIS"])
         model.simple_responses_env.append(str(variables.get("FASTAUTHZ_HTTP_SIMPLE_RESPONSES", "false")))
+
+
+def _collect_manage_connections(properties: dict[str, Any], model: Model) -> None:
+    """The resources every statement granting execute-api:ManageConnections names, anywhere in a
+    function's Policies or an IAM policy or role."""
+
+    def visit(node: Any) -> None:
+        if isinstance(node, dict):
+            actions = node.get("Action")
+            actions = [actions] if isinstance(actions, str) else actions
+            if isinstance(actions, list) and any(a in ("execute-api:ManageConnections", "execute-api:*", "*") for a in actions):
+                resources = node.get("Resource")
+                for resource in resources if isinstance(resources, list) else [resources]:
+                    model.manage_connections.append(_arn_text(resource) or "*")
+            for value in node.values():
+                visit(value)
+        elif isinstance(node, list):
+            for value in node:
+                visit(value)
+
+    visit(properties.get("Policies") or properties.get("PolicyDocument") or properties.get("Policies", []))
 
 
 def _functions_in(value: Any) -> set[str]:
@@ -475,6 +502,13 @@ def check(model: Model, where: str) -> list[Finding]:
                 f"{permission}: an invoke permission for API Gateway without a SourceArn lets any API, in any account, invoke the function",
             )
         )
+    for resource in model.manage_connections:
+        if "@connections" not in resource:
+            findings.append(
+                Finding(
+                    "error", where, f"execute-api:ManageConnections on {resource!r}: scope it to <api>/<stage>/*/@connections/* of this API"
+                )
+            )
     if model.authorizers and not any("/authorizers/" in arn or arn.endswith("/*") for arn in model.authorizer_permissions):
         findings.append(Finding("error", where, "no permission lets API Gateway invoke the authorizer (source ARN <api>/authorizers/<id>)"))
     for value in model.authorized_apis:

@@ -232,3 +232,24 @@ def test_simple_responses_on_payload_one_and_an_odd_rest_authorizer_are_caught(t
     assert "simple responses need payload format 2.0" in _errors(path)
     path = _mutated(tmp_path, FRONT_TEMPLATES[1], 'type                             = "TOKEN"', 'type = "COGNITO"')
     assert "TOKEN or REQUEST" in _errors(path)
+
+
+def test_the_sam_template_ends_connections_with_their_tokens() -> None:
+    model = read(TEMPLATES[0])
+    assert {"$connect", "$disconnect", "reauth", "$default"} <= {route["key"] for route in model.routes}
+    assert [route["key"] for route in model.routes if route["authorized"]] == ["$connect"]
+    assert model.manage_connections and all("/@connections/" in resource for resource in model.manage_connections)
+    text = TEMPLATES[0].read_text()
+    for handler in ("on_connect", "on_disconnect", "on_reauth", "sweeper"):
+        assert f"Handler: fastauthz.connections.{handler}" in text
+    assert "State: !If [Sweeping, ENABLED, DISABLED]" in text  # on by default, a parameter turns it off
+
+
+def test_manage_connections_on_every_api_is_caught(tmp_path: Path) -> None:
+    path = _mutated(
+        tmp_path,
+        TEMPLATES[0],
+        "Resource: !Sub arn:${AWS::Partition}:execute-api:${AWS::Region}:${AWS::AccountId}:${WebSocket}/${StageName}/DELETE/@connections/*",
+        'Resource: "*"',
+    )
+    assert "ManageConnections on '*'" in _errors(path)

@@ -196,6 +196,8 @@ def _stage_config(args: argparse.Namespace, authorizer_env: dict[str, str], life
         concurrency=args.concurrency,
         recycle_after=args.recycle_after,
         log=print if args.function_logs else None,
+        max_lifetime=args.max_lifetime,
+        idle_timeout=args.idle_timeout,
     )
 
 
@@ -323,6 +325,8 @@ def build_parser() -> argparse.ArgumentParser:
         )
         command.add_argument("--concurrency", type=int, default=4, help="execution environments per function")
         command.add_argument("--recycle-after", type=int, default=0, help="retire an environment after N invocations")
+        command.add_argument("--max-lifetime", type=float, default=7200.0, help="close connections open this long (API Gateway: 2 h)")
+        command.add_argument("--idle-timeout", type=float, default=600.0, help="close connections idle this long (API Gateway: 10 min)")
         command.add_argument("--function-logs", action="store_true", help="print the functions' log lines")
         command.add_argument(
             "--http",

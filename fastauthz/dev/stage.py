@@ -53,6 +53,8 @@ class StageConfig:
         concurrency: int = 4,
         recycle_after: int = 0,
         log: Callable[[str], Any] | None = None,
+        max_lifetime: float = 7200.0,
+        idle_timeout: float = 600.0,
     ) -> None:
         self.authorizer = authorizer
         self.identity_sources = parse_identity_sources(identity_sources or [])
@@ -68,6 +70,8 @@ class StageConfig:
         self.host, self.port, self.management_port = host, port, management_port
         self.stage, self.api, self.region, self.account = stage, api or api_id(), region, account
         self.concurrency, self.recycle_after = concurrency, recycle_after
+        # API Gateway's limits on a WebSocket: 2 hours in all, 10 minutes without a message (scaled down in tests).
+        self.max_lifetime, self.idle_timeout = max_lifetime, idle_timeout
         self.log = log
 
 
@@ -217,8 +221,20 @@ class Stage:
         authorizer = getattr(connection, "fastauthz_authorizer", None)
         self.connections[connect.connection_id] = (connection, connect, authorizer)
         status, reason = 1000, "Client closed"
+        ends_at = time.monotonic() + self.config.max_lifetime
         try:
-            async for message in connection:
+            while True:
+                # API Gateway's limits: a connection idle for idle_timeout, or open for max_lifetime, is
+                # closed by the server (AWS's documentation names no close code: the stage sends 1001).
+                wait = min(self.config.idle_timeout, ends_at - time.monotonic())
+                try:
+                    message = await asyncio.wait_for(connection.recv(), max(wait, 0.0))
+                except TimeoutError:
+                    why = "idle timeout" if wait == self.config.idle_timeout else "connection duration limit"
+                    self._say(f"{connect.connection_id} closed: {why}")
+                    await connection.close(1001, "Going away")
+                    status, reason = 1001, "Going away"
+                    break
                 body = message if isinstance(message, str) else message.decode(errors="replace")
                 await self._route(connection, connect, body, authorizer)
         except ConnectionClosed as closed:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import time
 import urllib.parse
 import urllib.request
 from collections.abc import Awaitable, Callable
@@ -13,7 +14,7 @@ from typing import Any, TypeVar
 
 import pytest
 from websockets.asyncio.client import connect
-from websockets.exceptions import InvalidStatus
+from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.typing import Subprotocol
 
 from fastauthz.dev.issuer import DevIssuer
@@ -277,3 +278,32 @@ def test_deny_mode_is_a_403_for_a_real_websocket_client() -> None:
             ]
 
         assert run_stage(config, scenario) == [101, 403, 403]
+
+
+def test_the_stage_closes_connections_at_api_gateways_limits_scaled_down() -> None:
+    config = StageConfig(authorizer=spec("tests.stage_functions:allow"), idle_timeout=1.0, max_lifetime=3.0)
+
+    async def scenario(stage: Stage) -> tuple[int | None, int | None, float]:
+        async with connect(stage.url, open_timeout=15) as idle:
+            idle_code = await closing_code(idle)
+        started = time.monotonic()
+        async with connect(stage.url, open_timeout=15) as busy:
+            while True:  # a message every half second: never idle, but not open for ever
+                try:
+                    await busy.send("ping")
+                    await asyncio.sleep(0.5)
+                except ConnectionClosed:
+                    break
+            busy_code = busy.close_code
+        return idle_code, busy_code, time.monotonic() - started
+
+    idle_code, busy_code, lived = run_stage(config, scenario)
+    assert idle_code == 1001 and busy_code == 1001 and lived >= 2.5
+
+
+async def closing_code(websocket: Any) -> int | None:
+    try:
+        await asyncio.wait_for(websocket.recv(), 10)
+    except ConnectionClosed:
+        return websocket.close_code  # type: ignore[no-any-return]
+    return None

@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -22,17 +21,12 @@ from websockets.exceptions import ConnectionClosed
 
 from fastauthz.connections import Management, Registry, disconnect_user, sweep, table_definition
 from fastauthz.dev.issuer import DevIssuer
+from fastauthz.dev.lifetime import free_port
 from fastauthz.dev.runtime import FunctionSpec
 from fastauthz.dev.stage import Stage, StageConfig
 
 ROOT = Path(__file__).resolve().parents[2]
 TABLE = "fastauthz-connections"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-dev
 
-.PHONY: test fuzz demo dev loadtest-local loadtest-local-http bench bench-check bench-baseline bench-fixtures bench-compare package layer deploy-check lint readme coldstart clean
+.PHONY: test fuzz demo dev loadtest-local loadtest-local-http loadtest-local-lifetime bench bench-check bench-baseline bench-fixtures bench-compare package layer deploy-check lint readme coldstart clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -43,6 +43,10 @@ loadtest-local: $(LOADTEST_STAMP)
 loadtest-local-http: $(LOADTEST_STAMP)
 	$(BIN)/python -m loadtest.run_local --api rest-token
 	$(BIN)/python -m loadtest.run_local --api http-2.0-simple --no-events --run-time 20
+
+## make loadtest-local-lifetime: connections whose tokens expire during a 30 s run must all be closed, on time
+loadtest-local-lifetime: $(LOADTEST_STAMP)
+	$(BIN)/python -m loadtest.run_local --scenario expiring --run-time 30
 
 BENCH_STAMP := $(VENV)/.installed-bench
 

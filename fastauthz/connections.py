@@ -156,18 +156,33 @@ class Management:
 
     def close(self, connection_id: str) -> bool:
         """DeleteConnection; True also when it is already gone (410): closing is idempotent."""
+        from botocore.exceptions import ClientError
+
         try:
             self.client.delete_connection(ConnectionId=connection_id)
-        except self.client.exceptions.GoneException:
-            pass
+        except ClientError as error:
+            if not _gone(error):
+                raise
         return True
 
     def send(self, connection_id: str, message: dict[str, Any]) -> bool:
+        from botocore.exceptions import ClientError
+
         try:
             self.client.post_to_connection(ConnectionId=connection_id, Data=json.dumps(message).encode())
-        except self.client.exceptions.GoneException:
+        except ClientError as error:
+            if not _gone(error):
+                raise
             return False
         return True
+
+
+def _gone(error: Any) -> bool:
+    """A GoneException, or a 410 however its body is spelled: the connection no longer exists."""
+    response = error.response
+    return bool(
+        response.get("Error", {}).get("Code") == "GoneException" or response.get("ResponseMetadata", {}).get("HTTPStatusCode") == 410
+    )
 
 
 class SweepReport(NamedTuple):

@@ -27,6 +27,8 @@ wrong: dict[str, int] = defaultdict(int)
 expectation: list[Callable[[str, Any], int]] = [lambda kind, options: expected_status(kind, options.refuse_with)]
 # The user classes whose pace --connects-per-user sets (each locustfile registers its own).
 paced: list[Any] = []
+# Whose verdict sets the exit code: "decisions" (below), or a locustfile's own (lifetime_locustfile.py).
+verdict_owner: list[str] = ["decisions"]
 
 
 @events.init_command_line_parser.add_listener
@@ -150,7 +152,7 @@ def _from_worker(client_id: str, data: dict[str, Any]) -> None:
 
 @events.quitting.add_listener
 def _verdict(environment: Any, **_: Any) -> None:
-    if environment.runner is None or type(environment.runner).__name__ == "WorkerRunner":
+    if environment.runner is None or type(environment.runner).__name__ == "WorkerRunner" or verdict_owner[0] != "decisions":
         return
     options = environment.parsed_options
     total = environment.stats.total

@@ -38,7 +38,9 @@ TIMELINE = [
 APIS = ("websocket", "rest-token", "rest-request", "http-1.0", "http-2.0", "http-2.0-simple")
 
 
-def start_target(state: Path, refuse_with: str = "unauthorized", api: str = "websocket") -> tuple[subprocess.Popen[str], str, str]:
+def start_target(
+    state: Path, refuse_with: str = "unauthorized", api: str = "websocket", sweep_interval: float = 0.0
+) -> tuple[subprocess.Popen[str], str, str]:
     command = [
         sys.executable,
         "-m",
@@ -54,8 +56,8 @@ def start_target(state: Path, refuse_with: str = "unauthorized", api: str = "web
         "ES256",
         "--concurrency",
         "2",
-        "--sweep-interval",
-        "0",  # the connect decision under load; connection lifetime has tests of its own
+        "--sweep-interval",  # 0: the connect decision alone; the expiring scenario sweeps every second
+        f"{sweep_interval:g}",
         "--authorizer-env",
         "JWT_JWKS_TTL_SECONDS=5",
         "--authorizer-env",
@@ -64,6 +66,9 @@ def start_target(state: Path, refuse_with: str = "unauthorized", api: str = "web
         "JWT_REQUIRED_SCOPES=chat",
         "--authorizer-env",
         f"FASTAUTHZ_REFUSE_WITH={refuse_with}",
+        # a connection's deadline is its token's exp (no grace): the lifetime scenario times closes against it
+        "--authorizer-env",
+        "FASTAUTHZ_SWEEP_GRACE_SECONDS=0",
     ]
     if api != "websocket":  # the local stage's REST or HTTP API front
         command += ["--http", api.removesuffix("-simple")]
@@ -103,7 +108,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--run-time", type=float, default=40)
     parser.add_argument("--users", type=int, default=16)
     parser.add_argument("--connects-per-user", type=float, default=20)
-    parser.add_argument("--scenario", default="steady", choices=["steady", "ramp", "storm"])
+    parser.add_argument(
+        "--scenario",
+        default="steady",
+        choices=["steady", "ramp", "storm", "expiring"],
+        help="expiring: connections whose tokens expire during the run must be closed on time (connection lifetime)",
+    )
     parser.add_argument("--no-events", action="store_true", help="no rotation or outage")
     parser.add_argument("--out", default=str(ROOT / "loadtest" / "results"))
     parser.add_argument("--max-p99-ms", type=float, default=2000)
@@ -115,6 +125,8 @@ def main(argv: list[str] | None = None) -> int:
         help="run the authorizer with FASTAUTHZ_REFUSE_WITH=deny: refused tokens must get 403",
     )
     args = parser.parse_args(argv)
+    if args.scenario == "expiring":
+        return run_expiring(args)
     if not args.no_events and args.run_time < 40:
         parser.error("--run-time: at least 40 s with events (publish and activate must be 10 s apart)")
     out = Path(args.out)
@@ -174,6 +186,49 @@ def main(argv: list[str] | None = None) -> int:
             return subprocess.run(command, cwd=ROOT, env=env, timeout=args.run_time + 60).returncode
         finally:
             stop.set()
+            target.terminate()
+            try:
+                target.wait(10)
+            except subprocess.TimeoutExpired:
+                target.kill()
+
+
+def run_expiring(args: argparse.Namespace) -> int:
+    """Connections end with their tokens: `fastauthz dev` with the sweeper every second, users holding
+    connections whose tokens expire in about 5 s, each close timed against its token's exp."""
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="fastauthz-lifetime-") as state_dir:
+        target, issuer, stage = start_target(Path(state_dir), sweep_interval=1.0)
+        print(
+            f"target: stage {stage} (sweeper every 1 s), issuer {issuer}; {args.users} users holding expiring connections, {args.run_time:g} s",
+            flush=True,
+        )
+        try:
+            command = [
+                sys.executable,
+                "-m",
+                "locust",
+                "-f",
+                str(ROOT / "loadtest" / "lifetime_locustfile.py"),
+                "--headless",
+                "--only-summary",
+            ]
+            command += [
+                "--host",
+                stage,
+                "--users",
+                str(args.users),
+                "--spawn-rate",
+                str(args.users),
+                "--run-time",
+                f"{int(args.run_time)}s",
+            ]
+            command += ["--stop-timeout", "15", "--tokens", f"mint:{state_dir}", "--close-bound", "5", "--loglevel", "WARNING"]
+            command += ["--summary-json", str(out / "local-expiring.json")]
+            env = {**os.environ, "PYTHONPATH": str(ROOT)}
+            return subprocess.run(command, cwd=ROOT, env=env, timeout=args.run_time + 90).returncode
+        finally:
             target.terminate()
             try:
                 target.wait(10)

@@ -138,6 +138,14 @@ class TokenSupply:
                 return self._minted(kind)
             return self._from_pool(kind)
 
+    def short_lived(self, ttl: float) -> str:
+        """A valid token that expires in `ttl` seconds (the lifetime test), minted with the issuer's key."""
+        with self._lock:
+            if self._state_dir is None:
+                raise ValueError("short-lived tokens need --tokens mint:<issuer state dir>")
+            self._reload()
+            return self._mint(ttl)
+
     def _minted(self, kind: str) -> str:
         if kind == "valid":
             return self._mint(self.ttl)

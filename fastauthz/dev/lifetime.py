@@ -66,6 +66,10 @@ class LocalLifetime:
         management = Management(endpoint, boto3.client("apigatewaymanagementapi", endpoint_url=endpoint, **CLIENT_OPTIONS))
         while True:
             await asyncio.sleep(self.sweep_interval)
-            report = await asyncio.to_thread(sweep, registry, management, time.time())
+            try:
+                report = await asyncio.to_thread(sweep, registry, management, time.time())
+            except Exception as error:  # a failed run is logged; the schedule goes on, as EventBridge's would
+                self.log(f"sweeper: run failed: {type(error).__name__}: {error}")
+                continue
             if report.closed:
                 self.log(f"sweeper: closed {report.closed} connection{'' if report.closed == 1 else 's'} past their token's exp")

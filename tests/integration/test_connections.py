@@ -236,3 +236,12 @@ def test_fastauthz_dev_closes_an_expired_connection_by_itself_and_keeps_a_reauth
     finally:
         target.terminate()
         target.wait(15)
+
+
+def test_closing_or_sending_to_a_connection_that_is_gone_is_not_an_error(issuer: DevIssuer, dynamodb: dict[str, str]) -> None:
+    async def scenario(stage: Stage, registry: Registry, management: Management) -> tuple[bool, bool]:
+        return await asyncio.to_thread(management.close, "gone-connection="), await asyncio.to_thread(
+            management.send, "gone-connection=", {"hello": 1}
+        )
+
+    assert run(issuer, dynamodb, scenario) == (True, False)  # a 410: closed already, nothing delivered

@@ -93,6 +93,14 @@ def start_target(
     return target, issuer, stage
 
 
+def locust_command(locustfile: str, stage: str, args: argparse.Namespace) -> list[str]:
+    """A bounded headless locust run of loadtest/<locustfile> against the stage, as the options say."""
+    return [
+        *(sys.executable, "-m", "locust", "-f", str(ROOT / "loadtest" / locustfile), "--headless", "--only-summary"),
+        *("--host", stage, "--users", str(args.users), "--spawn-rate", str(args.users), "--run-time", f"{int(args.run_time)}s"),
+    ]
+
+
 def run_timeline(issuer: str, run_time: float, started: float, stop: threading.Event) -> None:
     for fraction, action, what in TIMELINE:
         if stop.wait(max(0.0, started + fraction * run_time - time.monotonic())):
@@ -142,21 +150,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             name = f"local-{'' if args.api == 'websocket' else args.api + '-'}{args.scenario}{'' if args.no_events else '-events'}"
             command = [
-                sys.executable,
-                "-m",
-                "locust",
-                "-f",
-                str(ROOT / "loadtest" / ("locustfile.py" if args.api == "websocket" else "http_locustfile.py")),
-                "--headless",
-                "--only-summary",
-                "--host",
-                stage,
-                "--users",
-                str(args.users),
-                "--spawn-rate",
-                str(args.users),
-                "--run-time",
-                f"{int(args.run_time)}s",
+                *locust_command("locustfile.py" if args.api == "websocket" else "http_locustfile.py", stage, args),
                 "--stop-timeout",
                 "5",
                 "--scenario",
@@ -205,25 +199,7 @@ def run_expiring(args: argparse.Namespace) -> int:
             flush=True,
         )
         try:
-            command = [
-                sys.executable,
-                "-m",
-                "locust",
-                "-f",
-                str(ROOT / "loadtest" / "lifetime_locustfile.py"),
-                "--headless",
-                "--only-summary",
-            ]
-            command += [
-                "--host",
-                stage,
-                "--users",
-                str(args.users),
-                "--spawn-rate",
-                str(args.users),
-                "--run-time",
-                f"{int(args.run_time)}s",
-            ]
+            command = locust_command("lifetime_locustfile.py", stage, args)
             command += ["--stop-timeout", "15", "--tokens", f"mint:{state_dir}", "--close-bound", "5", "--loglevel", "WARNING"]
             command += ["--summary-json", str(out / "local-expiring.json")]
             env = {**os.environ, "PYTHONPATH": str(ROOT)}

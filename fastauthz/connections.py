@@ -280,6 +280,13 @@ def on_connect(event: dict[str, Any], context: Any) -> dict[str, Any]:
             int(request.get("connectedAt") or time.time() * 1000),
         )
     )
+    return accept_echoing_subprotocol(event)
+
+
+def accept_echoing_subprotocol(event: dict[str, Any]) -> dict[str, Any]:
+    """A `$connect` integration's acceptance, echoing the first offered subprotocol that is not a
+    token: browsers refuse a connection whose offered subprotocols get no echo, so a client passing
+    its token as `bearer, <jwt>` needs it (API Gateway never echoes by itself)."""
     headers = event.get("headers") or {}
     offered = next((v for k, v in headers.items() if k.lower() == "sec-websocket-protocol"), "")
     names = [entry.strip() for entry in offered.split(",") if entry.strip() and entry.count(".") != 2]

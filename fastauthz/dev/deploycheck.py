@@ -226,7 +226,7 @@ def _collect_manage_connections(properties: dict[str, Any], model: Model) -> Non
             for value in node:
                 visit(value)
 
-    visit(properties.get("Policies") or properties.get("PolicyDocument") or properties.get("Policies", []))
+    visit(properties.get("Policies") or properties.get("PolicyDocument") or [])
 
 
 def _functions_in(value: Any) -> set[str]:

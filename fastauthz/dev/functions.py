@@ -8,18 +8,11 @@ import orjson
 
 
 def connect_echo_subprotocol(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    """`$connect` integration: accept, and echo the first offered subprotocol that is not a token.
+    """`$connect` integration: accept, and echo the first offered subprotocol that is not a token
+    (fastauthz.connections.on_connect does the same after registering the connection)."""
+    from ..connections import accept_echoing_subprotocol
 
-    Browsers refuse a connection whose offered subprotocols get no echo, so a client passing its
-    token as `bearer, <jwt>` needs an integration like this one (API Gateway never echoes by itself).
-    """
-    headers = event.get("headers") or {}
-    offered = next((v for k, v in headers.items() if k.lower() == "sec-websocket-protocol"), "")
-    names = [entry.strip() for entry in offered.split(",") if entry.strip() and entry.count(".") != 2]
-    response: dict[str, Any] = {"statusCode": 200}
-    if names:
-        response["headers"] = {"Sec-WebSocket-Protocol": names[0]}
-    return response
+    return accept_echoing_subprotocol(event)
 
 
 def echo(event: dict[str, Any], context: Any) -> dict[str, Any]:

@@ -19,42 +19,22 @@ import pytest
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
-from fastauthz.connections import Management, Registry, disconnect_user, sweep, table_definition
+from fastauthz.connections import Management, Registry, disconnect_user, sweep
 from fastauthz.dev.issuer import DevIssuer
-from fastauthz.dev.lifetime import free_port
+from fastauthz.dev.lifetime import TABLE, LocalLifetime, free_port
 from fastauthz.dev.runtime import FunctionSpec
 from fastauthz.dev.stage import Stage, StageConfig
 
 ROOT = Path(__file__).resolve().parents[2]
-TABLE = "fastauthz-connections"
 
 
 @pytest.fixture(scope="module")
 def dynamodb_server() -> Iterator[dict[str, str]]:
-    """A DynamoDB API on 127.0.0.1 with the registry's table, and the environment boto3 needs to reach it."""
-    import boto3
-    from moto.server import ThreadedMotoServer
-
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    env = {
-        "AWS_ENDPOINT_URL_DYNAMODB": f"http://127.0.0.1:{port}",
-        "AWS_ACCESS_KEY_ID": "local",
-        "AWS_SECRET_ACCESS_KEY": "local",
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "FASTAUTHZ_CONNECTIONS_TABLE": TABLE,
-    }
-    client = boto3.client(
-        "dynamodb",
-        endpoint_url=env["AWS_ENDPOINT_URL_DYNAMODB"],
-        region_name="us-east-1",
-        aws_access_key_id="local",
-        aws_secret_access_key="local",
-    )
-    client.create_table(**table_definition(TABLE))
-    yield env
-    server.stop()
+    """A DynamoDB API on 127.0.0.1 with the registry's table (the local stage's own, fastauthz dev's),
+    and the environment boto3 needs to reach it."""
+    lifetime = LocalLifetime().start()
+    yield lifetime.environment
+    lifetime.stop()
 
 
 @pytest.fixture

@@ -31,11 +31,14 @@ class LocalLifetime:
         self.environment: dict[str, str] = {}
 
     def start(self) -> LocalLifetime:
+        import logging
+
         import boto3
         from moto.server import ThreadedMotoServer
 
         from ..connections import table_definition
 
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's server would log every request
         port = free_port()
         self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
         self._server.start()
@@ -48,7 +51,13 @@ class LocalLifetime:
             "FASTAUTHZ_MANAGEMENT_ENDPOINT": f"http://127.0.0.1:{self.management_port}/{self.stage}",
         }
         client = boto3.client("dynamodb", endpoint_url=self.environment["AWS_ENDPOINT_URL_DYNAMODB"], **CLIENT_OPTIONS)
-        client.create_table(**table_definition(TABLE))
+        try:
+            client.create_table(**table_definition(TABLE))
+        except client.exceptions.ResourceInUseException:
+            # moto keeps its state per process, not per server: an earlier LocalLifetime's registry
+            # (make demo's, a test's) is still there. Start empty, as a new stage would.
+            client.delete_table(TableName=TABLE)
+            client.create_table(**table_definition(TABLE))
         return self
 
     def stop(self) -> None:

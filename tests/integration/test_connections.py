@@ -225,3 +225,118 @@ def test_closing_or_sending_to_a_connection_that_is_gone_is_not_an_error(issuer:
         )
 
     assert run(issuer, dynamodb, scenario) == (True, False)  # a 410: closed already, nothing delivered
+
+
+def fresh_registry(dynamodb: dict[str, str]) -> Registry:
+    """A registry on a table of its own: a sweep's counts are this test's alone."""
+    import uuid
+
+    import boto3
+
+    from fastauthz.connections import table_definition
+    from fastauthz.dev.lifetime import CLIENT_OPTIONS
+
+    client = boto3.client("dynamodb", endpoint_url=dynamodb["AWS_ENDPOINT_URL_DYNAMODB"], **CLIENT_OPTIONS)
+    table = f"sweep-{uuid.uuid4().hex[:8]}"
+    client.create_table(**table_definition(table))
+    return Registry(table, client)
+
+
+def record_due(registry: Registry, count: int, deadline: float) -> None:
+    from fastauthz.connections import Connection
+
+    for index in range(count):
+        registry.record(Connection(f"gone-{deadline}-{index}=", "ada", "https://issuer", deadline, int(deadline * 1000) - 60_000))
+
+
+def test_a_sweep_closes_many_connections_at_once_each_exactly_once(issuer: DevIssuer, dynamodb: dict[str, str]) -> None:
+    """Real sockets, closed by workers in parallel (production's 500 connects/s means up to 30,000
+    deadlines a minute): every one gets its close, none is left registered or closed twice."""
+
+    async def scenario(stage: Stage, registry: Registry, management: Management) -> tuple[Any, ...]:
+        sockets = await asyncio.gather(*(open_socket(stage, issuer.mint(sub=f"user-{n}", ttl=3)) for n in range(60)))
+        await until_past(time.time() + 3)
+        report = await asyncio.to_thread(sweep, registry, management, time.time(), workers=16)
+        again = await asyncio.to_thread(sweep, registry, management, time.time(), workers=16)
+        codes = await asyncio.gather(*(closed_by_server(websocket) for websocket in sockets))
+        return report.closed, report.failed, again.closed, set(codes)
+
+    assert run(issuer, dynamodb, scenario) == (60, 0, 0, {1000})
+
+
+def test_a_sweep_stops_at_its_bound_and_the_next_run_carries_on(issuer: DevIssuer, dynamodb: dict[str, str]) -> None:
+    async def scenario(stage: Stage, _: Registry, management: Management) -> list[tuple[int, bool]]:
+        registry = fresh_registry(dynamodb)
+        record_due(registry, 25, time.time() - 1)  # connections that are already gone: a 410 is a close
+        runs = []
+        for _run in range(3):
+            report = await asyncio.to_thread(sweep, registry, management, time.time(), max_closes=10, workers=4)
+            runs.append((report.closed, report.caught_up))
+        return runs
+
+    assert run(issuer, dynamodb, scenario) == [(10, False), (10, False), (5, True)]
+
+
+def test_a_sweep_out_of_time_starts_no_more_closes(issuer: DevIssuer, dynamodb: dict[str, str]) -> None:
+    async def scenario(stage: Stage, _: Registry, management: Management) -> tuple[Any, ...]:
+        registry = fresh_registry(dynamodb)
+        record_due(registry, 5, time.time() - 180)  # three minutes ago, and in this minute
+        record_due(registry, 5, time.time() - 1)
+        late = await asyncio.to_thread(sweep, registry, management, time.time(), stop_at=time.monotonic() - 1)
+        rest = await asyncio.to_thread(sweep, registry, management, time.time())
+        return late.caught_up, late.closed < 10, late.closed + rest.closed, rest.caught_up
+
+    assert run(issuer, dynamodb, scenario) == (False, True, 10, True)
+
+
+def test_a_close_that_fails_keeps_its_row_for_the_next_run_real_refused_port(issuer: DevIssuer, dynamodb: dict[str, str]) -> None:
+    """The management API unreachable (a port nothing listens on: a real refused connection)."""
+    from fastauthz.dev.lifetime import CLIENT_OPTIONS
+
+    async def scenario(stage: Stage, _: Registry, management: Management) -> tuple[Any, ...]:
+        import boto3
+        from botocore.config import Config
+
+        registry = fresh_registry(dynamodb)
+        record_due(registry, 3, time.time() - 1)
+        endpoint = f"http://127.0.0.1:{free_port()}/local"
+        client = boto3.client(
+            "apigatewaymanagementapi", endpoint_url=endpoint, config=Config(retries={"max_attempts": 1}), **CLIENT_OPTIONS
+        )
+        failing = await asyncio.to_thread(sweep, registry, Management(endpoint, client), time.time())
+        recovered = await asyncio.to_thread(sweep, registry, management, time.time())
+        return failing.closed, failing.failed, failing.caught_up, recovered.closed, recovered.caught_up
+
+    assert run(issuer, dynamodb, scenario) == (0, 3, False, 3, True)
+
+
+class LambdaContext:
+    """The part of Lambda's context object the sweeper reads."""
+
+    def __init__(self, timeout: float) -> None:
+        self.ends = time.monotonic() + timeout
+
+    def get_remaining_time_in_millis(self) -> int:
+        return int((self.ends - time.monotonic()) * 1000)
+
+
+def test_one_sweeper_run_keeps_sweeping_while_deadlines_fall_within_it(
+    issuer: DevIssuer, dynamodb: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A busy API's connections close within seconds of their deadline, not a schedule period later;
+    the run ends when no deadline falls before its time is up."""
+    import fastauthz.connections as connections
+
+    async def scenario(stage: Stage, registry: Registry, management: Management) -> tuple[Any, ...]:
+        monkeypatch.setattr(connections, "_registry", None)
+        monkeypatch.setenv("FASTAUTHZ_MANAGEMENT_ENDPOINT", management.endpoint)
+        monkeypatch.setenv("FASTAUTHZ_SWEEP_INTERVAL_SECONDS", "1")
+        sweep(registry, management, time.time())  # the earlier tests' due connections are not this run's
+        first = await open_socket(stage, issuer.mint(sub="ada", ttl=2))
+        second = await open_socket(stage, issuer.mint(sub="bob", ttl=5))
+        kept = await open_socket(stage, issuer.mint(sub="cyd", ttl=600))
+        summary = await asyncio.to_thread(connections.sweeper, {}, LambdaContext(timeout=20))
+        codes = [await closed_by_server(websocket) for websocket in (first, second, kept)]
+        return summary["closed"], summary["sweeps"] >= 2, summary["caught_up"], codes
+
+    assert run(issuer, dynamodb, scenario) == (2, True, True, [1000, 1000, None])

@@ -137,13 +137,13 @@ deploy-check: $(STAMP) $(SAM_VENV)/.installed-$(SAM_VERSION)
 		SLS_TELEMETRY_DISABLED=1 SLS_NOTIFICATIONS_MODE=off ./node_modules/.bin/serverless package \
 			--region eu-west-1 --param=jwksUri=https://example.com/.well-known/jwks.json --param=audiences=example; \
 	else echo "deploy-check: npm not found: serverless.yml is checked without the Framework's generated CloudFormation"; fi
-	@if command -v terraform >/dev/null 2>&1; then terraform fmt -check -diff deploy/terraform; \
+	@if command -v terraform >/dev/null 2>&1; then terraform fmt -recursive -check -diff deploy/terraform; \
 	else echo "deploy-check: terraform not found: terraform fmt skipped"; fi
 	@if command -v npm >/dev/null 2>&1; then test -f $(SERVERLESS_CFN) && test -f $(SERVERLESS_REST_HTTP_CFN) || \
 		{ echo "deploy-check: serverless package left no CloudFormation to check"; exit 1; }; fi
-	$(BIN)/python -m fastauthz.dev.deploycheck deploy/sam/template.yaml .aws-sam/transformed.json deploy/terraform/main.tf \
+	$(BIN)/python -m fastauthz.dev.deploycheck deploy/sam/template.yaml .aws-sam/transformed.json deploy/terraform \
 		deploy/serverless.yml $$(test -f $(SERVERLESS_CFN) && echo $(SERVERLESS_CFN)) \
-		deploy/sam/rest-http.yaml .aws-sam/rest-http-transformed.json deploy/terraform/rest_http.tf \
+		deploy/sam/rest-http.yaml .aws-sam/rest-http-transformed.json \
 		deploy/serverless-rest-http.yml $$(test -f $(SERVERLESS_REST_HTTP_CFN) && echo $(SERVERLESS_REST_HTTP_CFN))
 
 ## make lint: ruff check and ruff format --check, and mypy --strict over fastauthz, tests, bench and loadtest (locust installed for its types)

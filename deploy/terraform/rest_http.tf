@@ -1,14 +1,8 @@
 # The same authorizer function behind a REST API (TOKEN authorizer) and an HTTP API (payload 2.0,
-# IAM policy answers), beside the WebSocket API of main.tf: -var rest_and_http_apis=true (off by
+# IAM policy answers), beside the WebSocket API of main.tf: rest_and_http_apis = true (off by
 # default). For HTTP API simple responses, set enable_simple_responses = true below AND
-# FASTAUTHZ_HTTP_SIMPLE_RESPONSES = "true" in the function's environment (make deploy-check
-# refuses one without the other: the event cannot tell which answer is expected).
-
-variable "rest_and_http_apis" {
-  type        = bool
-  default     = false
-  description = "Also put the authorizer in front of a REST API (TOKEN) and an HTTP API (payload 2.0)"
-}
+# FASTAUTHZ_HTTP_SIMPLE_RESPONSES = "true" in environment (make deploy-check refuses one without
+# the other: the event cannot tell which answer is expected).
 
 locals {
   fronts = var.rest_and_http_apis ? 1 : 0
@@ -134,12 +128,4 @@ resource "aws_lambda_permission" "http_authorizer" {
   function_name = aws_lambda_function.authorizer.function_name
   principal     = "apigateway.amazonaws.com"
   source_arn    = "${aws_apigatewayv2_api.http[0].execution_arn}/authorizers/${aws_apigatewayv2_authorizer.http[0].id}"
-}
-
-output "rest_url" {
-  value = var.rest_and_http_apis ? "${aws_api_gateway_stage.rest[0].invoke_url}/messages" : null
-}
-
-output "http_url" {
-  value = var.rest_and_http_apis ? "${aws_apigatewayv2_stage.http[0].invoke_url}/messages" : null
 }

@@ -1,9 +1,9 @@
 """Offline checks of deployment templates for the authorizer's traps, WebSocket first.
 
-    python -m fastauthz.dev.deploycheck deploy/sam/template.yaml deploy/terraform/main.tf deploy/serverless.yml
+    python -m fastauthz.dev.deploycheck deploy/sam/template.yaml deploy/terraform deploy/serverless.yml
 
-Reads SAM/CloudFormation (YAML or JSON), Terraform (HCL) and Serverless Framework files into one
-model (authorizers, routes, permissions, authorizer environments) and checks:
+Reads SAM/CloudFormation (YAML or JSON), Terraform (a module directory or a .tf file) and Serverless
+Framework files into one model (authorizers, routes, permissions, authorizer environments) and checks:
   - the authorizer is a REQUEST authorizer (the only type WebSocket APIs take);
   - no authorizer result TTL (WebSocket APIs refuse it);
   - the authorizer is attached to `$connect` only;
@@ -11,6 +11,8 @@ model (authorizers, routes, permissions, authorizer environments) and checks:
     `stage/*/*` never does: everyone gets 403);
   - API Gateway may invoke the authorizer function (a permission whose source ARN covers
     `<api>/authorizers/<id>`, not a route ARN);
+  - the connection-lifetime functions (fastauthz.connections): ManageConnections granted on this
+    API's `@connections` only, the registry table with the indexes and TTL the module queries;
 and warns when identity sources are set (a missing one is a 401 before the authorizer runs, and a
 header source shuts out browsers, which cannot set WebSocket headers).
 The same function behind a REST or HTTP API (its other front doors) is checked by that API's rules:
@@ -49,6 +51,8 @@ class Model:
         self.unscoped_permissions: list[str] = []  # API Gateway invoke permissions without a SourceArn
         self.packages: list[dict[str, Any]] = []  # the function zips named: path (as written), runtime, architecture
         self.manage_connections: list[str] = []  # resources of execute-api:ManageConnections grants (connection lifetime)
+        self.connection_handlers: set[str] = set()  # fastauthz.connections handlers the functions run
+        self.tables: list[dict[str, Any]] = []  # DynamoDB tables: name, indexes {name: [hash, range]}, ttl (attribute)
 
 
 # -- readers ---------------------------------------------------------------------------------------
@@ -190,6 +194,10 @@ def read_cloudformation(document: dict[str, Any], model: Model) -> None:
                 scoped_permissions.append((_functions_in(properties.get("FunctionName")), text))
         if kind in ("AWS::Serverless::Function", "AWS::IAM::Policy", "AWS::IAM::Role"):
             _collect_manage_connections(properties, model)
+        if kind == "AWS::DynamoDB::Table":
+            model.tables.append(_cfn_table(name, properties))
+        if kind in ("AWS::Serverless::Function", "AWS::Lambda::Function"):
+            _add_handler(model, properties.get("Handler"))
         if kind in ("AWS::Serverless::Function", "AWS::Lambda::Function"):
             code = properties.get("CodeUri")
             if isinstance(code, str) and code.endswith(".zip") and "://" not in code:  # a local file, not an uploaded one
@@ -227,6 +235,20 @@ def _collect_manage_connections(properties: dict[str, Any], model: Model) -> Non
                 visit(value)
 
     visit(properties.get("Policies") or properties.get("PolicyDocument") or [])
+
+
+def _cfn_table(name: str, properties: dict[str, Any]) -> dict[str, Any]:
+    indexes = {
+        index.get("IndexName"): [key.get("AttributeName") for key in index.get("KeySchema") or []]
+        for index in properties.get("GlobalSecondaryIndexes") or []
+    }
+    ttl = properties.get("TimeToLiveSpecification") or {}
+    return {"name": name, "indexes": indexes, "ttl": ttl.get("AttributeName") if ttl.get("Enabled") in (True, "true") else None}
+
+
+def _add_handler(model: Model, handler: Any) -> None:
+    if isinstance(handler, str) and handler.startswith("fastauthz.connections."):
+        model.connection_handlers.add(handler.removeprefix("fastauthz.connections."))
 
 
 def _functions_in(value: Any) -> set[str]:
@@ -277,6 +299,20 @@ def read_terraform(document: dict[str, Any], model: Model) -> None:
         reference = str(properties.get("api_id", ""))  # aws_apigatewayv2_api.<name>.id, or <name>[0].id under count
         return next((p for name, p in protocols.items() if re.search(rf"aws_apigatewayv2_api\.{re.escape(name)}\b", reference)), None)
 
+    local_values = {_unquote(k): v for block in document.get("locals", []) for k, v in block.items() if not k.startswith("__")}
+    # Handlers may sit in a local map iterated with for_each: any mention in the module counts.
+    for handler in re.findall(r"fastauthz\.connections\.\w+", json.dumps(document)):
+        _add_handler(model, handler)
+    for block in document.get("data", []):
+        for kind, named in block.items():
+            if _unquote(kind) != "aws_iam_policy_document":
+                continue
+            for raw in named.values():
+                for statement in raw.get("statement") or []:
+                    actions = [_unquote(a) for a in statement.get("actions") or []]
+                    if any(a in ("execute-api:ManageConnections", "execute-api:*", "*") for a in actions):
+                        model.manage_connections += [_unquote(_with_locals(str(r), local_values)) for r in statement.get("resources") or []]
+
     for block in document.get("resource", []):
         for kind, named in block.items():
             kind = _unquote(kind)
@@ -318,13 +354,49 @@ def read_terraform(document: dict[str, Any], model: Model) -> None:
                     )
                 elif kind == "aws_lambda_permission" and "authorizer" in str(properties.get("function_name")):
                     model.authorizer_permissions.append(str(properties.get("source_arn")))
+                elif kind == "aws_dynamodb_table":
+                    indexes = {
+                        _unquote(index.get("name")): [_unquote(index.get(key)) for key in ("hash_key", "range_key") if index.get(key)]
+                        for index in properties.get("global_secondary_index") or []
+                    }
+                    ttl: dict[str, Any] = next(iter(properties.get("ttl") or []), {})
+                    enabled = ttl.get("enabled") in (True, "true")
+                    model.tables.append(
+                        {
+                            "name": properties.get("name"),
+                            "indexes": indexes,
+                            "ttl": _unquote(ttl.get("attribute_name")) if enabled else None,
+                        }
+                    )
                 elif kind == "aws_lambda_function":
                     for environment in properties.get("environment") or []:
-                        variables = environment.get("variables") or {}
+                        variables = _terraform_map(environment.get("variables"), local_values)
                         value = _unquote(variables.get("AUTHORIZED_APIS"))
                         if isinstance(value, str):
                             model.authorized_apis.append(value)
                         model.simple_responses_env.append(str(_unquote(variables.get("FASTAUTHZ_HTTP_SIMPLE_RESPONSES", "false"))))
+
+
+def _with_locals(text: str, local_values: dict[str, Any]) -> str:
+    """`${local.name}` replaced by that local's text, where it is one."""
+
+    def value(match: re.Match[str]) -> str:
+        found = local_values.get(match.group(1))
+        return str(_unquote(found)) if isinstance(found, str) else match.group(0)
+
+    return re.sub(r"\$\{local\.(\w+)\}", value, text)
+
+
+def _terraform_map(value: Any, local_values: dict[str, Any], depth: int = 0) -> dict[str, Any]:
+    """A map argument as far as it can be read statically: a literal map, or the literal maps of the
+    locals an expression such as merge(local.a, var.b) names (what var.* adds is unknown here)."""
+    if isinstance(value, dict):
+        return value
+    merged: dict[str, Any] = {}
+    if isinstance(value, str) and depth < 5:
+        for name in re.findall(r"\blocal\.(\w+)", value):
+            merged.update(_terraform_map(local_values.get(name), local_values, depth + 1))
+    return merged
 
 
 def _arn_text(source: Any) -> str | None:
@@ -352,7 +424,18 @@ def read_serverless(document: dict[str, Any], model: Model) -> None:
             _add_http_authorizer(model, name, payload, authorizer.get("enableSimpleResponses"), authorizer.get("resultTtlInSeconds"))
             model.authorizer_permissions.append("arn:aws:execute-api:*:*:*/*")  # generated by the Framework for the API
     extensions = (document.get("resources") or {}).get("extensions") or {}
+    for name, resource in ((document.get("resources") or {}).get("Resources") or {}).items():
+        properties = resource.get("Properties") or {}
+        if resource.get("Type") == "AWS::DynamoDB::Table":
+            model.tables.append(_cfn_table(name, properties))
+        elif resource.get("Type") in ("AWS::IAM::Role", "AWS::IAM::Policy"):
+            _collect_manage_connections(properties, model)
+    for statement in ((provider.get("iam") or {}).get("role") or {}).get("statements") or []:
+        _collect_manage_connections({"Policies": [statement]}, model)
     for function in functions.values():
+        _add_handler(model, function.get("handler"))
+        environment = function.get("environment")  # or a ${self:custom...} reference, unknown here
+        environment = environment if isinstance(environment, dict) else {}
         artifact = (function.get("package") or {}).get("artifact")
         if isinstance(artifact, str) and artifact.endswith(".zip"):
             model.packages.append(
@@ -363,8 +446,7 @@ def read_serverless(document: dict[str, Any], model: Model) -> None:
                 }
             )
         if function.get("handler") == "fastauthz.handler.handler":
-            variables = function.get("environment") or {}
-            model.simple_responses_env.append(str(variables.get("FASTAUTHZ_HTTP_SIMPLE_RESPONSES", "false")))
+            model.simple_responses_env.append(str(environment.get("FASTAUTHZ_HTTP_SIMPLE_RESPONSES", "false")))
         for event in function.get("events") or []:
             rest = event.get("http") if isinstance(event, dict) else None
             if isinstance(rest, dict) and isinstance(rest.get("authorizer"), dict):
@@ -400,13 +482,22 @@ def read_serverless(document: dict[str, Any], model: Model) -> None:
                     model.unscoped_permissions.append(f"{logical} (generated by the Framework; scope it in resources.extensions)")
                 elif "authorizers" in scoped:
                     model.authorizer_permissions.append(scoped)
-        value = (function.get("environment") or {}).get("AUTHORIZED_APIS")
+        value = environment.get("AUTHORIZED_APIS")
         if isinstance(value, str):
             model.authorized_apis.append(value)
 
 
 def read(path: Path) -> Model:
     model = Model()
+    if path.is_dir():  # a Terraform module: its .tf files are one configuration
+        import hcl2
+
+        merged: dict[str, list[Any]] = {}
+        for file in sorted(path.glob("*.tf")):
+            for key, blocks in hcl2.loads(file.read_text()).items():
+                merged.setdefault(key, []).extend(blocks)
+        read_terraform(merged, model)
+        return model
     text = path.read_text()
     if path.suffix == ".tf":
         import hcl2
@@ -503,12 +594,15 @@ def check(model: Model, where: str) -> list[Finding]:
             )
         )
     for resource in model.manage_connections:
-        if "@connections" not in resource:
+        # arn:…:execute-api:<region>:<account>:<api>/<stage>/<method>/@connections/<id>: a grant without the
+        # stage and method segments (the Serverless Framework's default, `*/@connections/*`) is every API's.
+        if not re.search(r"[^/:]+/[^/]+/[^/]+/@connections/", resource):
             findings.append(
                 Finding(
                     "error", where, f"execute-api:ManageConnections on {resource!r}: scope it to <api>/<stage>/*/@connections/* of this API"
                 )
             )
+    findings += check_connections(model, where)
     if model.authorizers and not any("/authorizers/" in arn or arn.endswith("/*") for arn in model.authorizer_permissions):
         findings.append(Finding("error", where, "no permission lets API Gateway invoke the authorizer (source ARN <api>/authorizers/<id>)"))
     for value in model.authorized_apis:
@@ -516,6 +610,45 @@ def check(model: Model, where: str) -> list[Finding]:
             problem = connect_pattern_problem(pattern)
             if problem:
                 findings.append(Finding("error", where, f"AUTHORIZED_APIS {problem}"))
+    return findings
+
+
+def check_connections(model: Model, where: str) -> list[Finding]:
+    """The connection-lifetime functions (README, Connections that end when their token does): they
+    can close connections, and their table answers the queries fastauthz.connections makes."""
+    from ..connections import TTL_ATTRIBUTE, table_definition
+
+    if not model.connection_handlers:
+        return []
+    findings = []
+    if model.connection_handlers & {"on_reauth", "sweeper"} and not model.manage_connections:
+        findings.append(
+            Finding(
+                "error", where, "the re-auth and sweeper functions need execute-api:ManageConnections on <api>/<stage>/*/@connections/*"
+            )
+        )
+    expected = {
+        index["IndexName"]: [key["AttributeName"] for key in index["KeySchema"]]
+        for index in table_definition("connections")["GlobalSecondaryIndexes"]
+    }
+    for table in model.tables:
+        for index, keys in expected.items():
+            if table["indexes"].get(index) != keys:
+                findings.append(
+                    Finding(
+                        "error",
+                        where,
+                        f"table {table['name']}: needs the global secondary index {index} on {keys} (connections.table_definition)",
+                    )
+                )
+        if table["ttl"] != TTL_ATTRIBUTE:
+            findings.append(
+                Finding("error", where, f"table {table['name']}: enable TTL on {TTL_ATTRIBUTE!r}, or rows of lost connections stay forever")
+            )
+    if "on_connect" in model.connection_handlers and not any(route["key"] == "$disconnect" for route in model.routes):
+        findings.append(
+            Finding("warning", where, "no $disconnect route: closed connections stay in the registry until the sweeper or the TTL")
+        )
     return findings
 
 

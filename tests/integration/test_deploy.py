@@ -11,9 +11,10 @@ import pytest
 from fastauthz.dev.deploycheck import check, main, read
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
-TEMPLATES = [DEPLOY / "sam" / "template.yaml", DEPLOY / "terraform" / "main.tf", DEPLOY / "serverless.yml"]
-# The same function behind a REST API and an HTTP API (README, Outcomes).
-FRONT_TEMPLATES = [DEPLOY / "sam" / "rest-http.yaml", DEPLOY / "terraform" / "rest_http.tf", DEPLOY / "serverless-rest-http.yml"]
+TEMPLATES = [DEPLOY / "sam" / "template.yaml", DEPLOY / "terraform", DEPLOY / "serverless.yml"]
+# The same function behind a REST API and an HTTP API (README, Outcomes); the Terraform module has
+# them behind rest_and_http_apis.
+FRONT_TEMPLATES = [DEPLOY / "sam" / "rest-http.yaml", DEPLOY / "terraform", DEPLOY / "serverless-rest-http.yml"]
 
 
 def test_cfn_lint_accepts_the_sam_templates() -> None:
@@ -24,12 +25,12 @@ def test_cfn_lint_accepts_the_sam_templates() -> None:
 
 def test_the_terraform_parses_and_wires_a_request_authorizer_to_connect() -> None:
     model = read(TEMPLATES[1])
-    assert [a["type"] for a in model.authorizers] == ["REQUEST"]
+    assert [a["type"] for a in model.authorizers if a["front"] == "websocket"] == ["REQUEST"]
     assert {"key": "$connect", "authorized": True} in model.routes
     assert any("/authorizers/" in arn for arn in model.authorizer_permissions)
 
 
-@pytest.mark.parametrize("template", TEMPLATES + FRONT_TEMPLATES, ids=lambda p: p.name)
+@pytest.mark.parametrize("template", sorted(set(TEMPLATES + FRONT_TEMPLATES)), ids=lambda p: p.name)
 def test_every_template_passes_the_authorizer_rules(template: Path) -> None:
     assert [str(f) for f in check(read(template), str(template)) if f.level == "error"] == []
 
@@ -64,7 +65,7 @@ def test_the_checker_exits_zero_on_the_shipped_templates_once_their_zips_are_bui
         main(
             [
                 str(deploy_with_zips / "sam" / "template.yaml"),
-                str(deploy_with_zips / "terraform" / "main.tf"),
+                str(deploy_with_zips / "terraform"),
                 str(deploy_with_zips / "serverless.yml"),
                 *(str(deploy_with_zips / template.relative_to(DEPLOY)) for template in FRONT_TEMPLATES),
             ]
@@ -168,6 +169,15 @@ def test_generated_cloudformation_with_an_unscoped_permission_fails(tmp_path: Pa
 
 
 def _mutated(tmp_path: Path, template: Path, old: str, new: str) -> Path:
+    """A copy of a template (a file, or the Terraform module's directory) with `old` replaced."""
+    if template.is_dir():
+        import shutil
+
+        copy = shutil.copytree(template, tmp_path / template.name, dirs_exist_ok=True)
+        files = [file for file in sorted(copy.glob("*.tf")) if old in file.read_text()]
+        assert files, old
+        files[0].write_text(files[0].read_text().replace(old, new))
+        return copy
     text = template.read_text()
     assert old in text
     path = tmp_path / template.name
@@ -208,6 +218,7 @@ def test_a_rest_style_stage_wildcard_in_authorized_apis_is_caught(tmp_path: Path
 
 def test_a_permission_on_a_route_arn_instead_of_the_authorizer_is_caught(tmp_path: Path) -> None:
     path = _mutated(tmp_path, TEMPLATES[1], "/authorizers/${aws_apigatewayv2_authorizer.fastauthz.id}", "/prod/$connect")
+    (path / "rest_http.tf").unlink()  # rest_and_http_apis = false, the default: their permissions do not exist
     assert "invoke the authorizer" in _errors(path)
 
 
@@ -234,15 +245,68 @@ def test_simple_responses_on_payload_one_and_an_odd_rest_authorizer_are_caught(t
     assert "TOKEN or REQUEST" in _errors(path)
 
 
-def test_the_sam_template_ends_connections_with_their_tokens() -> None:
-    model = read(TEMPLATES[0])
-    assert {"$connect", "$disconnect", "reauth", "$default"} <= {route["key"] for route in model.routes}
+@pytest.mark.parametrize("template", TEMPLATES, ids=lambda p: p.name)
+def test_every_websocket_template_ends_connections_with_their_tokens(template: Path) -> None:
+    model = read(template)
+    assert {"$connect", "$disconnect", "reauth"} <= {route["key"] for route in model.routes}
     assert [route["key"] for route in model.routes if route["authorized"]] == ["$connect"]
+    assert model.connection_handlers == {"on_connect", "on_disconnect", "on_reauth", "sweeper"}
     assert model.manage_connections and all("/@connections/" in resource for resource in model.manage_connections)
-    text = TEMPLATES[0].read_text()
-    for handler in ("on_connect", "on_disconnect", "on_reauth", "sweeper"):
-        assert f"Handler: fastauthz.connections.{handler}" in text
-    assert "State: !If [Sweeping, ENABLED, DISABLED]" in text  # on by default, a parameter turns it off
+    assert [(table["indexes"], table["ttl"]) for table in model.tables] == [
+        ({"by-deadline": ["bucket", "deadline"], "by-sub": ["sub"]}, "ttl")
+    ]
+    # On by default; a parameter stops the sweeper's schedule.
+    text = "".join(file.read_text() for file in ([template] if template.is_file() else sorted(template.glob("*.tf"))))
+    assert {
+        "template.yaml": "State: !If [Sweeping, ENABLED, DISABLED]",
+        "terraform": 'state               = var.end_connections_with_tokens ? "ENABLED" : "DISABLED"',
+        "serverless.yml": "enabled: ${strToBool(${param:endConnectionsWithTokens})}",
+    }[template.name] in text
+
+
+def test_the_frameworks_manage_connections_on_every_api_is_caught(tmp_path: Path) -> None:
+    """What Serverless v3 adds to its default role for any WebSocket service: `*/@connections/*`."""
+    path = _mutated(tmp_path, TEMPLATES[2], "    role: AuthorizerRole\n", "")
+    document = {
+        "Resources": {
+            "IamRoleLambdaExecution": {
+                "Type": "AWS::IAM::Role",
+                "Properties": {
+                    "Policies": [
+                        {
+                            "PolicyDocument": {
+                                "Statement": [
+                                    {
+                                        "Effect": "Allow",
+                                        "Action": ["execute-api:ManageConnections"],
+                                        "Resource": [{"Fn::Sub": "arn:${AWS::Partition}:execute-api:*:*:*/@connections/*"}],
+                                    }
+                                ]
+                            }
+                        }
+                    ]
+                },
+            }
+        }
+    }
+    import json
+
+    generated = tmp_path / "generated.json"
+    generated.write_text(json.dumps(document))
+    assert "scope it to <api>/<stage>/*/@connections/*" in _errors(generated)
+    assert path.exists()
+
+
+def test_a_registry_table_without_its_indexes_or_ttl_is_caught(tmp_path: Path) -> None:
+    path = _mutated(tmp_path, TEMPLATES[1], 'range_key       = "deadline"', 'range_key       = "connectedAt"')
+    assert "by-deadline on ['bucket', 'deadline']" in _errors(path)
+    path = _mutated(tmp_path, TEMPLATES[0], "TimeToLiveSpecification: {AttributeName: ttl, Enabled: true}", "")
+    assert "enable TTL on 'ttl'" in _errors(path)
+
+
+def test_reauth_and_sweeper_without_manage_connections_are_caught(tmp_path: Path) -> None:
+    path = _mutated(tmp_path, TEMPLATES[1], '["execute-api:ManageConnections"]', '["execute-api:Invoke"]')
+    assert "need execute-api:ManageConnections" in _errors(path)
 
 
 def test_manage_connections_on_every_api_is_caught(tmp_path: Path) -> None:

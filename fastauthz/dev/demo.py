@@ -1,5 +1,6 @@
 """`make demo`: the dev issuer and the local API Gateway stage on 127.0.0.1, real WebSocket clients
-through scripted `$connect` cases, then a burst of connects.
+through scripted `$connect` cases, then a burst of connects, then connections that end with their
+token (fastauthz.connections: the registry on a local DynamoDB server, re-auth, the sweeper).
 
 Prints one row per case (HTTP status of the handshake, what the stage decided, latency) and exits
 non-zero if any status differs from the expected one.
@@ -20,7 +21,7 @@ from websockets.exceptions import InvalidStatus
 from .issuer import DevIssuer
 from .runtime import FunctionSpec
 from .stage import Stage, StageConfig
-from .tokens import b64url
+from .tokens import b64url, b64url_decode
 
 
 def stage_config(issuer: DevIssuer, log: Any = None, **authorizer_env: str) -> StageConfig:
@@ -109,8 +110,63 @@ async def run(burst: int = 300, concurrency: int = 16) -> int:
                 )
         finally:
             await stage.close()
+        failures += await run_lifetime(issuer)
     print("\n" + (f"{failures} unexpected outcome(s)" if failures else "all outcomes as expected"))
     return 1 if failures else 0
+
+
+async def run_lifetime(issuer: DevIssuer, ttl: int = 3) -> int:
+    """Two connections whose tokens expire in `ttl` seconds; one re-authenticates over the socket with
+    a fresh token. The sweeper (every second here, every minute in AWS) closes the other."""
+    from .lifetime import LocalLifetime
+
+    print(f"\nconnections that end with their token: tokens valid {ttl} s, the sweeper every second")
+    lifetime = LocalLifetime(sweep_interval=1.0, log=lambda line: None).start()
+    env = {**issuer.environment(), **lifetime.environment, "JWT_LEEWAY_SECONDS": "0"}
+    config = StageConfig(
+        authorizer=FunctionSpec("fastauthz.handler:handler", env=env, name="authorizer"),
+        connect=FunctionSpec("fastauthz.connections:on_connect", env=env, name="connect"),
+        disconnect=FunctionSpec("fastauthz.connections:on_disconnect", env=env, name="disconnect"),
+        routes={"reauth": FunctionSpec("fastauthz.connections:on_reauth", env=env, name="reauth")},
+        management_port=lifetime.management_port,
+    )
+    stage = await Stage(config).start()
+    sweeper = asyncio.create_task(lifetime.sweep_forever())
+    failures = 0
+    try:
+        token = issuer.mint(sub="ada", ttl=ttl)
+        exp = orjson.loads(b64url_decode(token.split(".")[1]))["exp"]
+        expiring = await connect(f"{stage.url}?authorization={token}", open_timeout=15)
+        renewed = await connect(f"{stage.url}?authorization={issuer.mint(sub='bob', ttl=ttl)}", open_timeout=15)
+        await renewed.send(orjson.dumps({"action": "reauth", "token": issuer.mint(sub="bob", ttl=600)}).decode())
+        reply = orjson.loads(await asyncio.wait_for(renewed.recv(), 15))
+        try:
+            await asyncio.wait_for(expiring.wait_closed(), ttl + 15)
+        except TimeoutError:
+            pass
+        closed_after = time.time() - exp
+        await asyncio.sleep(max(0.0, exp + 3 - time.time()))  # a few sweeps past the first exp
+        rows = [
+            (
+                "token expires, no re-auth: closed by the server",
+                expiring.close_code == 1000,
+                f"close {expiring.close_code}, {closed_after:+.1f} s after exp",
+            ),
+            (
+                "re-auth before exp: kept open",
+                bool(reply.get("ok")) and renewed.close_code is None,
+                f"reauth ok={reply.get('ok')}, open {time.time() - exp:+.1f} s after the first exp",
+            ),
+        ]
+        for name, ok, said in rows:
+            failures += not ok
+            print(f"  {'ok ' if ok else 'BAD'} {name:<52} {said}")
+        await renewed.close()
+    finally:
+        sweeper.cancel()
+        await stage.close()
+        lifetime.stop()
+    return failures
 
 
 def reason_for(function_logs: list[str], connection_id: str) -> str:

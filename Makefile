@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-dev
 
-.PHONY: test fuzz demo dev loadtest-local loadtest-local-http loadtest-local-lifetime bench bench-check bench-baseline bench-fixtures bench-compare package layer deploy-check lint readme coldstart clean
+.PHONY: test dist fuzz demo dev loadtest-local loadtest-local-http loadtest-local-lifetime bench bench-check bench-baseline bench-fixtures bench-compare package layer deploy-check lint readme coldstart clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -16,6 +16,12 @@ $(STAMP): pyproject.toml
 test: $(STAMP) lint
 	$(BIN)/python -m pytest -q
 
+## make dist: the sdist and wheel (python -m build) in dist/, checked with twine check --strict
+dist: $(STAMP)
+	rm -rf dist/fastauthz-*.tar.gz dist/fastauthz-*.whl build/lib
+	$(BIN)/python -m build --outdir dist .
+	$(BIN)/twine check --strict dist/fastauthz-*.tar.gz dist/fastauthz-*.whl
+
 ## make demo: dev issuer + local API Gateway stage on 127.0.0.1, real WebSocket clients, a table of outcomes
 demo: $(STAMP)
 	$(BIN)/python -m fastauthz.dev.demo
@@ -26,7 +32,7 @@ dev: $(STAMP)
 
 ## make readme: regenerate README.md's configuration table from fastauthz/config.py
 readme: $(STAMP)
-	$(BIN)/python -m fastauthz.dev.readme
+	$(BIN)/python -m tools.readme
 
 LOADTEST_STAMP := $(VENV)/.installed-loadtest
 
@@ -96,11 +102,13 @@ bench-compare: $(BENCH_STAMP)
 ## (PYTHON_VERSION=3.13 for another; SNAPSHOT=<key URL, file or issuer> to ship the current keys)
 PYTHON_VERSION ?= 3.12
 package: $(STAMP)
-	$(BIN)/python -m fastauthz.dev.package --python $(PYTHON_VERSION) $(if $(SNAPSHOT),--snapshot $(SNAPSHOT))
+	$(BIN)/python -m tools.package --python $(PYTHON_VERSION) $(if $(SNAPSHOT),--snapshot $(SNAPSHOT))
 
-## make layer: the same as Lambda layers (dist/fastauthz-layer-*.zip, packages under python/)
+## make layer: Lambda layers (dist/fastauthz-layer-<arch>-py<version>.zip, packages under python/), one per
+## architecture and Python version in LAYER_PYTHONS, each checked against its runtime's glibc and bytecode
+LAYER_PYTHONS ?= 3.11 3.12
 layer: $(STAMP)
-	$(BIN)/python -m fastauthz.dev.package --layer --python $(PYTHON_VERSION)
+	set -e; for version in $(LAYER_PYTHONS); do $(BIN)/python -m tools.package --layer --python $$version; done
 
 ## make deploy-check: what a user's tools would run, offline: the zips the templates name (make package, built twice:
 ## the same bytes or it fails), sam validate --lint and sam build (aws-sam-cli, pinned, in .venv-sam),
@@ -118,15 +126,15 @@ $(SAM_VENV)/.installed-$(SAM_VERSION):
 	touch $@
 
 deploy-check: $(STAMP) $(SAM_VENV)/.installed-$(SAM_VERSION)
-	$(BIN)/python -m fastauthz.dev.package --python $(PYTHON_VERSION) --verify-reproducible
+	$(BIN)/python -m tools.package --python $(PYTHON_VERSION) --verify-reproducible
 	$(BIN)/cfn-lint deploy/sam/template.yaml deploy/sam/rest-http.yaml
 	SAM_CLI_TELEMETRY=0 $(SAM_VENV)/bin/sam validate --lint -t deploy/sam/template.yaml --region eu-west-1
 	SAM_CLI_TELEMETRY=0 $(SAM_VENV)/bin/sam validate --lint -t deploy/sam/rest-http.yaml --region eu-west-1
 	SAM_CLI_TELEMETRY=0 $(SAM_VENV)/bin/sam build -t deploy/sam/template.yaml --build-dir .aws-sam/build --region eu-west-1
 	SAM_CLI_TELEMETRY=0 $(SAM_VENV)/bin/sam build -t deploy/sam/rest-http.yaml --build-dir .aws-sam/build-rest-http --region eu-west-1
-	$(SAM_VENV)/bin/python fastauthz/dev/sam_transform.py deploy/sam/template.yaml \
+	$(SAM_VENV)/bin/python tools/sam_transform.py deploy/sam/template.yaml \
 		JwksUri=https://example.com/.well-known/jwks.json Audiences=example > .aws-sam/transformed.json
-	$(SAM_VENV)/bin/python fastauthz/dev/sam_transform.py deploy/sam/rest-http.yaml \
+	$(SAM_VENV)/bin/python tools/sam_transform.py deploy/sam/rest-http.yaml \
 		JwksUri=https://example.com/.well-known/jwks.json Audiences=example > .aws-sam/rest-http-transformed.json
 	rm -rf deploy/.serverless deploy/.serverless-rest-http
 	@if command -v npm >/dev/null 2>&1; then \
@@ -141,15 +149,15 @@ deploy-check: $(STAMP) $(SAM_VENV)/.installed-$(SAM_VERSION)
 	else echo "deploy-check: terraform not found: terraform fmt skipped"; fi
 	@if command -v npm >/dev/null 2>&1; then test -f $(SERVERLESS_CFN) && test -f $(SERVERLESS_REST_HTTP_CFN) || \
 		{ echo "deploy-check: serverless package left no CloudFormation to check"; exit 1; }; fi
-	$(BIN)/python -m fastauthz.dev.deploycheck deploy/sam/template.yaml .aws-sam/transformed.json deploy/terraform \
+	$(BIN)/python -m tools.deploycheck deploy/sam/template.yaml .aws-sam/transformed.json deploy/terraform \
 		deploy/serverless.yml $$(test -f $(SERVERLESS_CFN) && echo $(SERVERLESS_CFN)) \
 		deploy/sam/rest-http.yaml .aws-sam/rest-http-transformed.json \
 		deploy/serverless-rest-http.yml $$(test -f $(SERVERLESS_REST_HTTP_CFN) && echo $(SERVERLESS_REST_HTTP_CFN))
 
 ## make lint: ruff check and ruff format --check, and mypy --strict over fastauthz, tests, bench and loadtest (locust installed for its types)
 lint: $(LOADTEST_STAMP)
-	$(BIN)/ruff check fastauthz testkit tests bench loadtest
-	$(BIN)/ruff format --check fastauthz testkit tests bench loadtest
+	$(BIN)/ruff check fastauthz testkit tests bench loadtest tools
+	$(BIN)/ruff format --check fastauthz testkit tests bench loadtest tools
 	$(BIN)/mypy
 
 clean:

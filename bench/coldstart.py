@@ -103,7 +103,7 @@ def key_server(directory: Path) -> KeyServer:
 
 def function_code(directory: Path) -> tuple[Path, str]:
     """The Lambda package for this interpreter, unpacked as Lambda unpacks it into /var/task."""
-    from fastauthz.dev.package import build, host_arch
+    from tools.package import build, host_arch
 
     version = f"{sys.version_info.major}.{sys.version_info.minor}"
     zip_path, _ = build(host_arch(), version, directory / "dist", work=directory)

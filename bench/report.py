@@ -272,7 +272,7 @@ def main() -> int:
     RESULTS.mkdir(exist_ok=True)
     full = body if not groups else body + "\n\nAll groups:\n\n" + markdown_groups(groups)
     (RESULTS / "report.md").write_text("# fastauthz benchmarks\n\n" + full + "\n")
-    from fastauthz.dev.readme import replace_section
+    from tools.readme import replace_section
 
     readme = replace_section(README.read_text(), START, END, body)
     if all(results[role] is not None for role in ("invocation", "check", "wall", "cold", "node")):

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
+__version__ = "0.3.0"
 __all__ = ["Authorizer", "ConfigError", "KeysUnavailable", "Rejected", "Unauthorized", "__version__"]
 
 _EXPORTS = {

@@ -25,14 +25,17 @@ from typing import Any
 
 from ..logs import fingerprint
 from ..settings import MAX_LEEWAY_SECONDS
-from .tokens import b64url_decode
+from ..token import b64url_decode
+
+# What the local stage, dev issuer and registry need beyond the runtime: pip install 'fastauthz[local]'.
+LOCAL_EXTRAS = {"joserfc", "websockets", "orjson", "boto3", "botocore", "moto"}
 
 DEFAULT_STATE = ".fastauthz"
 STAGE_PORT = 8765
 
 
 def _b64json(segment: str) -> Any:
-    return json.loads(b64url_decode(segment))
+    return json.loads(b64url_decode(segment.encode()))
 
 
 def cmd_disconnect(args: argparse.Namespace) -> int:
@@ -409,7 +412,16 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if getattr(args, "connect", None) == "":
         args.connect = None
-    result: int = args.run(args)
+    try:
+        result: int = args.run(args)
+    except ModuleNotFoundError as missing:
+        if (missing.name or "").split(".")[0] not in LOCAL_EXTRAS:
+            raise
+        print(
+            f"fastauthz {args.command}: needs {missing.name}, one of the local stage's packages: pip install 'fastauthz[local]'",
+            file=sys.stderr,
+        )
+        return 2
     return result
 
 

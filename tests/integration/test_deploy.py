@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from fastauthz.dev.deploycheck import check, main, read
+from tools.deploycheck import check, main, read
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 TEMPLATES = [DEPLOY / "sam" / "template.yaml", DEPLOY / "terraform", DEPLOY / "serverless.yml"]
@@ -48,7 +48,7 @@ def deploy_with_zips(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """deploy/ copied beside a dist/ holding the zips its templates name (make package)."""
     import shutil
 
-    from fastauthz.dev.package import build
+    from tools.package import build
 
     root = tmp_path_factory.mktemp("project")
     shutil.copytree(DEPLOY, root / "deploy", ignore=shutil.ignore_patterns("node_modules", ".serverless"))
@@ -106,7 +106,7 @@ def fake_zip(path: Path, python: str, machine: int, glibc_minor: int) -> Path:
 def test_a_zip_must_fit_its_functions_runtime_architecture_and_glibc(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], python: str, machine: int, glibc: int, problem: str | None
 ) -> None:
-    from fastauthz.dev.deploycheck import check_packages
+    from tools.deploycheck import check_packages
 
     (tmp_path / "dist").mkdir()
     fake_zip(tmp_path / "dist" / "fastauthz-lambda-arm64-py3.12.zip", python, machine, glibc)
@@ -118,7 +118,7 @@ def test_a_zip_must_fit_its_functions_runtime_architecture_and_glibc(
 
 
 def test_a_python311_zip_needing_glibc_228_is_refused_for_amazon_linux_2(tmp_path: Path) -> None:
-    from fastauthz.dev.deploycheck import check_packages
+    from tools.deploycheck import check_packages
 
     (tmp_path / "dist").mkdir()
     fake_zip(tmp_path / "dist" / "fastauthz-lambda-arm64-py3.11.zip", "3.11", 0xB7, 28)

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from fastauthz.dev.package import build, host_arch
 from testkit.events import connect_event
 from testkit.keys import jwks
 from testkit.tokens import AUDIENCE, ISSUER, claims, mint
+from tools.package import build, host_arch
 
 VERSION = f"{sys.version_info.major}.{sys.version_info.minor}"
 
@@ -92,7 +92,7 @@ RUNTIMES = ("3.11", "3.12", "3.13")
 @pytest.fixture(scope="module")
 def built(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str, str], Path]:
     """One zip per (runtime, architecture), built as `make package PYTHON_VERSION=…` builds it."""
-    from fastauthz.dev.package import MACHINES
+    from tools.package import MACHINES
 
     zips: dict[tuple[str, str], Path] = {}
 
@@ -114,7 +114,7 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str, str], Path
 @pytest.mark.parametrize("version", RUNTIMES)
 def test_every_shared_object_loads_on_the_runtimes_glibc(built: Callable[[str, str], Path], version: str, arch: str) -> None:
     """python3.9-3.11 run on Amazon Linux 2 (glibc 2.26), 3.12+ on Amazon Linux 2023 (2.34)."""
-    from fastauthz.dev.package import inspect_zip, runtime_glibc
+    from tools.package import inspect_zip, runtime_glibc
 
     found = inspect_zip(built(version, arch))
     assert found["glibc"] <= runtime_glibc(version), f"needs GLIBC_{found['glibc'][0]}.{found['glibc'][1]}"
@@ -122,7 +122,7 @@ def test_every_shared_object_loads_on_the_runtimes_glibc(built: Callable[[str, s
 
 
 def test_the_runtimes_glibc() -> None:
-    from fastauthz.dev.package import platform_tags, runtime_glibc
+    from tools.package import platform_tags, runtime_glibc
 
     assert runtime_glibc("3.9") == runtime_glibc("3.11") == (2, 26)
     assert runtime_glibc("3.12") == runtime_glibc("3.13") == (2, 34)
@@ -153,7 +153,7 @@ def test_the_reproducibility_check_catches_bytecode_that_embeds_the_build_direct
     (no -s/-p: every .pyc records its temporary build path) the two builds differ."""
     import subprocess as run
 
-    from fastauthz.dev import package
+    from tools import package
 
     def old_compile(target: Path, python: str, installed_at: str) -> None:
         run.run([python, "-m", "compileall", "-q", "--invalidation-mode", "unchecked-hash", str(target)], check=True)

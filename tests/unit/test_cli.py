@@ -160,8 +160,8 @@ def test_check_config_shows_origins_tickets_and_the_tenants_of_a_template(
 
 
 def test_a_snapshot_comes_from_a_file_a_key_url_or_an_issuer_resolved_as_the_handler_does(tmp_path: Path, idp: KeyServer) -> None:
-    from fastauthz.dev.package import add_snapshot
     from fastauthz.errors import KeySetError
+    from tools.package import add_snapshot
 
     (tmp_path / "keys.json").write_text(json.dumps(jwks("rsa-1")))
     for source in (str(tmp_path / "keys.json"), f"file://{tmp_path / 'keys.json'}", idp.base + "/oauth/keys", idp.base):

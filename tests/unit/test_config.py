@@ -8,13 +8,13 @@ from typing import Any
 import pytest
 
 from fastauthz.config import load_settings
-from fastauthz.dev.readme import settings_markdown
 from fastauthz.errors import ConfigError
 from fastauthz.providers import derive_issuer
 from fastauthz.settings import ASYMMETRIC_ALGORITHMS, HMAC_ALGORITHMS
 from fastauthz.settings import NAMES as SETTING_NAMES
 from testkit.authorizers import Logs
 from testkit.tokens import AUDIENCE, ISSUER
+from tools.readme import settings_markdown
 
 BASE = {"JWT_ISSUER_JWKS_URI": "file:///keys.json", "JWT_ISSUER": ISSUER, "JWT_AUTHORIZED_AUDIENCES": AUDIENCE}
 SECRET = "s" * 32

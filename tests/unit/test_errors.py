@@ -6,9 +6,9 @@ from __future__ import annotations
 import ast
 
 from fastauthz import authorizer
-from fastauthz.dev.readme import README, generated
 from fastauthz.errors import LASTING_REASONS, REASON_CODES, REASONS, Rejected, Unauthorized
 from testkit.source import package_nodes
+from tools.readme import README, generated
 
 
 def codes_in_the_source() -> set[str]:

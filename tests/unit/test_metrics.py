@@ -6,9 +6,9 @@ from __future__ import annotations
 import ast
 import json
 
-from fastauthz.dev.readme import README, generated
 from fastauthz.metrics import METRIC_NAMES, METRICS, Metrics
 from testkit.source import package_nodes
+from tools.readme import README, generated
 
 
 def names_counted() -> set[str]:

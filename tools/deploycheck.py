@@ -1,6 +1,6 @@
 """Offline checks of deployment templates for the authorizer's traps, WebSocket first.
 
-    python -m fastauthz.dev.deploycheck deploy/sam/template.yaml deploy/terraform deploy/serverless.yml
+    python -m tools.deploycheck deploy/sam/template.yaml deploy/terraform deploy/serverless.yml
 
 Reads SAM/CloudFormation (YAML or JSON), Terraform (a module directory or a .tf file) and Serverless
 Framework files into one model (authorizers, routes, permissions, authorizer environments) and checks:
@@ -29,7 +29,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ..policy import connect_pattern_problem
+from fastauthz.policy import connect_pattern_problem
 
 
 class Finding:
@@ -518,7 +518,7 @@ def read(path: Path) -> Model:
 def check_packages(model: Model, where: str, base: Path) -> list[Finding]:
     """Every zip a template names exists (relative to the template) and fits its function's runtime
     and architecture: bytecode for that Python, shared objects for that machine and its glibc."""
-    from .package import inspect_zip, runtime_glibc
+    from tools.package import runtime_problems
 
     findings = []
     for package in model.packages:
@@ -533,25 +533,9 @@ def check_packages(model: Model, where: str, base: Path) -> list[Finding]:
                 )
             )
             continue
-        found = inspect_zip(path)
-        version = runtime.removeprefix("python")
-        if version not in found["pythons"]:
-            findings.append(
-                Finding("error", where, f"{package['path']}: bytecode for Python {sorted(found['pythons'])}, but the runtime is {runtime}")
-            )
-        if found["architectures"] and found["architectures"] != {package["architecture"]}:
-            findings.append(
-                Finding(
-                    "error",
-                    where,
-                    f"{package['path']}: built for {sorted(found['architectures'])}, but the function runs on {package['architecture']}",
-                )
-            )
-        if version and found["glibc"] > runtime_glibc(version):
-            needed, has = found["glibc"], runtime_glibc(version)
-            findings.append(
-                Finding("error", where, f"{package['path']}: needs GLIBC_{needed[0]}.{needed[1]}, {runtime} has {has[0]}.{has[1]}")
-            )
+        findings += [
+            Finding("error", where, f"{package['path']}: {problem}") for problem in runtime_problems(path, runtime, package["architecture"])
+        ]
     return findings
 
 
@@ -616,7 +600,7 @@ def check(model: Model, where: str) -> list[Finding]:
 def check_connections(model: Model, where: str) -> list[Finding]:
     """The connection-lifetime functions (README, Connections that end when their token does): they
     can close connections, and their table answers the queries fastauthz.connections makes."""
-    from ..connections import TTL_ATTRIBUTE, table_definition
+    from fastauthz.connections import TTL_ATTRIBUTE, table_definition
 
     if not model.connection_handlers:
         return []

@@ -1,6 +1,6 @@
 """`make package`: Lambda zips for x86_64 and arm64, from manylinux wheels, with compiled bytecode.
 
-    python -m fastauthz.dev.package [--arch x86_64 --arch arm64] [--python 3.12] [--snapshot URL|FILE] [--out dist]
+    python -m tools.package [--arch x86_64 --arch arm64] [--python 3.12] [--snapshot URL|FILE] [--out dist]
 
 - Only the runtime dependencies (cryptography and what it needs), fetched as
   manylinux wheels for the target architecture and Python (`pip --platform --only-binary`), so a
@@ -33,7 +33,7 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 RUNTIME_REQUIREMENTS = ("cryptography>=42",)
 MACHINES = {"x86_64": "x86_64", "arm64": "aarch64"}
 # Lambda's Python runtimes: python3.9-3.11 run on Amazon Linux 2 (glibc 2.26), 3.12 and later on
@@ -145,7 +145,7 @@ def compile_bytecode(target: Path, python: str, installed_at: str) -> None:
 def add_snapshot(target: Path, source: str) -> int:
     """Ship `source`'s key set as jwks-snapshot.json. `source` is a key URL, a file, or an issuer
     whose key URL is derived or discovered as the handler does (SNAPSHOT=https://<issuer>)."""
-    from ..keys import load_key_set
+    from fastauthz.keys import load_key_set
 
     body = fetch_key_set(source)
     keys = load_key_set(body)  # refuse to ship something that is not a usable key set
@@ -156,10 +156,10 @@ def add_snapshot(target: Path, source: str) -> int:
 def fetch_key_set(source: str) -> bytes:
     """The key document at `source`: a file, a key URL, or an issuer resolved as the handler
     resolves it (a known provider's key URL, else OIDC discovery)."""
-    from ..errors import KeySetError
-    from ..fetch import FetchError, fetch_document
-    from ..keys import load_key_set
-    from ..providers import discover_jwks_uri, key_url_for_issuer
+    from fastauthz.errors import KeySetError
+    from fastauthz.fetch import FetchError, fetch_document
+    from fastauthz.keys import load_key_set
+    from fastauthz.providers import discover_jwks_uri, key_url_for_issuer
 
     if not source.startswith(("http://", "https://")):
         return Path(source.removeprefix("file://")).read_bytes()
@@ -199,6 +199,22 @@ def inspect_zip(zip_path: Path) -> dict[str, Any]:
             for found in _GLIBC_VERSION.finditer(data):
                 glibc = max(glibc, (2, int(found.group(1))))
     return {"glibc": glibc, "architectures": architectures, "pythons": pythons}
+
+
+def runtime_problems(zip_path: Path, runtime: str, architecture: str) -> list[str]:
+    """Why a function zip or layer would not load on Lambda's `runtime` (pythonX.Y) and
+    `architecture`: bytecode for another Python, shared objects for another machine or a newer glibc."""
+    found = inspect_zip(zip_path)
+    version = runtime.removeprefix("python")
+    problems = []
+    if version not in found["pythons"]:
+        problems.append(f"bytecode for Python {sorted(found['pythons'])}, but the runtime is {runtime}")
+    if found["architectures"] and found["architectures"] != {architecture}:
+        problems.append(f"built for {sorted(found['architectures'])}, but the function runs on {architecture}")
+    if version and found["glibc"] > runtime_glibc(version):
+        needed, has = found["glibc"], runtime_glibc(version)
+        problems.append(f"needs GLIBC_{needed[0]}.{needed[1]}, {runtime} has {has[0]}.{has[1]}")
+    return problems
 
 
 def write_zip(source: Path, zip_path: Path, prefix: str = "") -> None:
@@ -273,7 +289,10 @@ def main(argv: list[str] | None = None) -> int:
         )
         for name, size in sorted(sizes.items(), key=lambda item: -item[1])[:8]:
             print(f"  {size / 1e6:7.2f} MB  {name}")
-        if args.verify_reproducible and not same_bytes_again(zip_path, arch, args.python, args.snapshot, args.layer):
+        problems = runtime_problems(zip_path, f"python{args.python}", arch)
+        for problem in problems:
+            print(f"error: {zip_path.name}: {problem}", file=sys.stderr)
+        if problems or (args.verify_reproducible and not same_bytes_again(zip_path, arch, args.python, args.snapshot, args.layer)):
             return 1
     print(f"handler: fastauthz.handler.handler   runtime: python{args.python}   (.pyc compiled, unchecked-hash)")
     return 0

@@ -1,6 +1,6 @@
 """The CloudFormation a SAM template becomes, offline: `make deploy-check` checks that too.
 
-    .venv-sam/bin/python fastauthz/dev/sam_transform.py deploy/sam/template.yaml > transformed.json
+    .venv-sam/bin/python tools/sam_transform.py deploy/sam/template.yaml > transformed.json
 
 Run by aws-sam-cli's own interpreter (make deploy-check installs it in .venv-sam, apart from the
 project's dependencies), so it imports nothing of fastauthz. What `sam deploy` does before

@@ -7,11 +7,11 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from ..errors import REASONS
-from ..metrics import METRICS
-from ..settings import VARIABLES
+from fastauthz.errors import REASONS
+from fastauthz.metrics import METRICS
+from fastauthz.settings import VARIABLES
 
-README = Path(__file__).resolve().parents[2] / "README.md"
+README = Path(__file__).resolve().parents[1] / "README.md"
 
 
 def settings_markdown() -> str:

@@ -9,7 +9,7 @@
   unchecked-hash`: zip archives keep mtimes at 2-second resolution, which would invalidate
   timestamp-based `.pyc` and make every cold start recompile (55-95 ms per library). The target
   Python defaults to the one running this script; another needs `pythonX.Y` on PATH (or pyenv).
-- `fastauthz/dev/` (tooling) is left out; optionally a snapshot of the key set is added as
+- `fastauthz/dev/` (tooling) and `fastauthz/cdk.py` (for CDK apps) are left out; optionally a snapshot of the key set is added as
   `jwks-snapshot.json` (set JWT_JWKS_SNAPSHOT=/var/task/jwks-snapshot.json).
 - Wheels chosen per target runtime: python3.9-3.11 run on Amazon Linux 2 (glibc 2.26), so their
   zips take manylinux wheels up to manylinux_2_26 only; 3.12 and later (Amazon Linux 2023, glibc
@@ -58,6 +58,7 @@ def platform_tags(arch: str, version: str) -> list[str]:
 
 ZIP_TIME = (2020, 1, 1, 0, 0, 0)
 LEFT_OUT = ("__pycache__", "tests", "test")
+NOT_IN_LAMBDA = ("dev", "cdk.py")  # the local stage and tooling; the CDK construct (a CDK app's, not a function's)
 
 
 def host_arch() -> str:
@@ -110,7 +111,7 @@ def copy_package(target: Path) -> None:
     source = ROOT / "fastauthz"
     for path in sorted(source.rglob("*")):
         relative = path.relative_to(source)
-        if relative.parts[0] == "dev" or any(part in LEFT_OUT for part in relative.parts) or path.suffix == ".pyc":
+        if relative.parts[0] in NOT_IN_LAMBDA or any(part in LEFT_OUT for part in relative.parts) or path.suffix == ".pyc":
             continue
         destination = target / "fastauthz" / relative
         if path.is_dir():

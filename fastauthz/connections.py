@@ -112,15 +112,7 @@ class Registry:
         position after its last connection."""
         query: dict[str, Any] = {"ExclusiveStartKey": after} if after else {}
         while True:
-            page = self.client.query(
-                TableName=self.table,
-                IndexName=DUE_INDEX,
-                KeyConditionExpression="#bucket = :bucket AND deadline <= :until",
-                ExpressionAttributeNames={"#bucket": "bucket"},
-                ExpressionAttributeValues={":bucket": {"S": str(minute)}, ":until": {"N": _number(until)}},
-                Limit=size,
-                **query,
-            )
+            page = self._by_deadline(minute, "<=", until, Limit=size, **query)
             items = page.get("Items", [])
             position = _position(items[-1]) if items else after
             yield [_connection(item) for item in items], position
@@ -132,17 +124,22 @@ class Registry:
         """The earliest deadline after `now` in this minute or the next (two reads at most)."""
         minute = int(now // BUCKET_SECONDS)
         for bucket in (minute, minute + 1):
-            items = self.client.query(
-                TableName=self.table,
-                IndexName=DUE_INDEX,
-                KeyConditionExpression="#bucket = :bucket AND deadline > :now",
-                ExpressionAttributeNames={"#bucket": "bucket"},
-                ExpressionAttributeValues={":bucket": {"S": str(bucket)}, ":now": {"N": _number(now)}},
-                Limit=1,
-            ).get("Items", [])
+            items = self._by_deadline(bucket, ">", now, Limit=1).get("Items", [])
             if items:
                 return float(items[0]["deadline"]["N"])
         return None
+
+    def _by_deadline(self, minute: int, comparison: str, bound: float, **options: Any) -> dict[str, Any]:
+        """One Query of the deadline index: the rows of `minute` whose deadline is `comparison` `bound`."""
+        result: dict[str, Any] = self.client.query(
+            TableName=self.table,
+            IndexName=DUE_INDEX,
+            KeyConditionExpression=f"#bucket = :bucket AND deadline {comparison} :bound",
+            ExpressionAttributeNames={"#bucket": "bucket"},
+            ExpressionAttributeValues={":bucket": {"S": str(minute)}, ":bound": {"N": _number(bound)}},
+            **options,
+        )
+        return result
 
     def cursor(self) -> tuple[int, dict[str, Any] | None] | None:
         """Where the sweep goes on: a minute, and the position in it after the last connection closed."""

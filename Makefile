@@ -117,6 +117,7 @@ layer: $(STAMP)
 ## on the Framework's generated CloudFormation (permissions scoped, zips that fit their runtime)
 SERVERLESS_CFN := deploy/.serverless/cloudformation-template-update-stack.json
 SERVERLESS_REST_HTTP_CFN := deploy/.serverless-rest-http/cloudformation-template-update-stack.json
+SERVERLESS_LAYER_CFN := deploy/.serverless-layer/cloudformation-template-update-stack.json
 # aws-sam-cli in a virtualenv of its own: it pins dependencies of its own (cfn-lint, boto3, ...)
 SAM_VENV := .venv-sam
 SAM_VERSION := 1.170.0
@@ -136,21 +137,25 @@ deploy-check: $(STAMP) $(SAM_VENV)/.installed-$(SAM_VERSION)
 		JwksUri=https://example.com/.well-known/jwks.json Audiences=example > .aws-sam/transformed.json
 	$(SAM_VENV)/bin/python tools/sam_transform.py deploy/sam/rest-http.yaml \
 		JwksUri=https://example.com/.well-known/jwks.json Audiences=example > .aws-sam/rest-http-transformed.json
-	rm -rf deploy/.serverless deploy/.serverless-rest-http
+	rm -rf deploy/.serverless deploy/.serverless-rest-http deploy/.serverless-layer
 	@if command -v npm >/dev/null 2>&1; then \
 		npm ci --prefix deploy --no-audit --no-fund --silent && \
 		cd deploy && SLS_TELEMETRY_DISABLED=1 SLS_NOTIFICATIONS_MODE=off ./node_modules/.bin/serverless package --config serverless-rest-http.yml \
 			--package .serverless-rest-http \
 			--region eu-west-1 --param=jwksUri=https://example.com/.well-known/jwks.json --param=audiences=example && \
 		SLS_TELEMETRY_DISABLED=1 SLS_NOTIFICATIONS_MODE=off ./node_modules/.bin/serverless package \
-			--region eu-west-1 --param=jwksUri=https://example.com/.well-known/jwks.json --param=audiences=example; \
+			--region eu-west-1 --param=jwksUri=https://example.com/.well-known/jwks.json --param=audiences=example && \
+		SLS_TELEMETRY_DISABLED=1 SLS_NOTIFICATIONS_MODE=off ./node_modules/.bin/serverless package --package .serverless-layer \
+			--region eu-west-1 --param=jwksUri=https://example.com/.well-known/jwks.json --param=audiences=example \
+			--param=codeFrom=layer --param=layerArn=arn:aws:lambda:eu-west-1:123456789012:layer:fastauthz-arm64-py312:1; \
 	else echo "deploy-check: npm not found: serverless.yml is checked without the Framework's generated CloudFormation"; fi
 	@if command -v terraform >/dev/null 2>&1; then terraform fmt -recursive -check -diff deploy/terraform; \
 	else echo "deploy-check: terraform not found: terraform fmt skipped"; fi
-	@if command -v npm >/dev/null 2>&1; then test -f $(SERVERLESS_CFN) && test -f $(SERVERLESS_REST_HTTP_CFN) || \
+	@if command -v npm >/dev/null 2>&1; then test -f $(SERVERLESS_CFN) && test -f $(SERVERLESS_REST_HTTP_CFN) && test -f $(SERVERLESS_LAYER_CFN) || \
 		{ echo "deploy-check: serverless package left no CloudFormation to check"; exit 1; }; fi
 	$(BIN)/python -m tools.deploycheck deploy/sam/template.yaml .aws-sam/transformed.json deploy/terraform \
 		deploy/serverless.yml $$(test -f $(SERVERLESS_CFN) && echo $(SERVERLESS_CFN)) \
+		$$(test -f $(SERVERLESS_LAYER_CFN) && echo $(SERVERLESS_LAYER_CFN)) \
 		deploy/sam/rest-http.yaml .aws-sam/rest-http-transformed.json \
 		deploy/serverless-rest-http.yml $$(test -f $(SERVERLESS_REST_HTTP_CFN) && echo $(SERVERLESS_REST_HTTP_CFN))
 

@@ -415,6 +415,23 @@ def _arn_text(source: Any) -> str | None:
     return "*"
 
 
+def _framework_value(document: dict[str, Any], value: Any, depth: int = 0) -> Any:
+    """A Serverless Framework value with the references this checker can follow resolved: a whole
+    `${self:a.b}` (the document's own), and `${param:x}` inside it (params.default, the default case)."""
+    if not isinstance(value, str) or depth > 8:
+        return value
+    defaults = (document.get("params") or {}).get("default") or {}
+    value = re.sub(r"\$\{param:(\w+)\}", lambda m: str(defaults.get(m.group(1), m.group(0))), value)
+    whole = re.fullmatch(r"\$\{self:([\w.-]+)\}", value)
+    if whole is None:
+        return value
+    found: Any = document
+    for key in whole.group(1).split("."):
+        found = _framework_value(document, found, depth + 1)  # a step may itself be a reference
+        found = found.get(key) if isinstance(found, dict) else None
+    return _framework_value(document, found, depth + 1)
+
+
 def read_serverless(document: dict[str, Any], model: Model) -> None:
     functions = document.get("functions") or {}
     provider = document.get("provider") or {}
@@ -436,7 +453,8 @@ def read_serverless(document: dict[str, Any], model: Model) -> None:
         _add_handler(model, function.get("handler"))
         environment = function.get("environment")  # or a ${self:custom...} reference, unknown here
         environment = environment if isinstance(environment, dict) else {}
-        artifact = (function.get("package") or {}).get("artifact")
+        package = _framework_value(document, function.get("package"))
+        artifact = package.get("artifact") if isinstance(package, dict) else None
         if isinstance(artifact, str) and artifact.endswith(".zip"):
             model.packages.append(
                 {

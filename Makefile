@@ -137,17 +137,18 @@ deploy-check: $(STAMP) $(SAM_VENV)/.installed-$(SAM_VERSION)
 		JwksUri=https://example.com/.well-known/jwks.json Audiences=example > .aws-sam/transformed.json
 	$(SAM_VENV)/bin/python tools/sam_transform.py deploy/sam/rest-http.yaml \
 		JwksUri=https://example.com/.well-known/jwks.json Audiences=example > .aws-sam/rest-http-transformed.json
+	# (each `serverless package` empties deploy/.serverless: the default output is written last)
 	rm -rf deploy/.serverless deploy/.serverless-rest-http deploy/.serverless-layer
 	@if command -v npm >/dev/null 2>&1; then \
 		npm ci --prefix deploy --no-audit --no-fund --silent && \
 		cd deploy && SLS_TELEMETRY_DISABLED=1 SLS_NOTIFICATIONS_MODE=off ./node_modules/.bin/serverless package --config serverless-rest-http.yml \
 			--package .serverless-rest-http \
 			--region eu-west-1 --param=jwksUri=https://example.com/.well-known/jwks.json --param=audiences=example && \
-		SLS_TELEMETRY_DISABLED=1 SLS_NOTIFICATIONS_MODE=off ./node_modules/.bin/serverless package \
-			--region eu-west-1 --param=jwksUri=https://example.com/.well-known/jwks.json --param=audiences=example && \
 		SLS_TELEMETRY_DISABLED=1 SLS_NOTIFICATIONS_MODE=off ./node_modules/.bin/serverless package --package .serverless-layer \
 			--region eu-west-1 --param=jwksUri=https://example.com/.well-known/jwks.json --param=audiences=example \
-			--param=codeFrom=layer --param=layerArn=arn:aws:lambda:eu-west-1:123456789012:layer:fastauthz-arm64-py312:1; \
+			--param=codeFrom=layer --param=layerArn=arn:aws:lambda:eu-west-1:123456789012:layer:fastauthz-arm64-py312:1 && \
+		SLS_TELEMETRY_DISABLED=1 SLS_NOTIFICATIONS_MODE=off ./node_modules/.bin/serverless package \
+			--region eu-west-1 --param=jwksUri=https://example.com/.well-known/jwks.json --param=audiences=example; \
 	else echo "deploy-check: npm not found: serverless.yml is checked without the Framework's generated CloudFormation"; fi
 	@if command -v terraform >/dev/null 2>&1; then terraform fmt -recursive -check -diff deploy/terraform; \
 	else echo "deploy-check: terraform not found: terraform fmt skipped"; fi

@@ -101,16 +101,9 @@ async def measure(count: int) -> list[dict[str, Any]]:
     os.environ.update(lifetime.environment)
     try:
         with DevIssuer(audience="sweep") as issuer:
-            env = {**lifetime.environment, **issuer.environment(), "PYTHONPATH": str(ROOT), "FASTAUTHZ_SWEEP_GRACE_SECONDS": "0"}
-            env["FASTAUTHZ_METRICS"] = "false"
+            env = {**issuer.environment(), "PYTHONPATH": str(ROOT), "FASTAUTHZ_SWEEP_GRACE_SECONDS": "0", "FASTAUTHZ_METRICS": "false"}
             stage = await Stage(
-                StageConfig(
-                    authorizer=FunctionSpec("fastauthz.handler:handler", env=env, name="authorizer"),
-                    connect=FunctionSpec("fastauthz.connections:on_connect", env=env, name="connect"),
-                    disconnect=FunctionSpec("fastauthz.connections:on_disconnect", env=env, name="disconnect"),
-                    management_port=lifetime.management_port,
-                    routes={},
-                )
+                StageConfig(authorizer=FunctionSpec("fastauthz.handler:handler", env=env, name="authorizer"), **lifetime.stage_options(env))
             ).start()
             try:
                 registry = Registry(TABLE)

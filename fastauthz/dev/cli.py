@@ -179,19 +179,15 @@ def _stage_config(args: argparse.Namespace, authorizer_env: dict[str, str], life
     for item in args.route or []:
         key, _, handler = item.partition("=")
         routes[key] = FunctionSpec(handler, name=key)
-    connect = FunctionSpec(args.connect, name="connect") if args.connect else None
-    disconnect = None
     if lifetime is not None:  # connections that end when their token does (fastauthz.connections)
-        env = {**authorizer_env, **lifetime.environment}
-        connect = FunctionSpec("fastauthz.connections:on_connect", env=env, name="connect")
-        disconnect = FunctionSpec("fastauthz.connections:on_disconnect", env=env, name="disconnect")
-        routes["reauth"] = FunctionSpec("fastauthz.connections:on_reauth", env=env, name="reauth")
+        lifetime_options = lifetime.stage_options(authorizer_env)
+        routes |= lifetime_options.pop("routes")
+    else:
+        lifetime_options = {"connect": FunctionSpec(args.connect, name="connect") if args.connect else None}
     return StageConfig(
         authorizer=FunctionSpec(args.authorizer, env=authorizer_env, name="authorizer"),
         identity_sources=args.identity_source,
-        connect=connect,
-        disconnect=disconnect,
-        management_port=lifetime.management_port if lifetime is not None else 0,
+        **lifetime_options,
         routes=routes,
         two_way=DEFAULT_TWO_WAY if args.two_way is None else args.two_way,
         port=args.port,

@@ -122,14 +122,8 @@ async def run_lifetime(issuer: DevIssuer, ttl: int = 3) -> int:
 
     print(f"\nconnections that end with their token: tokens valid {ttl} s, the sweeper every second")
     lifetime = LocalLifetime(sweep_interval=1.0, log=lambda line: None).start()
-    env = {**issuer.environment(), **lifetime.environment, "JWT_LEEWAY_SECONDS": "0"}
-    config = StageConfig(
-        authorizer=FunctionSpec("fastauthz.handler:handler", env=env, name="authorizer"),
-        connect=FunctionSpec("fastauthz.connections:on_connect", env=env, name="connect"),
-        disconnect=FunctionSpec("fastauthz.connections:on_disconnect", env=env, name="disconnect"),
-        routes={"reauth": FunctionSpec("fastauthz.connections:on_reauth", env=env, name="reauth")},
-        management_port=lifetime.management_port,
-    )
+    env = {**issuer.environment(), "JWT_LEEWAY_SECONDS": "0"}
+    config = StageConfig(authorizer=FunctionSpec("fastauthz.handler:handler", env=env, name="authorizer"), **lifetime.stage_options(env))
     stage = await Stage(config).start()
     sweeper = asyncio.create_task(lifetime.sweep_forever())
     failures = 0

@@ -60,6 +60,24 @@ class LocalLifetime:
             client.create_table(**table_definition(TABLE))
         return self
 
+    def stage_options(self, env: dict[str, str]) -> dict[str, Any]:
+        """StageConfig's arguments for the connection-lifetime integrations: `$connect` and
+        `$disconnect` (which register and forget), the `reauth` route (verifying with `env`, the
+        authorizer's settings) and the management API the sweeper and re-auth close through."""
+        from .runtime import FunctionSpec
+
+        env = {**env, **self.environment}
+
+        def function(handler: str, name: str) -> FunctionSpec:
+            return FunctionSpec(f"fastauthz.connections:{handler}", env=env, name=name)
+
+        return {
+            "connect": function("on_connect", "connect"),
+            "disconnect": function("on_disconnect", "disconnect"),
+            "routes": {"reauth": function("on_reauth", "reauth")},
+            "management_port": self.management_port,
+        }
+
     def stop(self) -> None:
         if self._server is not None:
             self._server.stop()

@@ -223,7 +223,7 @@ class WebSocketAuthorizer(Construct):  # type: ignore[misc]  # (the CDK is jsii-
             ("Connect", "on_connect", 128, 5),
             ("Disconnect", "on_disconnect", 128, 5),
             ("Reauth", "on_reauth", 512, 5),  # verifies a signature, with the authorizer's own settings
-            ("Sweeper", "sweeper", 1769, 60),  # 1 vCPU: ~700 closes/s (bench/sweep_rate.py)
+            ("Sweeper", "sweeper", 1769, 60),  # 1 vCPU: 530-1,100 closes/s (bench/sweep_rate.py)
         ):
             environment = common | (authorizer_environment if name == "Reauth" else {})
             function = code.function(

@@ -97,8 +97,8 @@ resource "aws_lambda_function" "connections" {
   handler          = each.value
   runtime          = local.runtime
   architectures    = [var.architecture]
-  # re-auth verifies a signature; the sweeper closes up to ~600 connections/s on 1 vCPU (1769 MB;
-  # bench/sweep_rate.py: ~1.2-1.7 ms of CPU a close); the others write a row
+  # re-auth verifies a signature; the sweeper closes 530-1,100 connections/s on 1 vCPU (1769 MB;
+  # bench/sweep_rate.py: 0.9-1.9 ms of CPU a close); the others write a row
   memory_size = lookup({ reauth = 512, sweeper = 1769 }, each.key, 128)
   timeout     = each.key == "sweeper" ? 60 : 5
   role        = aws_iam_role.connections.arn

@@ -34,7 +34,7 @@ from testkit.events import api_event, connect_event
 if TYPE_CHECKING:
     from fastauthz.authorizer import Authorizer
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).absolute().parents[1]  # as imported (the gate imports it through fixed paths)
 FIXTURES = ROOT / "bench" / "fixtures"
 OTHER_METHOD_ARN = "arn:aws:execute-api:eu-west-1:123456789012:otherapi01/prod/$connect"
 ALGORITHMS = {"RS256-2048": "RS256", "PS256": "PS256", "ES256": "ES256", "EdDSA": "EdDSA"}

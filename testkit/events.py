@@ -9,7 +9,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-EVENTS = Path(__file__).resolve().parent / "events"
+EVENTS = Path(__file__).absolute().parent / "events"  # as imported (bench/gate.py: fixed paths)
 CONNECT = "connect_authorizer_request"
 
 

@@ -4,7 +4,6 @@ counts builds every case and proves each answers what its name says."""
 from __future__ import annotations
 
 import subprocess
-import sys
 import tomllib
 
 import pytest
@@ -65,22 +64,23 @@ def test_every_gated_case_has_a_committed_baseline() -> None:
 def test_the_counted_process_builds_every_case_and_proves_each_answer(tmp_path: pytest.TempPathFactory) -> None:
     """What valgrind runs, in the gate's own environment, without valgrind: the warm-up checks
     that each fresh token is allowed and each refusal is refused for its own reason."""
-    counter = gate.Counter("valgrind-not-used", tmp_path)  # type: ignore[arg-type]
-    completed = subprocess.run(
-        [sys.executable, "-S", "-m", "bench.workload", CASES[0], "1"],
-        env=counter.environ,
-        cwd=gate.ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    with gate.FixedPaths() as paths:
+        counter = gate.Counter("valgrind-not-used", tmp_path, paths)  # type: ignore[arg-type]
+        completed = subprocess.run(
+            [str(paths.python), "-S", "-m", "bench.workload", CASES[0], "1"],
+            env=counter.environ,
+            cwd=gate.STAGE,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        unknown = subprocess.run(
+            [str(paths.python), "-S", "-m", "bench.workload", "no such case", "1"],
+            env=counter.environ,
+            cwd=gate.STAGE,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
     assert completed.returncode == 0, completed.stderr[-2000:]
-    unknown = subprocess.run(
-        [sys.executable, "-S", "-m", "bench.workload", "no such case", "1"],
-        env=counter.environ,
-        cwd=gate.ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
     assert unknown.returncode != 0 and "unknown case" in unknown.stderr

@@ -17,7 +17,7 @@ from json import JSONDecodeError, JSONDecoder
 from json.encoder import c_encode_basestring, c_make_encoder  # type: ignore[attr-defined]
 from typing import Any
 
-__all__ = ["JSONDecodeError", "dumps", "loads", "quote"]
+__all__ = ["JSONDecodeError", "dumps", "loads", "quote", "scan_once"]
 
 _INFINITIES = (float("inf"), float("-inf"))
 
@@ -35,6 +35,10 @@ def _finite(text: str) -> float:
 
 _decoder = JSONDecoder(parse_constant=_refuse_constant, parse_float=_finite)
 _scan: Any = _decoder.scan_once  # type: ignore[attr-defined]  # set by JSONDecoder.__init__, untyped
+# The C scanner itself, (value, end) for the value at an offset, for a hot path that writes loads()
+# out (token.decode_payload): such a caller must hand anything but a complete value with no "\\u"
+# escape back to loads(), which alone applies every rule above.
+scan_once: Any = _scan
 
 
 def _has_lone_surrogate(value: Any) -> bool:

@@ -13,7 +13,7 @@ from typing import Any
 
 from .cache import remember
 from .errors import Rejected, truncate
-from .strictjson import loads
+from .strictjson import loads, scan_once
 
 # base64url -> base64 in one C call. Characters outside the base64url alphabet that
 # a2b_base64 would accept ('+', '/', '=') are mapped to '!' so that strict mode refuses them.
@@ -82,7 +82,24 @@ def decode_header(segment: bytes, algorithms: frozenset[str] | None = None) -> d
 
 
 def decode_payload(segment: bytes) -> dict[str, Any]:
-    """The JWT claims set, a JSON object. Raises Rejected('malformed')."""
+    """The JWT claims set, a JSON object. Raises Rejected('malformed').
+
+    Hot path, one frame: b64url_decode and strictjson.loads written out for the common payload
+    (canonical base64url, a JSON object with nothing around it and no \\u escape). Anything else
+    takes _decode_payload, the two functions themselves, which refuse or accept it exactly."""
+    remainder = len(segment) & 3
+    if not remainder or (remainder != 1 and segment[-1] in _CANONICAL_LAST[remainder]):
+        try:
+            text = a2b_base64(segment.translate(_TO_STANDARD_ALPHABET) + _PADDING[remainder], strict_mode=True).decode()
+            payload, end = scan_once(text, 0)
+        except (ValueError, StopIteration, RecursionError):
+            return _decode_payload(segment)
+        if end == len(text) and type(payload) is dict and "\\u" not in text:
+            return payload
+    return _decode_payload(segment)
+
+
+def _decode_payload(segment: bytes) -> dict[str, Any]:
     try:
         payload = loads(b64url_decode(segment))
     except ValueError:
@@ -93,9 +110,12 @@ def decode_payload(segment: bytes) -> dict[str, Any]:
 
 
 def decode_signature(segment: bytes) -> bytes:
-    """The signature bytes. Raises Rejected('malformed')."""
+    """The signature bytes. Raises Rejected('malformed'). b64url_decode, written out (hot path)."""
+    remainder = len(segment) & 3
+    if remainder and (remainder == 1 or segment[-1] not in _CANONICAL_LAST[remainder]):
+        raise Rejected("malformed", "non-canonical base64url")
     try:
-        return b64url_decode(segment)
+        return a2b_base64(segment.translate(_TO_STANDARD_ALPHABET) + _PADDING[remainder], strict_mode=True)
     except ValueError:
         raise Rejected("malformed", "bad base64url in signature") from None
 

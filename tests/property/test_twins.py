@@ -3,24 +3,30 @@ the same answer for any input hypothesis finds.
 
 - the `Authorization: Bearer <token>` fast path and the general extractor (extract.py);
 - the inline key lookup in Authorizer._verify and KeyStore.key_for;
-- the verified-token cache's answer in decide() and in verify(), and the answer without the cache.
+- the verified-token cache's answer in decide() and in verify(), and the answer without the cache;
+- token.decode_payload and decode_signature, written out in one frame, and the general decoders;
+- the ECDSA signature's DER built by table (keys.der_heads) and cryptography's encode_dss_signature.
 """
 
 from __future__ import annotations
 
+import base64
 import json
 from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from fastauthz.errors import Rejected
 from fastauthz.extract import build_extractor
 from fastauthz.fetch import Fetched
+from fastauthz.keys import der_heads
 from fastauthz.keystore import KeyStore, KeyTiming
 from fastauthz.logs import Log
+from fastauthz.token import _decode_payload, b64url_decode, decode_payload, decode_signature
 from testkit.authorizers import Clock, Logs, make_authorizer, outcome
 from testkit.events import connect_event
 from testkit.keys import jwks, write_jwks
@@ -116,3 +122,64 @@ def verified(authorizer: Any, token: str) -> tuple[str, Any]:
         return "claims", authorizer.verify(token)
     except Rejected as rejection:
         return "refused", rejection.reason
+
+
+def decoded(decode: Any, segment: bytes) -> tuple[str, Any]:
+    try:
+        return "value", decode(segment)
+    except Rejected as rejection:
+        return "refused", rejection.reason
+
+
+# JSON-ish text with what sends the fast path back to the general one: whitespace around the value,
+# escapes (lone surrogates among them), non-objects, constants the strict reader refuses.
+JSONISH = st.one_of(
+    st.dictionaries(st.text(max_size=6), st.one_of(st.integers(), st.floats(allow_nan=False), st.text(max_size=6)), max_size=4).map(
+        lambda value: json.dumps(value, ensure_ascii=False)
+    ),
+    st.text(alphabet='{}[]":, \t\nu\\0123456789abdfnNaI-', max_size=24),
+    st.sampled_from(['{"a":"\\ud800"}', '{"a":"\\u00e9"}', ' {"a":1}', '{"a":1} ', "[1]", '"x"', '{"a":NaN}', '{"a":1e999}', "{}"]),
+)
+
+
+@settings(max_examples=3000)
+@given(text=JSONISH, cut=st.integers(min_value=0, max_value=2), flip=st.booleans())
+def test_the_one_frame_payload_decoder_answers_what_the_general_decoders_answer(text: str, cut: int, flip: bool) -> None:
+    segment = base64.urlsafe_b64encode(text.encode("utf-8", "surrogatepass")).rstrip(b"=")
+    segment = segment[: len(segment) - cut]  # lengths 4k+1 and non-canonical endings among them
+    if flip and segment:
+        segment = segment[:-1] + bytes((segment[-1] ^ 1,))
+    assert decoded(decode_payload, segment) == decoded(_decode_payload, segment)
+
+
+@settings(max_examples=2000)
+@given(
+    segment=st.binary(max_size=90).map(lambda raw: base64.urlsafe_b64encode(raw).rstrip(b"=")), cut=st.integers(0, 2), flip=st.booleans()
+)
+def test_the_one_frame_signature_decoder_answers_what_b64url_decode_answers(segment: bytes, cut: int, flip: bool) -> None:
+    segment = segment[: len(segment) - cut]
+    if flip and segment:
+        segment = segment[:-1] + bytes((segment[-1] ^ 1,))
+    try:
+        expected: tuple[str, Any] = ("value", b64url_decode(segment))
+    except Rejected as rejection:
+        expected = ("refused", rejection.reason)
+    except ValueError:
+        expected = ("refused", "malformed")
+    assert decoded(decode_signature, segment) == expected
+
+
+@settings(max_examples=3000)
+@given(size=st.sampled_from([32, 48]), scalars=st.data())
+def test_the_der_table_builds_what_encode_dss_signature_builds(size: int, scalars: st.DataObject) -> None:
+    heads = der_heads(size)
+    assert heads is not None
+    first = st.integers(min_value=1, max_value=255)  # the table's domain: both first bytes nonzero
+    r = bytes([scalars.draw(first)]) + scalars.draw(st.binary(min_size=size - 1, max_size=size - 1))
+    s = bytes([scalars.draw(first)]) + scalars.draw(st.binary(min_size=size - 1, max_size=size - 1))
+    head, s_head = heads[(r[0] >> 7) | (s[0] >> 7) << 1]
+    assert b"".join((head, r, s_head, s)) == encode_dss_signature(int.from_bytes(r, "big"), int.from_bytes(s, "big"))
+
+
+def test_p521_signatures_take_encode_dss_signature_their_sequence_needs_a_long_form_length() -> None:
+    assert der_heads(66) is None

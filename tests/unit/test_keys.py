@@ -5,6 +5,7 @@ from typing import Any
 
 import pytest
 from cryptography import x509
+from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
@@ -115,3 +116,43 @@ def test_google_x509_certificate_map_is_recognised_by_its_content() -> None:
 def test_a_token_without_kid_uses_the_only_key_of_a_one_key_set() -> None:
     assert load_key_set(jwks("rsa-1")).find(None) is not None
     assert load_key_set(jwks("rsa-1", "es256-1")).find(None) is None
+
+
+@pytest.mark.parametrize(("name", "size"), [("es256-1", 32), ("es384-1", 48), ("es512-1", 66)])
+def test_ecdsa_signatures_verify_whatever_their_scalars_first_bytes(name: str, size: int) -> None:
+    # The verifier builds the DER by table when both scalars' first bytes are nonzero, and through
+    # encode_dss_signature otherwise: real signatures of each shape, and each one tampered.
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
+
+    private = key(name).private_key
+    alg = {32: "ES256", 48: "ES384", 66: "ES512"}[size]
+    digest = {32: hashes.SHA256(), 48: hashes.SHA384(), 66: hashes.SHA512()}[size]
+    verify_with = found(load_key_set(jwks(name)), name).verifiers[alg]
+    wanted = {"zero r", "zero s", "high r", "high s", "plain"}
+    seen: dict[str, tuple[bytes, bytes]] = {}
+    for index in range(40_000):
+        data = f"message {index}".encode()
+        r, s = decode_dss_signature(private.sign(data, ec.ECDSA(digest)))
+        signature = r.to_bytes(size, "big") + s.to_bytes(size, "big")
+        shape = (
+            "zero r"
+            if signature[0] == 0
+            else "zero s"
+            if signature[size] == 0
+            else "high r"
+            if signature[0] & 0x80
+            else "high s"
+            if signature[size] & 0x80
+            else "plain"
+        )
+        seen.setdefault(shape, (signature, data))
+        if wanted <= seen.keys() or (size == 66 and {"zero r", "zero s", "plain"} <= seen.keys()):
+            break
+    assert {"zero r", "zero s", "plain"} <= seen.keys()  # P-521 scalars never have their top bit set
+    for signature, data in seen.values():
+        verify_with(signature, data)
+        with pytest.raises(InvalidSignature):
+            verify_with(signature, data + b"!")
+        with pytest.raises(InvalidSignature):
+            verify_with(signature[:-1] + bytes((signature[-1] ^ 1,)), data)

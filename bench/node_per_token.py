@@ -1,17 +1,20 @@
 """Per token, fastauthz against aws-jwt-verify on Node, in two regimes, the same tokens on both sides.
 
-- **Steady state.** A long-lived node process (bench/node/per_token.js, timed inside with
-  process.hrtime) and fastauthz's handler in this process (both token caches filled to capacity
-  first, so that every fresh token pays an eviction as it does in production). Each side is warmed
-  on its own until its batch median stops falling: passes of WARM_PASS batches of BATCH tokens, until
-  PATIENCE passes in a row fail to beat the best pass median by more than WARM_TOLERANCE (at most
-  WARM_LIMIT passes). V8 tiers a function up to optimised code only after thousands of calls; timing
-  it before that flatters whoever is compared with it. Then interleaved rounds in alternating order;
-  the ratio is taken round by round and the median reported.
+- **Steady state.** Two long-lived twin processes, fed one batch at a time on stdin, each timing
+  its handler inside: bench/node/per_token.js (connect.js's handler) and bench/lambda_per_token.py
+  (fastauthz's handler, imported from `make package`'s zip unpacked as Lambda does, python -S,
+  nothing else of the tooling in its heap). Both get the same environment and file keys. A batch
+  of fresh tokens starts from a full token cache, so that every fresh token pays its eviction as it
+  does in production. Each side is warmed on its own until its batch median stops falling: passes
+  of WARM_PASS batches of BATCH tokens, until PATIENCE passes in a row fail to beat the best pass
+  median by more than WARM_TOLERANCE (at most WARM_LIMIT passes). V8 tiers a function up to
+  optimised code only after thousands of calls; timing it before that flatters whoever is compared
+  with it. Then interleaved rounds in alternating order; the ratio is taken round by round and the
+  median reported.
 - **The first 1,000 tokens after process start.** A fresh process per run for each side: Node runs
-  connect.js's handler, fastauthz runs the Lambda package's handler (`make package`'s zip, unpacked
-  as Lambda does, python -S), both with the same environment and file keys; each times its first
-  FIRST distinct tokens after its handler module has loaded. Runs alternate between the sides.
+  connect.js's handler, fastauthz runs the Lambda package's handler (python -S), both with the same
+  environment and file keys; each times its first FIRST distinct tokens after its handler module
+  has loaded. Runs alternate between the sides.
 
 The tokens are minted for this run with the gate's committed keys (bench/fixtures/private-keys.json)
 so that there are FIRST distinct ones per algorithm. aws-jwt-verify keeps no verified-token cache,
@@ -22,7 +25,6 @@ so its "repeated token" row verifies every time.
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import shutil
@@ -30,15 +32,14 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from bench import harness
 from bench.coldstart import function_code, node_peer
-from bench.workload import CACHE_SIZE, saturate
-from testkit.events import CONNECT, EVENTS, connect_event
+from bench.workload import CACHE_SIZE
+from testkit.events import CONNECT, EVENTS
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT / "bench" / "fixtures"
@@ -47,6 +48,21 @@ BATCH = 128
 FIRST = 1000  # tokens timed after process start
 FIRST_RUNS = 7  # fresh processes per side and algorithm
 WARM_PASS, WARM_TOLERANCE, PATIENCE, WARM_LIMIT = 8, 0.01, 3, 60
+# Both steady-state twins run on this one CPU (FASTAUTHZ_BENCH_CPU, default the last one allowed):
+# they take turns on it, so a busy neighbour on a shared machine slows both alike instead of
+# whichever side the scheduler put on the busy core (measured: runs of seconds at 1.4x). Warmed
+# up, Node's helper threads are idle. The first-tokens regime is not pinned: there V8 compiles on
+# helper threads, and sharing one CPU with them took Node's first 1,000 RS256 tokens from ~55 to
+# ~78 µs each. A Lambda function below 1,769 MB has less than one vCPU and would see that too; the
+# harness keeps the peer's better case.
+CPU = int(os.environ.get("FASTAUTHZ_BENCH_CPU", max(os.sched_getaffinity(0))))
+
+
+def on_one_cpu() -> None:
+    """preexec_fn: the child, and every thread it starts, on CPU."""
+    os.sched_setaffinity(0, {CPU})
+
+
 CASES = {  # row: (token set, fresh tokens each call?)
     "fresh RS256-2048 token": ("RS256-2048", True),
     "fresh ES256 token": ("ES256", True),
@@ -87,37 +103,6 @@ def mint_tokens(path: Path) -> dict[str, Any]:
     return document
 
 
-def fastauthz_batch(tokens: dict[str, Any]) -> Callable[[str, bool], float]:
-    from fastauthz.authorizer import Authorizer
-    from fastauthz.config import load_settings
-
-    authorizer = Authorizer(
-        load_settings(
-            {
-                "JWT_ISSUER": tokens["issuer"],
-                "JWT_ISSUER_JWKS_URI": f"file://{FIXTURES / 'jwks.json'}",
-                "JWT_AUTHORIZED_AUDIENCES": tokens["audience"],
-                "JWT_CACHE_SIZE": str(CACHE_SIZE),
-            }
-        ),
-        write=io.StringIO().write,
-    )
-    events = {name: [connect_event(token) for token in listed[:BATCH]] for name, listed in tokens["tokens"].items()}
-
-    def run(name: str, fresh: bool) -> float:
-        batch = events[name] if fresh else [events[name][0]] * BATCH
-        if fresh:
-            saturate(authorizer)
-        decide = authorizer.decide
-        started = time.perf_counter_ns()
-        for item in batch:
-            if decide(item) is None:
-                raise AssertionError("refused")
-        return (time.perf_counter_ns() - started) / BATCH
-
-    return run
-
-
 def warm_up(run: Callable[[], float]) -> int:
     """Run batches until their median stops falling (the rule in the module's docstring); the tokens it took."""
     best, flat, passes = float("inf"), 0, 0
@@ -131,31 +116,44 @@ def warm_up(run: Callable[[], float]) -> int:
     return passes * WARM_PASS * BATCH
 
 
-def steady_state(node: str, env: dict[str, str], tokens: dict[str, Any], rounds: int) -> list[dict[str, Any]]:
-    peer = subprocess.Popen(
-        [node, str(ROOT / "bench" / "node" / "per_token.js")], env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1
-    )
-    assert peer.stdin is not None and peer.stdout is not None
-    stdin, stdout = peer.stdin, peer.stdout
+class Twin:
+    """One side's long-lived process: a batch per line on stdin, its nanoseconds per token back."""
 
-    def node_batch(name: str, fresh: bool) -> float:
-        stdin.write(f"{name} {BATCH} {1 if fresh else 0}\n")
-        answer = json.loads(stdout.readline())
+    def __init__(self, command: list[str], env: dict[str, str]) -> None:
+        self.process = subprocess.Popen(
+            command, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1, cwd=ROOT, preexec_fn=on_one_cpu
+        )
+        assert self.process.stdin is not None and self.process.stdout is not None
+        self.stdin, self.stdout, self.name = self.process.stdin, self.process.stdout, Path(command[-1]).name
+
+    def batch(self, name: str, fresh: bool) -> float:
+        self.stdin.write(f"{name} {BATCH} {1 if fresh else 0}\n")
+        line = self.stdout.readline()
+        if not line:
+            raise RuntimeError(f"{self.name} exited (status {self.process.wait(timeout=10)})")
+        answer = json.loads(line)
         if "error" in answer:
-            raise RuntimeError(f"node peer: {answer['error']}")
+            raise RuntimeError(f"{self.name}: {answer['error']}")
         return float(answer["ns"])
 
-    fastauthz = fastauthz_batch(tokens)
+    def close(self) -> None:
+        self.stdin.close()
+        self.process.wait(timeout=10)
+
+
+def steady_state(commands: dict[str, list[str]], env: dict[str, str], rounds: int) -> list[dict[str, Any]]:
+    twins = {side: Twin(command, env) for side, command in commands.items()}
+    node, fastauthz = twins["node"].batch, twins["fastauthz"].batch
     rows = []
     try:
         for label, (name, fresh) in CASES.items():
-            warmed = {"node": warm_up(lambda: node_batch(name, fresh)), "fastauthz": warm_up(lambda: fastauthz(name, fresh))}
+            warmed = {"node": warm_up(lambda: node(name, fresh)), "fastauthz": warm_up(lambda: fastauthz(name, fresh))}
             ratios, ours, theirs = [], [], []
             for index in range(rounds):
                 if index % 2:
-                    mine, other = fastauthz(name, fresh), node_batch(name, fresh)
+                    mine, other = fastauthz(name, fresh), node(name, fresh)
                 else:
-                    other, mine = node_batch(name, fresh), fastauthz(name, fresh)
+                    other, mine = node(name, fresh), fastauthz(name, fresh)
                 ours.append(mine)
                 theirs.append(other)
                 ratios.append(mine / other)
@@ -169,13 +167,12 @@ def steady_state(node: str, env: dict[str, str], tokens: dict[str, Any], rounds:
                 }
             )
     finally:
-        stdin.close()
-        peer.wait(timeout=10)
+        for twin in twins.values():
+            twin.close()
     return rows
 
 
-def first_tokens(node: str, env: dict[str, str], task: Path) -> list[dict[str, Any]]:
-    python_env = {**env, "PYTHONPATH": str(task), "LOG_LEVEL": "WARN"}
+def first_tokens(node: str, env: dict[str, str]) -> list[dict[str, Any]]:
     commands = {
         "node": [node, str(ROOT / "bench" / "node" / "per_token.js"), "first"],
         "fastauthz": [sys.executable, "-S", "-c", FIRST_TOKENS],
@@ -188,7 +185,13 @@ def first_tokens(node: str, env: dict[str, str], task: Path) -> list[dict[str, A
         for index in range(FIRST_RUNS):
             for side in ("node", "fastauthz") if index % 2 == 0 else ("fastauthz", "node"):
                 completed = subprocess.run(
-                    [*commands[side], name, str(FIRST)], env=python_env, capture_output=True, text=True, cwd=ROOT, timeout=120, check=False
+                    [*commands[side], name, str(FIRST)],
+                    env=env,
+                    capture_output=True,
+                    text=True,
+                    cwd=ROOT,
+                    timeout=120,
+                    check=False,
                 )
                 if completed.returncode != 0:
                     raise RuntimeError(f"{side} failed: {completed.stderr[-1500:]}")
@@ -205,6 +208,34 @@ def first_tokens(node: str, env: dict[str, str], task: Path) -> list[dict[str, A
     return rows
 
 
+def environment(issuer: str, audience: str, tokens_file: Path, code: str | Path) -> dict[str, str]:
+    """One environment for both sides, in both regimes (each reads what it needs): the keys as a
+    file, the token cache at the size whose evictions a batch pays in full, the handler's log at
+    WARN. `code` is the PYTHONPATH the fastauthz side imports from (the unpacked Lambda package)."""
+    return {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "LANG": "C.UTF-8",
+        "TZ": ":UTC",
+        "JWT_ISSUER": issuer,
+        "JWT_AUTHORIZED_AUDIENCES": audience,
+        "JWKS_FILE": str(FIXTURES / "jwks.json"),
+        "JWT_ISSUER_JWKS_URI": f"file://{FIXTURES / 'jwks.json'}",
+        "JWT_CACHE_SIZE": str(CACHE_SIZE),
+        "TOKENS_FILE": str(tokens_file),
+        "EVENT_FILE": str(EVENT_FILE),
+        "PYTHONPATH": str(code),
+        "LOG_LEVEL": "WARN",
+    }
+
+
+def twin_commands(node: str) -> dict[str, list[str]]:
+    """The steady state's two long-lived processes, one per side."""
+    return {
+        "node": [node, str(ROOT / "bench" / "node" / "per_token.js")],
+        "fastauthz": [sys.executable, "-S", str(ROOT / "bench" / "lambda_per_token.py")],
+    }
+
+
 def measure(rounds: int) -> dict[str, Any]:
     node = node_peer()
     if node is None:
@@ -212,20 +243,10 @@ def measure(rounds: int) -> dict[str, Any]:
     directory = Path(tempfile.mkdtemp(prefix="fastauthz-per-token-"))
     try:
         tokens = mint_tokens(directory / "tokens.json")
-        env = {
-            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-            "LANG": "C.UTF-8",
-            "TZ": ":UTC",
-            "JWT_ISSUER": tokens["issuer"],
-            "JWT_AUTHORIZED_AUDIENCES": tokens["audience"],
-            "JWKS_FILE": str(FIXTURES / "jwks.json"),
-            "JWT_ISSUER_JWKS_URI": f"file://{FIXTURES / 'jwks.json'}",
-            "TOKENS_FILE": str(directory / "tokens.json"),
-            "EVENT_FILE": str(EVENT_FILE),
-        }
         task, _ = function_code(directory)
-        first = first_tokens(node, env, task)
-        steady = steady_state(node, env, tokens, rounds)
+        env = environment(tokens["issuer"], tokens["audience"], directory / "tokens.json", task)
+        first = first_tokens(node, env)
+        steady = steady_state(twin_commands(node), env, rounds)
     finally:
         shutil.rmtree(directory, ignore_errors=True)
     version = subprocess.run([node, "--version"], capture_output=True, text=True, check=False).stdout.strip()

@@ -1,4 +1,5 @@
-// The Node side of bench/node_per_token.py: connect.js's handler on the benchmark's tokens.
+// The Node side of bench/node_per_token.py: connect.js's handler on the benchmark's tokens; its
+// twin is bench/lambda_per_token.py (the same protocol, the same selection before the clock).
 //
 //   node per_token.js                  steady state: one batch per line read from stdin
 //                                      ("<case> <count> <step>": tokens 0, step, 2*step... of the case;
@@ -22,9 +23,10 @@ for (const [name, list] of Object.entries(tokens)) events[name] = list.map(event
 
 async function batch(name, count, step) {
   const list = events[name];
+  const chosen = Array.from({ length: count }, (_, i) => list[(i * step) % list.length]); // before the clock, as its twin does
   const started = process.hrtime.bigint();
-  for (let i = 0; i < count; i++) {
-    const result = await handler(list[(i * step) % list.length]);
+  for (const event of chosen) {
+    const result = await handler(event);
     if (result.policyDocument.Statement[0].Effect !== "Allow") throw new Error("not allowed");
   }
   return Number(process.hrtime.bigint() - started) / count;

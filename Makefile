@@ -86,11 +86,12 @@ bench: $(BENCH_STAMP)
 bench-check: $(STAMP)
 	$(BIN)/python -m bench.gate
 
-## make bench-baseline: rewrite bench/budgets.toml from this commit (after an intended change)
+## make bench-baseline: lower bench/budgets.toml's baselines to this commit's counts, never raising one
+## (after a change that wins; new fixtures or a new runner image: BASELINE_RESET=1 starts over)
 bench-baseline: $(STAMP)
-	$(BIN)/python -m bench.gate --baseline
+	$(BIN)/python -m bench.gate --baseline $(if $(BASELINE_RESET),--reset)
 
-## make bench-fixtures: mint the gate's tokens again into bench/fixtures/ (then make bench-baseline)
+## make bench-fixtures: mint the gate's tokens again into bench/fixtures/ (then make bench-baseline BASELINE_RESET=1)
 bench-fixtures: $(STAMP)
 	$(BIN)/python -m bench.mint_fixtures
 

@@ -84,3 +84,14 @@ def test_the_counted_process_builds_every_case_and_proves_each_answer(tmp_path: 
         )
     assert completed.returncode == 0, completed.stderr[-2000:]
     assert unknown.returncode != 0 and "unknown case" in unknown.stderr
+
+
+def test_re_baselining_lowers_a_case_and_never_raises_one() -> None:
+    measured = {"won": (0.9, gate.RATIO_UNIT), "rose": (1.2, gate.RATIO_UNIT), "new": (0.5, gate.RATIO_UNIT)}
+    written = gate.ratchet(measured, {"won": 1.0, "rose": 1.0})
+    assert written == {"won": (0.9, gate.RATIO_UNIT), "rose": (1.0, gate.RATIO_UNIT), "new": (0.5, gate.RATIO_UNIT)}
+
+
+def test_reset_goes_with_baseline() -> None:
+    with pytest.raises(SystemExit):
+        gate.main(["--reset"])

@@ -247,7 +247,9 @@ def main() -> int:
         rule = node.get("warm_up_rule", {})
         sections.append(
             f"Per token against aws-jwt-verify on Node {node.get('node', '')}, the same tokens on both sides. Steady "
-            f"state: each side warmed until its batch median stops falling (passes of {rule.get('pass')} batches of "
+            "state: two twin processes taking turns on one CPU, each timing its own handler (fastauthz's imported from "
+            "the Lambda package with python -S), each warmed until its batch median stops falling (passes of "
+            f"{rule.get('pass')} batches of "
             f"{node.get('batch')}, until {rule.get('patience')} passes in a row fail to beat the best by "
             f"{rule.get('tolerance', 0):.0%}; the tokens that took are in the table), then {node.get('rounds')} "
             f"interleaved rounds, medians. First {node.get('first', 1000):,} tokens: {node.get('first_runs')} fresh "

@@ -47,7 +47,8 @@ FILLER = VerifiedEntry(float("inf"), {}, None, "filler", {}, "", "https://filler
 
 
 def fill_cache() -> None:
-    """Both token caches emptied, then filled to capacity with other tokens' entries."""
+    """Both token caches emptied, then filled to capacity with other tokens' entries: what
+    workload.saturate does for the gate, written again because this process imports nothing of bench/."""
     verified, rejected = authorizer.cache, authorizer.rejected
     verified.clear()
     rejected.clear()

@@ -12,13 +12,8 @@ from __future__ import annotations
 import asyncio
 import os
 import queue
-import shutil
-import subprocess
-import tempfile
 import threading
 import urllib.parse
-from collections.abc import Iterator
-from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -26,8 +21,8 @@ import pytest
 from fastauthz.dev.issuer import DevIssuer
 from fastauthz.dev.runtime import FunctionSpec
 from fastauthz.dev.stage import Stage, StageConfig
+from testkit.browser import CHROMIUM, headless_chromium
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
 REPORT_TIMEOUT_SECONDS = 60
 
 if CHROMIUM is None:
@@ -79,23 +74,6 @@ class Pages:
         self.server.server_close()
 
 
-@contextmanager
-def browser(url: str) -> Iterator[None]:
-    assert CHROMIUM is not None
-    with tempfile.TemporaryDirectory(prefix="fastauthz-chromium-") as profile:
-        process = subprocess.Popen(
-            [CHROMIUM, "--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-extensions",
-             "--disable-background-networking", f"--user-data-dir={profile}", url],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )  # fmt: skip
-        try:
-            yield
-        finally:
-            process.kill()
-            process.wait(timeout=30)
-
-
 def test_a_page_on_an_allowed_origin_connects_and_a_page_on_another_origin_is_denied() -> None:
     reports: queue.Queue[tuple[str, str]] = queue.Queue()
     app, evil = Pages(reports), Pages(reports)
@@ -121,7 +99,7 @@ def test_a_page_on_an_allowed_origin_connects_and_a_page_on_another_origin_is_de
                     ).encode()
                     evil.body = PAGE.format(name="evil", stage=stage.url, set_cookie="", then="").encode()
                     seen: dict[str, str] = {}
-                    with browser(app.origin + "/"):
+                    with headless_chromium(app.origin + "/"):
                         while len(seen) < 2:
                             page, result = await asyncio.to_thread(reports.get, timeout=REPORT_TIMEOUT_SECONDS)
                             seen[page] = result

@@ -8,7 +8,6 @@ import json
 import os
 import shutil
 import subprocess
-import tempfile
 import threading
 import time
 import urllib.error
@@ -24,9 +23,9 @@ import pytest
 from fastauthz.dev.httpstage import HttpStage, HttpStageConfig
 from fastauthz.dev.issuer import DevIssuer
 from fastauthz.dev.runtime import FunctionSpec
+from testkit.browser import CHROMIUM, headless_chromium
 
 ROOT = Path(__file__).resolve().parents[2]
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 
 @pytest.fixture(scope="module")
@@ -159,27 +158,11 @@ def test_a_browser_fetch_with_the_session_cookie(issuer: DevIssuer) -> None:
         routes=routes,
         public=["GET /page", "GET /report"],
     )
-    with running(config) as stage, tempfile.TemporaryDirectory(prefix="fastauthz-chromium-") as profile:
-        browser = subprocess.Popen(
-            [
-                CHROMIUM,
-                "--headless=new",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--no-first-run",
-                f"--user-data-dir={profile}",
-                stage.url + "/page",
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        try:
+    with running(config) as stage:
+        with headless_chromium(stage.url + "/page"):
             deadline = time.monotonic() + 60
             while not any(target.startswith("/local/report") for _, target, _ in stage.answered) and time.monotonic() < deadline:
                 time.sleep(0.05)
-        finally:
-            browser.kill()
-            browser.wait(timeout=30)
         report = next(target for _, target, _ in stage.answered if target.startswith("/local/report"))
     query = dict(urllib.parse.parse_qsl(report.partition("?")[2]))
     assert query["status"] == "200", query

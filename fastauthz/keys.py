@@ -140,7 +140,7 @@ def ec_verifier(public_key: ec.EllipticCurvePublicKey, alg: str, size: int) -> V
             der = b"".join((head, r, s_head, s))
         else:
             der = encode_dss_signature(int.from_bytes(r, "big"), int.from_bytes(s, "big"))
-        public_key.verify(der, data, _ECDSA.get(alg) or _ecdsa(alg))
+        public_key.verify(der, data, _ecdsa(alg))
 
     return verify
 

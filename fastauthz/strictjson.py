@@ -34,11 +34,10 @@ def _finite(text: str) -> float:
 
 
 _decoder = JSONDecoder(parse_constant=_refuse_constant, parse_float=_finite)
-_scan: Any = _decoder.scan_once  # type: ignore[attr-defined]  # set by JSONDecoder.__init__, untyped
-# The C scanner itself, (value, end) for the value at an offset, for a hot path that writes loads()
-# out (token.decode_payload): such a caller must hand anything but a complete value with no "\\u"
-# escape back to loads(), which alone applies every rule above.
-scan_once: Any = _scan
+# The C scanner itself: (value, end) for the value at an offset. Also read by a hot path that writes
+# loads() out (token.decode_payload), which must hand anything but a complete value with no "\\u"
+# escape back to loads(): it alone applies every rule above.
+scan_once: Any = _decoder.scan_once  # type: ignore[attr-defined]  # set by JSONDecoder.__init__, untyped
 
 
 def _has_lone_surrogate(value: Any) -> bool:
@@ -61,7 +60,7 @@ def loads(data: bytes | str) -> Any:
     text: str = data.decode() if isinstance(data, bytes) else data  # invalid UTF-8: UnicodeDecodeError, a ValueError
     try:
         try:
-            value, end = _scan(text, 0)  # the C scanner, without json.loads' three Python frames
+            value, end = scan_once(text, 0)  # the C scanner, without json.loads' three Python frames
         except StopIteration:  # not a value at offset 0 (leading whitespace, or not JSON at all)
             end = -1
         if end != len(text):

@@ -4,7 +4,7 @@ the same answer for any input hypothesis finds.
 - the `Authorization: Bearer <token>` fast path and the general extractor (extract.py);
 - the inline key lookup in Authorizer._verify and KeyStore.key_for;
 - the verified-token cache's answer in decide() and in verify(), and the answer without the cache;
-- token.decode_payload and decode_signature, written out in one frame, and the general decoders;
+- token.decode_payload, written out in one frame, and the general decoders (decode_signature too, on b64url_decode);
 - the ECDSA signature's DER built by table (keys.der_heads) and cryptography's encode_dss_signature.
 """
 

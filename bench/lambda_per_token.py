@@ -43,7 +43,7 @@ def event_for(token: str) -> dict[str, Any]:
 
 
 events = {name: [event_for(token) for token in listed] for name, listed in tokens.items()}
-FILLER = VerifiedEntry(float("inf"), {}, None, "filler", {}, "", "https://filler.example", None, {})
+FILLER = VerifiedEntry(float("inf"), {}, None, "filler", {}, "", "https://filler.example", None, {}, None)
 
 
 def fill_cache() -> None:

@@ -3,6 +3,8 @@
 extract -> verified-token cache -> rejected-token cache -> parse (header from the header cache)
 -> route by unverified iss -> alg allow-list -> claims -> key by kid -> signature (the only
 expensive step) -> required scopes and claims -> your hook (FASTAUTHZ_AUTHORIZE, rules.py) -> policy.
+A cache hit answers with the full decision for its own event: the policy for its methodArn or
+routeArn, the usage key, the 8 KB fit, and the hook asked again unless it reads only the claims.
 Every check that can refuse without crypto runs before the signature, and the claims before the
 key lookup, so that a token refused on its claims never makes an unknown kid fetch keys.
 """
@@ -14,16 +16,16 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from .cache import RejectedCache, VerifiedCache, VerifiedEntry, new_entry
-from .claims import ClaimRules, check_claims
+from .claims import check_claims
 from .config import Settings, load_settings
-from .errors import LASTING_REASONS, KeysUnavailable, Rejected, truncate
+from .errors import LASTING_REASONS, ConfigError, KeysUnavailable, Rejected, truncate
 from .extract import build_extractor
-from .issuer import Issuer
-from .keystore import KeyStore, KeyTiming
-from .logs import Log
+from .issuer import Issuer, build_issuers, same_issuer
+from .keystore import KeyStore
+from .logs import Log, in_lambda, logging_writer
 from .metrics import Metrics
 from .outcomes import Outcomes
-from .policy import MAX_RESULT_BYTES, Policies, build_context, fit_context, route_arn, simple_response
+from .policy import Policies, build_context, route_arn
 from .token import HeaderCache, decode_payload, decode_signature, split_token
 
 if TYPE_CHECKING:
@@ -31,8 +33,9 @@ if TYPE_CHECKING:
 
 # A token verified without `exp` (JWT_VERIFY_EXPIRATION=false) is cached this long at most.
 NO_EXP_CACHE_SECONDS = 300.0
-# Room for the policy document, principal and response keys when the context is small.
-SMALL_RESULT_MARGIN = 2048
+# A cached decision's methodArn when the hook reads the event: no event carries it, so every cache
+# hit rebuilds its answer and asks the hook for that event.
+ASK_HOOK: Any = object()
 
 
 class Authorizer:
@@ -46,7 +49,12 @@ class Authorizer:
         write: Callable[[str], Any] | None = None,
         load_keys: bool = True,
         spawn: Callable[[Callable[[], None]], None] | None = None,
+        logger: Any = None,
     ) -> None:
+        """`write` takes each log line (JSON); by default stdout in Lambda, and outside it the
+        `logging` logger `logger` (default: the one named "fastauthz"). Raises ConfigError."""
+        if write is None and (logger is not None or not in_lambda()):
+            write = logging_writer(logger)
         self.settings = settings
         self.max_token_bytes = settings.max_token_bytes
         self.context_claims = settings.context_claims
@@ -56,7 +64,8 @@ class Authorizer:
         self.metrics = Metrics(settings.metrics_namespace, settings.metrics_interval, settings.metrics, self.log._write, now)
         self.cache = VerifiedCache(settings.cache_size)
         self.rejected = RejectedCache()
-        self.policies = Policies(settings.authorized_apis)
+        self.policies = Policies(settings.authorized_apis, settings.simple_responses, self.log)
+        self._respond = self.policies.respond
         # The token of an event; with JWT_ALLOWED_ORIGINS, after the handshake's Origin is checked.
         self.extract = build_extractor(
             settings.token_sources, settings.query_parameter, settings.cookie_name, settings.query_token_max_age, settings.leeway, clock
@@ -67,8 +76,6 @@ class Authorizer:
             self.extract = checking_origin(self.extract, OriginCheck(settings.allowed_origins, settings.require_origin))
         self.usage_identifier_claim = settings.usage_identifier_claim
         self.simple_responses = settings.simple_responses
-        # Where an Allow's usageIdentifierKey may come from: the claim, or the hook's answer.
-        self.usage_keys = bool(settings.usage_identifier_claim) or settings.authorize is not None
         self.refuse_with_deny = settings.refuse_with == "deny"
         # The bookkeeping of each outcome, bound once: a bound method costs what the inlined code did.
         outcomes = Outcomes(self.log, self.metrics, self.rejected, self.policies, self.refuse_with_deny, settings.simple_responses)
@@ -77,30 +84,16 @@ class Authorizer:
         # FASTAUTHZ_AUTHORIZE, imported by load_settings (a missing module or function fails there).
         self.hook: Hook | None = settings.authorize
         if self.hook is not None:
-            from .rules import consult_hook
+            from .rules import AskHook
 
-            self._consult_hook = consult_hook
+            asking = AskHook(self.hook, self.log, self._respond)
+            self._ask_hook, self._check_hook = asking.answer, asking.check
+        # Safe by default: a hook may read the event (its stage, route, Origin), so its answer is
+        # reused only where the deployer declared that it reads the claims alone.
+        self.hook_reads_event = self.hook is not None and settings.authorize_reads == "event"
         self.hook_cache_seconds = settings.authorize_cache_seconds
-        self.issuers: dict[str, Issuer] = {}
-        timing = KeyTiming(settings.jwks_ttl, settings.jwks_max_stale, settings.jwks_cooldown, settings.jwks_timeout)
-        for config in settings.issuers:
-            keystore = None
-            if config.jwks_uri or config.discovery:
-                keystore = KeyStore(
-                    config.jwks_uri,
-                    log=self.log,
-                    metrics=self.metrics,
-                    timing=timing,
-                    clock=clock,
-                    spawn=spawn,
-                    on_keys_removed=self._purger(config.issuer),
-                    snapshot=config.jwks_snapshot,
-                    discover_from=config.issuer if config.discovery else "",
-                )
-            rules = ClaimRules(config, settings.verify_expiration, settings.leeway)
-            issuer = Issuer(config, rules, keystore)
-            for name in config.accepted_issuers:  # tokens are routed by their iss, in any accepted spelling
-                self.issuers[name] = issuer
+        # Tokens are routed by their iss, in any spelling an issuer entry accepts.
+        self.issuers: dict[str, Issuer] = build_issuers(settings, self.log, self.metrics, clock, spawn, self._purger)
         # Every issuer's allowed algorithms: a token whose alg none accepts is refused from its header alone.
         self.algorithms: frozenset[str] = frozenset().union(*(config.algorithms for config in settings.issuers))
         self.headers = HeaderCache(self.algorithms)
@@ -136,15 +129,9 @@ class Authorizer:
 
     def after_restore(self) -> None:
         """SnapStart restore: revalidate keys, drop pooled connections, reseed randomness."""
-        import random
+        from .snapstart import restore
 
-        from .fetch import reset_connections
-
-        for store in self._key_stores():
-            store.after_restore()
-        reset_connections()
-        random.seed()
-        self.log.info("restored from snapshot: keys will be revalidated")
+        restore(self._key_stores(), self.log)
 
     # -- the Lambda contract -------------------------------------------------------------------
     @classmethod
@@ -162,35 +149,56 @@ class Authorizer:
             raise Exception("Unauthorized")
         return result
 
-    def verify(self, token: str) -> dict[str, Any]:
+    def verify(self, token: str, event: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """The verified claims of `token` (a copy), or raise Rejected with its `.reason`: every check
-        decide() makes but the hook, with the same key store and caches; no policy, log line or metric.
+        decide() makes of a token, with the same key store and caches; no policy, log line or metric.
+        `event` is what the hook (FASTAUTHZ_AUTHORIZE) reads: the event being decided (a re-auth
+        passes its message). A hook that may read the event cannot be asked without one, so then
+        verify(token) raises ConfigError rather than guess (FASTAUTHZ_AUTHORIZE_READS=claims declares
+        a hook that reads only the claims; it is then called with `event` None).
         Safe to call from several threads at once (a threaded server); in asyncio, use averify()."""
         now = self.clock()
         if type(token) is not str:
             raise Rejected("malformed", "a token is a string")
+        if not token.strip():  # as an event with no token in any source is refused
+            raise Rejected("missing_token")
+        if event is None and self.hook_reads_event:
+            raise ConfigError(
+                "FASTAUTHZ_AUTHORIZE",
+                "the hook may read the event: call verify(token, event) with the event being decided, "
+                "or declare FASTAUTHZ_AUTHORIZE_READS=claims if it reads only the claims",
+            )
         entry = self.cache.entries.get(token)
         if entry is not None and now < entry[0]:  # entry.expires: see decide()
-            if entry.denial and entry.denial != "denied_by_hook":
+            if entry.denial:  # the rules' Deny, or the hook's where its answer is cached
                 raise Rejected(entry.denial)
+            if entry.method_arn is ASK_HOOK:
+                self._check_hook(entry.claims, event, entry.principal)
             return dict(entry.claims)
         try:
-            return dict(self._verify(token, None, now, []))
+            claims = self._verify(token, None, now, [])
         except Rejected as rejection:
             if rejection.reason in LASTING_REASONS:
                 self.rejected.add(token, now, rejection.reason)
             raise
+        if self.hook is not None:
+            self._check_hook(claims, event, claims["sub"])
+        return dict(claims)
 
-    async def averify(self, token: str) -> dict[str, Any]:
+    def same_issuer(self, first: str, second: str) -> bool:
+        """Whether two `iss` values name one issuer: equal, or two spellings of one entry (issuer.same_issuer)."""
+        return first == second or same_issuer(self.issuers, first, second)
+
+    async def averify(self, token: str, event: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """verify() for asyncio programs, never blocking the event loop: a token whose key is at hand
         (the common case) is verified on the loop, like verify(), in tens of microseconds; one that
         needs a key fetch first (an unknown kid, no keys yet) is verified on the loop's default
         executor, and concurrent callers share that one fetch (the key store's single flight)."""
         if self._key_at_hand(token):
-            return self.verify(token)
+            return self.verify(token, event)
         import asyncio  # only for asyncio callers: the handler never loads it
 
-        return await asyncio.get_running_loop().run_in_executor(None, self.verify, token)
+        return await asyncio.get_running_loop().run_in_executor(None, self.verify, token, event)
 
     def _key_at_hand(self, token: object) -> bool:
         """Whether verify(token) can answer without waiting for a key fetch. Reads the token unverified,
@@ -208,7 +216,7 @@ class Authorizer:
 
     # decide() and _verify() are written flat on purpose: every Python call, attribute
     # lookup and object they avoid shows up in the instructions per call (make bench-check); the
-    # rare branches call out to the general code (Issuer.key_for, fit_context, outcomes.py, rules.py).
+    # rare branches call out to the general code (Issuer.key_for, Policies.respond, outcomes.py, rules.py).
     # `raising` is positional-or-keyword on purpose: a keyword-only parameter takes the call off
     # CPython's specialised path, +240 instructions per call (make bench-check, cache hit).
     def decide(self, event: Mapping[str, Any], raising: bool = False) -> dict[str, Any] | None:
@@ -227,9 +235,13 @@ class Authorizer:
             if entry is not None and now < entry[0]:
                 counts = self._counts
                 counts["CacheHit"] = counts.get("CacheHit", 0) + 1
-                # An event for another API, stage or front door (no methodArn: HTTP API 2.0) is rebuilt.
-                result = entry[1] if entry[2] == event.get("methodArn") else self._rebuild(entry, event)
-                self._decided(entry, token, event, now)
+                # An event for another API, stage or front door (no methodArn: HTTP API 2.0), or one
+                # the hook must see (ASK_HOOK), is answered by _rebuild.
+                if entry[2] == event.get("methodArn"):
+                    result = entry[1]
+                    self._decided(entry, token, event, now)
+                else:
+                    result = self._rebuild(entry, token, event, now)
             else:
                 parsed = []
                 result = self._verify(token, event, now, parsed)
@@ -302,8 +314,8 @@ class Authorizer:
             return payload
         principal: str = payload["sub"]
         method_arn: Any = event.get("methodArn")  # policy.py refuses anything but an execute-api ARN string
-        # HTTP API payload 2.0 has a routeArn instead; its cache entry keeps None, or the routeArn
-        # when the answer is a policy (for that API and stage: _rebuild answers other routeArns).
+        # HTTP API payload 2.0 has a routeArn instead; the cache entry keeps it, so that a hit for an
+        # event with neither (no API Gateway shape) is rebuilt, and refused, never answered as cached.
         resource = method_arn if method_arn is not None else route_arn(event)
         denial = issuer.denial(payload) if issuer.required_scopes or issuer.required_claims is not None else ""
         context = build_context(payload, self.context_claims, exp)
@@ -312,27 +324,17 @@ class Authorizer:
             # A decision is no better than the keys it was made with: past their stale window a
             # cache hit must fail closed like a fresh token (bounded here, once, not on every hit).
             expires = keystore.stale_until
-        extra = None
-        if self.hook is not None and not denial:
-            denial, extra, expires = self._ask_hook(payload, event, principal, now, expires)
-        document, document_size = self.policies.deny(resource) if denial else self.policies.allow(resource)
-        if extra is not None:
-            context.update(extra)
-            self._fit(context, principal, document_size)
-        # The context is a subset of the payload, so it cannot outgrow ~2x the token: only large
-        # tokens need the exact 8 KB check (which serialises the context).
-        elif 2 * len(token) + SMALL_RESULT_MARGIN > MAX_RESULT_BYTES:
-            self._fit(context, principal, document_size)
-        result = {"principalId": principal, "policyDocument": document, "context": context}
-        if self.usage_keys and not denial:
-            self._add_usage_key(result, payload, extra)
-        if method_arn is None:
-            if self.simple_responses:
-                result = simple_response(not denial, context)
-            else:
-                method_arn = resource
-        entry = new_entry(VerifiedEntry, (expires, result, method_arn, principal, context, denial, issuer.name, kid, payload))
-        if expires > now:  # not so with FASTAUTHZ_AUTHORIZE_CACHE_SECONDS=0: the hook is asked every time
+        usage_key = None
+        if self.usage_identifier_claim:  # an Allow's usageIdentifierKey: the claim, when a non-empty string
+            usage_key = payload.get(self.usage_identifier_claim)
+            if type(usage_key) is not str or not usage_key:
+                usage_key = None
+        if self.hook is not None:
+            decided = new_entry(VerifiedEntry, (expires, None, resource, principal, context, denial, issuer.name, kid, payload, usage_key))
+            return self._hooked(decided, token, event, now)
+        result = self._respond(len(token), resource, method_arn is None, principal, context, denial, usage_key, False)
+        entry = new_entry(VerifiedEntry, (expires, result, resource, principal, context, denial, issuer.name, kid, payload, usage_key))
+        if expires > now:  # a token accepted within the leeway past its exp is not worth a cache slot
             self.cache.put(token, entry)
         if not denial and not self.log.debug_enabled:
             counts = self._counts
@@ -341,48 +343,29 @@ class Authorizer:
             self._decided(entry, token, event, now)
         return result
 
-    def _ask_hook(
-        self, payload: dict[str, Any], event: Mapping[str, Any], principal: str, now: float, expires: float
-    ) -> tuple[str, dict[str, Any] | None, float]:
-        """(denial, extra context, cache expiry) from FASTAUTHZ_AUTHORIZE. Raises Rejected (401)."""
-        try:
-            denial, extra = self._consult_hook(self.hook, dict(payload), event)  # type: ignore[arg-type]  # checked by the caller
-        except Rejected as rejection:
-            if rejection.reason == "hook_error":
-                self.log.error("authorization hook failed: refusing", reason="hook_error", error=rejection.detail, sub=truncate(principal))
-            raise
+    def _hooked(self, decided: VerifiedEntry, token: str, event: Mapping[str, Any], now: float) -> dict[str, Any]:
+        """A freshly verified token's answer when a hook is configured: the hook asked for `event`;
+        cached with its answer (FASTAUTHZ_AUTHORIZE_READS=claims) or without it, so that every hit
+        asks again (the default)."""
         if self.hook_cache_seconds is not None:
-            expires = min(expires, now + self.hook_cache_seconds)
-        return denial, extra, expires
+            decided = decided._replace(expires=min(decided.expires, now + self.hook_cache_seconds))
+        result, answered = self._ask_hook(decided, token, event)
+        stored = decided._replace(method_arn=ASK_HOOK) if self.hook_reads_event else answered
+        if stored.expires > now:  # not so with FASTAUTHZ_AUTHORIZE_CACHE_SECONDS=0: verified and asked every time
+            self.cache.put(token, stored)
+        self._decided(answered, token, event, now)
+        return result
 
-    def _add_usage_key(self, result: dict[str, Any], payload: dict[str, Any], extra: dict[str, Any] | None) -> None:
-        """An Allow's usageIdentifierKey (a usage plan's API key): the hook's answer, else the
-        FASTAUTHZ_USAGE_IDENTIFIER_CLAIM claim when it is a non-empty string, else none."""
-        if extra is not None and "usageIdentifierKey" in extra:
-            key = result["context"].pop("usageIdentifierKey", None)
-            if type(key) is not str or not key:
-                raise Rejected("hook_error", "usageIdentifierKey must be a non-empty string")
-        else:
-            key = payload.get(self.usage_identifier_claim) if self.usage_identifier_claim else None
-        if type(key) is str and key:
-            result["usageIdentifierKey"] = key
-
-    def _fit(self, context: dict[str, Any], principal: str, document_size: int) -> None:
-        dropped = fit_context(context, principal, document_size)
-        if dropped:
-            self.log.warn("context claims dropped to fit 8 KB", claims=dropped, sub=truncate(principal))
-
-    def _rebuild(self, entry: VerifiedEntry, event: Mapping[str, Any]) -> dict[str, Any]:
+    def _rebuild(self, entry: VerifiedEntry, token: str, event: Mapping[str, Any], now: float) -> dict[str, Any]:
         """A cache hit for another methodArn (an authorizer shared by several APIs, stages or front
-        doors), or an HTTP API 2.0 event's routeArn."""
-        method_arn = event.get("methodArn")
-        if method_arn is None:
-            if self.simple_responses:
-                return simple_response(not entry.denial, entry.context)
-            method_arn = route_arn(event)
-        document = (self.policies.deny(method_arn) if entry.denial else self.policies.allow(method_arn))[0]
-        result = {"principalId": entry.principal, "policyDocument": document, "context": entry.context}
-        usage_key = entry.result.get("usageIdentifierKey")
-        if usage_key is not None:
-            result["usageIdentifierKey"] = usage_key
+        doors), an HTTP API 2.0 event's routeArn, or a decision whose hook reads the event: answered
+        for this event as a fresh decision would be, and counted."""
+        # Fields by index, as in decide(): entry[2] method_arn, [3] principal, [4] context, [5] denial, [9] usage_key.
+        if entry[2] is ASK_HOOK:
+            result, entry = self._ask_hook(entry, token, event)
+        else:
+            method_arn = event.get("methodArn")
+            resource = method_arn if method_arn is not None else route_arn(event)
+            result = self._respond(len(token), resource, method_arn is None, entry[3], entry[4], entry[5], entry[9], False)
+        self._decided(entry, token, event, now)
         return result

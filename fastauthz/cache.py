@@ -36,7 +36,9 @@ def remember(table: dict[Any, Any], key: Any, value: Any, size: int) -> None:
 
 
 class VerifiedEntry(NamedTuple):
-    """A verified token's decision and the response built for the methodArn it came with."""
+    """A verified token's decision and the response built for the methodArn (or routeArn) it came
+    with. With a hook that reads the event, the decision before the hook: `method_arn` is then
+    ASK_HOOK, which no event carries, so that every hit asks the hook again (authorizer.py)."""
 
     expires: float
     result: dict[str, Any]
@@ -47,6 +49,7 @@ class VerifiedEntry(NamedTuple):
     issuer: str
     kid: str | None
     claims: dict[str, Any]  # the verified payload (Authorizer.verify answers from the cache too)
+    usage_key: str | None  # an Allow's usageIdentifierKey (the claim's, or the hook's), for every front door
 
 
 # Built with tuple.__new__ on the hot path: one C call instead of NamedTuple's Python __new__.

@@ -37,7 +37,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
-from .connections import DUE_INDEX, SUB_INDEX, TTL_ATTRIBUTE
+from .connections.registry import DUE_INDEX, SUB_INDEX, TTL_ATTRIBUTE
 
 # The identity source a single token source allows; with several, none (see the module's docstring).
 _IDENTITY_SOURCES: dict[tuple[str, ...], list[str]] = {

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, NamedTuple
 from .errors import ConfigError
 from .issuer_settings import IssuerConfig, load_issuers
 from .policy import connect_pattern_problem
-from .settings import TOKEN_SOURCES, Environment
+from .settings import TOKEN_SOURCES, Environment, unknown_variables
 
 if TYPE_CHECKING:
     from .rules import Hook
@@ -51,6 +51,7 @@ class Settings(NamedTuple):
     metrics_interval: float
     log_level: str
     authorize: Hook | None  # FASTAUTHZ_AUTHORIZE, imported (once) by load_settings
+    authorize_reads: str  # "event": the hook is asked on every event; "claims": its answer is cached with the token
     authorize_cache_seconds: float | None
     refuse_with: str
     # What the loader worked out by itself (derived issuers), for the cold-start log line.
@@ -61,9 +62,10 @@ class Settings(NamedTuple):
 
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     """Parse the environment (default: os.environ). Raises ConfigError naming the variable."""
-    env = Environment(os.environ if environ is None else environ)
+    environ = os.environ if environ is None else environ
+    env = Environment(environ)
     notes: list[str] = []
-    warnings: list[str] = []
+    warnings: list[str] = unknown_variables(environ)
     issuers = load_issuers(env, notes, warnings)
     token_sources = _token_sources(env)
     return Settings(
@@ -91,6 +93,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         metrics_interval=env.value("FASTAUTHZ_METRICS_INTERVAL_SECONDS"),
         log_level=env.value("AWS_LAMBDA_LOG_LEVEL") or env.value("LOG_LEVEL"),
         authorize=_hook(env),
+        authorize_reads=env.value("FASTAUTHZ_AUTHORIZE_READS"),
         authorize_cache_seconds=env.value("FASTAUTHZ_AUTHORIZE_CACHE_SECONDS"),
         refuse_with=env.value("FASTAUTHZ_REFUSE_WITH"),
         notes=tuple(notes),

@@ -7,7 +7,7 @@ never replaced by another source's):
   protocol  an entry of Sec-WebSocket-Protocol that is a compact JWS, e.g. `bearer, <jwt>`
   cookie    a named cookie (HTTP API payload 2.0: in its `cookies` list)
 A REST API TOKEN authorizer's event has the token alone, in `authorizationToken`: used whatever the
-sources. Every map may be null or absent (API Gateway omits or nulls them depending on the request).
+sources, and nothing else of such an event is read. Every map may be null or absent (API Gateway omits or nulls them depending on the request).
 """
 
 from __future__ import annotations
@@ -92,9 +92,10 @@ def ticket_source(source: Source, max_age: float, leeway: float, clock: Callable
             kind = type(iat)
             if kind is not int and kind is not float:
                 raise Rejected("query_token_too_old" if iat is None else "bad_claim_type", "iat must be a number")
-            age = clock() - iat
-            if age > oldest_age:
-                raise Rejected("query_token_too_old", f"issued {int(age)} s ago")
+            # A comparison, not `clock() - iat`: an int `iat` of any size compares exactly, where
+            # subtracting 10**400 from a float overflows.
+            if iat < clock() - oldest_age:
+                raise Rejected("query_token_too_old", f"issued more than {oldest_age:g} s ago")
         return token
 
     return source_of_tickets
@@ -166,6 +167,8 @@ def build_extractor(
     ordered = tuple(chain)
 
     def extract(event: Event) -> str:
+        if event.get("type") == "TOKEN":  # its token is authorizationToken alone, whatever else it carries
+            return authorization_token(event)
         for source in ordered:
             token = source(event)
             if token is not None:
@@ -180,7 +183,7 @@ def build_extractor(
         # as HTTP APIs send it). Anything else (other casing, spacing, multi-value headers, other
         # sources) takes the general path.
         headers = event.get("headers")
-        if type(headers) is dict:
+        if type(headers) is dict and event.get("type") != "TOKEN":
             value = headers.get("Authorization")
             if value is None:  # HTTP APIs and HTTP/2 clients send header names in lower case
                 value = headers.get("authorization")

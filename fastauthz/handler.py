@@ -15,13 +15,16 @@ walk them again.
 from __future__ import annotations
 
 import gc
+import sys
 
 _collecting = gc.isenabled()
 gc.disable()
 try:
     from .authorizer import Authorizer
 
-    authorizer = Authorizer.from_env()  # the library's constructor: the handler is configured as from_env() users are
+    # The library's constructor: the handler is configured as from_env() users are. Its log is stdout,
+    # which is CloudWatch Logs in Lambda, wherever the module is imported.
+    authorizer = Authorizer.from_env(write=sys.stdout.write)
     handler = authorizer.handle
 finally:
     gc.freeze()

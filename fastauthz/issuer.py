@@ -14,8 +14,11 @@ from .errors import Rejected
 from .keys import PreparedKey, hmac_key
 
 if TYPE_CHECKING:
+    from .config import Settings
     from .issuer_settings import IssuerConfig
     from .keystore import KeyStore
+    from .logs import Log
+    from .metrics import Metrics
 
 
 class Issuer:
@@ -58,3 +61,45 @@ class Issuer:
         if self.required_claims is not None and not self.required_claims(payload):
             return "insufficient_claims"
         return ""
+
+
+def build_issuers(
+    settings: Settings,
+    log: Log,
+    metrics: Metrics,
+    clock: Callable[[], float],
+    spawn: Callable[[Callable[[], None]], None] | None,
+    purger: Callable[[str], Callable[[set[str | None]], None]],
+) -> dict[str, Issuer]:
+    """Every accepted `iss` -> its Issuer (its spellings share one), each with its key store, whose
+    removed keys `purger(issuer)` hears of. Cold path."""
+    from .keystore import KeyStore, KeyTiming
+
+    issuers: dict[str, Issuer] = {}
+    timing = KeyTiming(settings.jwks_ttl, settings.jwks_max_stale, settings.jwks_cooldown, settings.jwks_timeout)
+    for config in settings.issuers:
+        keystore = None
+        if config.jwks_uri or config.discovery:
+            keystore = KeyStore(
+                config.jwks_uri,
+                log=log,
+                metrics=metrics,
+                timing=timing,
+                clock=clock,
+                spawn=spawn,
+                on_keys_removed=purger(config.issuer),
+                snapshot=config.jwks_snapshot,
+                discover_from=config.issuer if config.discovery else "",
+            )
+        issuer = Issuer(config, ClaimRules(config, settings.verify_expiration, settings.leeway), keystore)
+        for name in config.accepted_issuers:
+            issuers[name] = issuer
+    return issuers
+
+
+def same_issuer(issuers: dict[str, Issuer], first: str, second: str) -> bool:
+    """Whether two accepted `iss` values are spellings of one issuer entry (a Cognito pool's issuer
+    forms and replica Regions, a host with or without its trailing slash). Two tenants of an Entra
+    ID template share an entry but are two issuers."""
+    issuer = issuers.get(first)
+    return issuer is not None and issuer is issuers.get(second) and issuer.rules.tenants is None

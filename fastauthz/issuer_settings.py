@@ -152,11 +152,21 @@ def load_issuers(env: Environment, notes: list[str], warnings: list[str]) -> tup
         _issuer_config(entry, defaults, origin, index, notes, warnings if allow_insecure_http else None)
         for index, entry in enumerate(entries)
     )
-    seen: set[str] = set()
-    for issuer in issuers:
-        if issuer.issuer in seen:
-            raise ConfigError("JWT_ISSUERS", f"issuer {issuer.issuer!r} is listed twice")
-        seen.add(issuer.issuer)
+    # Tokens are routed by their `iss`: an `iss` two entries accept would be routed to one of them,
+    # and the other's audience, scopes, tenant check and required claims would silently not apply.
+    owner: dict[str, int] = {}
+    for index, issuer in enumerate(issuers):
+        for name in dict.fromkeys((issuer.issuer, *issuer.accepted_issuers)):
+            if name in owner:
+                first = owner[name]
+                raise ConfigError(
+                    "JWT_ISSUERS",
+                    f"issuer {name!r} is listed twice"
+                    if issuers[first].issuer == issuer.issuer == name
+                    else f"entries {first} and {index} both accept iss {name!r} (one issuer's spellings, a tenant of a "
+                    "template, a replica Region): merge them into one entry",
+                )
+            owner[name] = index
     return issuers
 
 
@@ -235,6 +245,13 @@ def _issuer_config(
             "set the accepted audience(s) (or client ids), or JWT_VERIFY_AUDIENCE=false to switch the check off",
         )
 
+    if origin and "hmac_secret" not in entry and defaults.get("hmac_secret") and (jwks_uri or discovery):
+        # An identity provider's `iss` would accept HS* tokens signed with a secret it never knew.
+        raise ConfigError(
+            "JWT_HMAC_SECRET",
+            f"would be inherited by {origin}[{index}] ({issuer or jwks_uri}), whose keys come from a URL: "
+            "set hmac_secret on the entries that sign with it, and unset JWT_HMAC_SECRET",
+        )
     secret_raw = merged.get("hmac_secret") or ""
     secret = str(secret_raw).encode() if secret_raw else None
     secret_var = name("hmac_secret", "JWT_HMAC_SECRET")

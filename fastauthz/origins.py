@@ -39,7 +39,43 @@ def parse_origin(name: str, entry: str) -> str:
     host = authority[2:] if authority.startswith("*.") else authority
     if not host or not all(c in _HOST_CHARACTERS for c in host) or "*" in host:
         raise ConfigError(name, f"{entry!r}: expected a host name, an address, or *.domain for one subdomain level")
+    # Entries a browser's Origin can never equal would silently refuse every page they meant to allow.
+    hostname, port = _split_port(host)
+    if port is not None:
+        if not port.isdigit() or not 0 < int(port) <= 65535:
+            raise ConfigError(name, f"{entry!r}: a port is a number from 1 to 65535")
+        if port == DEFAULT_PORTS[scheme]:
+            raise ConfigError(name, f"{entry!r}: browsers omit the default port; write {scheme}://{authority[: -len(port) - 1]}")
+    if not hostname.startswith("["):
+        labels = hostname.split(".")
+        if not all(labels):
+            raise ConfigError(name, f"{entry!r}: an empty label or a trailing dot, which no browser sends in an Origin")
+        if authority.startswith("*.") and (len(labels) < 2 or hostname in PUBLIC_SUFFIXES):
+            raise ConfigError(name, f"{entry!r} covers a public suffix: every site under it could connect")
     return origin
+
+
+DEFAULT_PORTS = {"https": "443", "http": "80"}
+# Wildcards must not cover a public suffix (a top-level domain, or one of these, where anyone can
+# register a subdomain). Not the whole Public Suffix List: the common ones a configuration might name.
+PUBLIC_SUFFIXES = frozenset(
+    {
+        "co.uk", "org.uk", "ac.uk", "gov.uk", "com.au", "net.au", "org.au", "co.nz", "co.jp", "ne.jp", "or.jp", "com.br",
+        "com.cn", "com.mx", "co.in", "co.za", "com.tr", "com.sg", "co.kr", "github.io", "gitlab.io", "vercel.app",
+        "netlify.app", "herokuapp.com", "pages.dev", "workers.dev", "web.app", "firebaseapp.com", "appspot.com",
+        "cloudfront.net", "amazonaws.com", "azurewebsites.net", "azurestaticapps.net", "onrender.com", "fly.dev",
+    }
+)  # fmt: skip
+
+
+def _split_port(host: str) -> tuple[str, str | None]:
+    """(host, port or None); an IPv6 literal keeps its brackets."""
+    if host.startswith("["):
+        end = host.find("]")
+        rest = host[end + 1 :]
+        return host[: end + 1], (rest[1:] if rest.startswith(":") else None)
+    hostname, colon, port = host.rpartition(":")
+    return (hostname, port) if colon else (host, None)
 
 
 class OriginCheck:
@@ -63,6 +99,8 @@ class OriginCheck:
         return False
 
     def check(self, event: Mapping[str, Any]) -> None:
+        if event.get("type") == "TOKEN":  # a REST TOKEN authorizer's event has the token alone: no Origin to check
+            raise Rejected("bad_origin", "a TOKEN authorizer's event carries no Origin: use a REQUEST authorizer")
         origin = _origin_of(event)
         if origin is None:
             if self.required:

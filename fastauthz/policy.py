@@ -53,15 +53,57 @@ DENY_EVERYTHING: dict[str, Any] = {
 }
 
 
+# The context, principal and usage key together serialise (as Lambda does: ASCII escapes) to at most
+# this many bytes per character of the token they come from (a float claim `1e15` becomes
+# `1000000000000000.0`, 4.5x the JSON that is 3/4 of its base64url; `é` becomes `\u00e9`): below
+# that bound no result can pass API Gateway's 8 KB, and only larger tokens pay for the exact check,
+# which serialises the context (tests/property/test_result_size.py).
+RESULT_EXPANSION = 5
+RESULT_ROOM = MAX_RESULT_BYTES - RESULT_OVERHEAD_BYTES
+
+
 class Policies:
-    """Allow and Deny documents per methodArn, with their serialised sizes."""
+    """Allow and Deny documents per methodArn, with their serialised sizes, and the results built
+    from them (respond)."""
 
-    __slots__ = ("_allow", "_deny", "authorized_apis")
+    __slots__ = ("_allow", "_deny", "authorized_apis", "log", "simple_responses")
 
-    def __init__(self, authorized_apis: tuple[str, ...] = ()) -> None:
+    def __init__(self, authorized_apis: tuple[str, ...] = (), simple_responses: bool = False, log: Any = None) -> None:
         self.authorized_apis = authorized_apis
+        self.simple_responses = simple_responses  # FASTAUTHZ_HTTP_SIMPLE_RESPONSES
+        self.log = log  # where a result that had to drop claims to fit 8 KB is told (a warning)
         self._allow: dict[str, tuple[dict[str, Any], int]] = {}
         self._deny: dict[str, tuple[dict[str, Any], int]] = {}
+
+    def respond(
+        self,
+        token_length: int,
+        resource: str,
+        simple: bool,
+        principal: str,
+        context: dict[str, Any],
+        denial: str,
+        usage_key: str | None,
+        exact: bool,
+    ) -> dict[str, Any]:
+        """The answer to one event from a decision: the policy for `resource` (or, `simple`, an HTTP
+        API's simple response), the principal, the context and an Allow's usage key, within API
+        Gateway's 8 KB. `exact` (or a token past the RESULT_EXPANSION bound) measures the result and
+        drops the largest claims until it fits, from a copy: `context` may be a cached one."""
+        document, document_size = self.deny(resource) if denial else self.allow(resource)
+        if denial:
+            usage_key = None  # a Deny never carries one
+        if exact or RESULT_EXPANSION * token_length + document_size > RESULT_ROOM:
+            context = dict(context)
+            dropped = fit_context(context, principal, document_size + (lambda_size(usage_key) if usage_key else 0))
+            if dropped and self.log is not None:
+                self.log.warn("context claims dropped to fit 8 KB", claims=dropped, sub=truncate(principal))
+        if simple and self.simple_responses:
+            return simple_response(not denial, context)
+        result = {"principalId": principal, "policyDocument": document, "context": context}
+        if usage_key is not None:
+            result["usageIdentifierKey"] = usage_key
+        return result
 
     def allow(self, method_arn: str) -> tuple[dict[str, Any], int]:
         cached = self._allow.get(method_arn)
@@ -127,20 +169,28 @@ def build_context(payload: dict[str, Any], claims: tuple[str, ...], exp: float |
     return context
 
 
+def lambda_size(value: Any) -> int:
+    """Bytes of `value` as Lambda's Python runtime serialises a response (json.dumps' defaults:
+    ASCII escapes, spaces after `:` and `,`): what API Gateway's 8 KB limit sees (cold path)."""
+    import json
+
+    return len(json.dumps(value))
+
+
 def fit_context(context: dict[str, Any], principal: str, document_size: int) -> list[str]:
     """Drop the largest claims (never `exp`) until the response fits 8 KB; returns what was dropped."""
-    budget = MAX_RESULT_BYTES - RESULT_OVERHEAD_BYTES - document_size - len(principal.encode())
+    budget = MAX_RESULT_BYTES - RESULT_OVERHEAD_BYTES - document_size - lambda_size(principal)
     if budget < 0:
         raise Rejected("result_too_large", "principal and policy exceed 8 KB")
     dropped: list[str] = []
-    size = len(dumps(context).encode())
+    size = lambda_size(context)
     while size > budget:
-        name = max((k for k in context if k != "exp"), key=lambda k: len(dumps(context[k]).encode()), default=None)
+        name = max((k for k in context if k != "exp"), key=lambda k: lambda_size(context[k]) + lambda_size(k), default=None)
         if name is None:
             raise Rejected("result_too_large", "context exceeds 8 KB")
         del context[name]
         dropped.append(name)
-        size = len(dumps(context).encode())
+        size = lambda_size(context)
     return dropped
 
 

@@ -190,7 +190,8 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("FASTAUTHZ_USAGE_IDENTIFIER_CLAIM", "", TEXT, "A claim whose string value becomes an Allow's `usageIdentifierKey`: the API key of a usage plan, for an API whose `apiKeySelectionExpression` is `$context.authorizer.usageIdentifierKey`. A hook's answer may set it too."),
     Variable("JWT_CONTEXT_CLAIMS", "iss,aud,scope,client_id,token_use,email", LIST, "Claims copied into the authorizer `context` (flattened: lists joined with `,`, objects as JSON); `*` for all. `exp` is always added."),
     Variable("FASTAUTHZ_AUTHORIZE", "", HOOK, "Your own rule, imported at cold start and called as `function(claims, event)` after the built-in checks pass: `True`/`None` allows, `False` denies (403, `denied_by_hook`), a dict allows with extra context entries; raising `fastauthz.Unauthorized` refuses (401); any other exception fails closed (401, `hook_error`)."),
-    Variable("FASTAUTHZ_AUTHORIZE_CACHE_SECONDS", "", number(0, 86400, optional=True), "How long the hook's answer is reused for the same token. Default: the token's life, like the rest of the decision. `0` verifies and asks the hook on every connect (revocation lists)."),
+    Variable("FASTAUTHZ_AUTHORIZE_READS", "event", choice("event", "claims"), "What the hook reads. `event` (the default, safe whatever it reads): it is asked on every event, cache hits included, while the verified token stays cached. `claims`: you declare that it reads only the claims (`event` may then be `None`), so its answer is cached with the token like the rest of the decision."),
+    Variable("FASTAUTHZ_AUTHORIZE_CACHE_SECONDS", "", number(0, 86400, optional=True), "How long a decision that asked the hook is reused for the same token: with `FASTAUTHZ_AUTHORIZE_READS=claims` the hook's answer, otherwise the verified token (the hook is asked on every event anyway). Default: the token's life. `0` verifies the token and asks the hook on every event."),
     Variable("FASTAUTHZ_REFUSE_WITH", "unauthorized", choice("unauthorized", "deny"), "`unauthorized`: refusals raise `Unauthorized` (401, a Lambda error). `deny`: they return a Deny policy with `context.reason` (403): no function error, no traceback for the runtime to format. Log lines and metrics are the same."),
     Variable("JWT_MAX_TOKEN_BYTES", "8192", number(256, 65536, int), "Longer tokens are refused before any decoding."),
     Variable("JWT_CACHE_SIZE", "4096", number(0, 1_000_000, int), "Verified tokens remembered (by exact token, never past `exp`); 0 disables."),
@@ -203,12 +204,39 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("FASTAUTHZ_METRICS", "true", BOOLEAN, "Emit CloudWatch Embedded Metric Format records (one per interval, aggregated)."),
     Variable("FASTAUTHZ_METRICS_NAMESPACE", "fastauthz", TEXT, "CloudWatch namespace of the metrics (blank: the default)."),
     Variable("FASTAUTHZ_METRICS_INTERVAL_SECONDS", "60", number(1, 3600), "How often aggregated metrics are flushed."),
+    Variable("FASTAUTHZ_CONNECTIONS_TABLE", "", TEXT, "Connection functions (`fastauthz.connections`): the DynamoDB table of open connections."),
+    Variable("FASTAUTHZ_MANAGEMENT_ENDPOINT", "", TEXT, "Connection functions: the stage's management API, `https://<api>.execute-api.<region>.amazonaws.com/<stage>`. Required by the sweeper and sign-out; the message routes default to the endpoint of the stage the event came through."),
+    Variable("FASTAUTHZ_SWEEP_GRACE_SECONDS", "", number(0, 3600, optional=True), "Connection functions: how long past its token's `exp` a connection is closed. Default: `JWT_LEEWAY_SECONDS`."),
+    Variable("FASTAUTHZ_SWEEP_WORKERS", "32", number(1, 256, int), "The sweeper: closes in flight at once."),
+    Variable("FASTAUTHZ_SWEEP_INTERVAL_SECONDS", "5", number(0.1, 60), "The sweeper: the shortest wait between two sweeps of one run."),
     Variable("AWS_LAMBDA_LOG_LEVEL", "", LEVEL, "Set by Lambda's advanced logging controls (`WARNING`, `TRACE`, `FATAL` and `CRITICAL` mapped); wins over `LOG_LEVEL`."),
     Variable("LOG_LEVEL", "INFO", LEVEL, "Denials log at INFO, allows at DEBUG (blank: the default)."),
 )
 # fmt: on
 NAMES = frozenset(variable.name for variable in VARIABLES)
 ROWS = {variable.name: variable for variable in VARIABLES}
+# Every variable with these prefixes is fastauthz's: one no row declares is a typo, reported.
+PREFIXES = ("JWT_", "FASTAUTHZ_", "AUTHORIZED_")
+# Set by fastauthz's own tools, not settings: the local stage's worker (its handler), the benchmarks' CPU.
+TOOLING_NAMES = frozenset({"FASTAUTHZ_HANDLER", "FASTAUTHZ_BENCH_CPU"})
+
+
+def unknown_variables(environ: Mapping[str, str]) -> list[str]:
+    """A message per variable with fastauthz's prefixes that it does not read, naming the closest
+    setting: a misspelled security setting must not be silently ignored (JWT_REQUIRED_SCOPE)."""
+    unknown = sorted(name for name in environ if name.startswith(PREFIXES) and name not in NAMES and name not in TOOLING_NAMES)
+    if not unknown:
+        return []
+    from difflib import get_close_matches  # only when something is misspelled
+
+    messages = []
+    for name in unknown:
+        close = get_close_matches(name, NAMES, n=1, cutoff=0.75)
+        hint = f"did you mean {close[0]}?" if close else "see README, Configuration"
+        messages.append(f"{name} is not a fastauthz setting and is ignored: {hint}")
+    return messages
+
+
 # Set but blank means the default for these (LOG_LEVEL=, FASTAUTHZ_METRICS_NAMESPACE=).
 _BLANK_IS_DEFAULT = frozenset({"FASTAUTHZ_METRICS_NAMESPACE", "LOG_LEVEL"})
 

@@ -21,6 +21,11 @@ def tenant_context(claims: dict[str, Any], event: Any) -> dict[str, Any]:
     return {"tenant": claims.get("tenant", "none"), "stage": event["requestContext"]["stage"], "premium": True}
 
 
+def stages_of_the_token(claims: dict[str, Any], event: Any) -> bool:
+    """The README's example: a token lists the stages it may connect to."""
+    return bool(event["requestContext"]["stage"] in claims.get("stages", []))
+
+
 def revoked_sessions(claims: dict[str, Any], event: Any) -> None:
     """Refuse with a 401 when the session is on a revocation list (here: a file named by REVOKED_FILE)."""
     CALLS["count"] += 1

@@ -215,7 +215,7 @@ def judge_authorizer(
     if error_type is not None:
         if error_message == "Unauthorized":
             return Verdict(401, "Unauthorized")
-        return Verdict(500, f"authorizer error {error_type}")
+        return Verdict(500, f"authorizer error {error_type}: {error_message}" if error_message else f"authorizer error {error_type}")
     result = outcome_result
     if not isinstance(result, dict) or not isinstance(result.get("policyDocument"), dict) or "principalId" not in result:
         return Verdict(500, "malformed authorizer result")

@@ -314,7 +314,7 @@ def mint_from_state(state_dir: str | Path, **options: Any) -> str:
     """Mint with the keys of a running issuer (another process), as `fastauthz token` does."""
     state = load_state(state_dir)
     signing_key = signing_key_of(state)
-    issued = int(time.time())
+    issued = int(options.pop("now", None) or time.time())  # `now`: when it was issued (an expired token's past)
     ttl = float(options.pop("ttl", 300))
     alg = str(options.pop("alg", None) or signing_key.get("alg") or "RS256")
     payload = {

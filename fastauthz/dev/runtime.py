@@ -42,10 +42,11 @@ class FunctionSpec:
 class Outcome:
     """What one invocation produced."""
 
-    __slots__ = ("cold", "duration_ms", "error_message", "error_type", "init_ms", "result", "timed_out")
+    __slots__ = ("cold", "duration_ms", "error_message", "error_type", "init_ms", "reason", "result", "timed_out")
 
     def __init__(self) -> None:
         self.result: Any = None
+        self.reason: str | None = None  # the reason code of the invocation's last log line with one (a refusal's)
         self.error_type: str | None = None
         self.error_message: str | None = None
         self.cold = False
@@ -120,6 +121,7 @@ class LambdaFunction:
                 outcome.error_message = answer["error"]["errorMessage"]
             else:
                 outcome.result = answer["result"]
+            outcome.reason = answer.get("reason")
             if self.recycle_after and environment.invocations >= self.recycle_after:
                 await self._destroy(environment)
             else:
@@ -212,10 +214,34 @@ class LambdaContext:
         return max(0, int((self._deadline - time.monotonic()) * 1000))
 
 
+class _ReasonTap:
+    """The handler's stdout, written through to stderr; it remembers the `reason` of the last log line
+    that has one, so that the stage can say why it refused a connect without parsing the logs."""
+
+    def __init__(self, stream: Any) -> None:
+        self.stream = stream
+        self.reason: str | None = None
+
+    def write(self, text: str) -> int:
+        if '"reason":' in text:
+            with contextlib.suppress(orjson.JSONDecodeError, AttributeError):
+                self.reason = orjson.loads(text.strip().splitlines()[-1]).get("reason") or self.reason
+        return int(self.stream.write(text))
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.stream, name)
+
+
 def _worker() -> int:
+    import signal
+
+    # Ctrl-C reaches the whole process group: the stage stops its workers itself, and a worker that
+    # handled SIGINT too would print a traceback of its own.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     protocol = os.fdopen(os.dup(1), "wb", buffering=0)
     os.dup2(2, 1)  # the handler's stdout (its log lines) now goes to stderr
-    sys.stdout = sys.stderr
+    tap = _ReasonTap(sys.stderr)
+    sys.stdout = tap
     started = time.perf_counter()
     module_name, _, attribute = os.environ["FASTAUTHZ_HANDLER"].partition(":")
     try:
@@ -229,11 +255,12 @@ def _worker() -> int:
     for line in sys.stdin.buffer:
         request = orjson.loads(line)
         context = LambdaContext(request["request_id"], time.monotonic() + request["deadline_ms"] / 1000)
+        tap.reason = None
         try:
-            reply = {"result": handler(request["event"], context)}
-            encoded = orjson.dumps(reply, default=str)
+            result = handler(request["event"], context)
+            encoded = orjson.dumps({"result": result, "reason": tap.reason}, default=str)
         except Exception as error:
-            encoded = orjson.dumps({"error": {"errorType": type(error).__name__, "errorMessage": str(error)}})
+            encoded = orjson.dumps({"error": {"errorType": type(error).__name__, "errorMessage": str(error)}, "reason": tap.reason})
         protocol.write(encoded + b"\n")
     return 0
 

@@ -53,6 +53,7 @@ class StageConfig:
         concurrency: int = 4,
         recycle_after: int = 0,
         log: Callable[[str], Any] | None = None,
+        say: Callable[[str], Any] | None = None,
         max_lifetime: float = 7200.0,
         idle_timeout: float = 600.0,
     ) -> None:
@@ -60,6 +61,11 @@ class StageConfig:
         self.identity_sources = parse_identity_sources(identity_sources or [])
         self.connect = connect
         self.routes = routes or {}
+        # API Gateway delivers client messages to custom routes and `$default` only: `$connect` and
+        # `$disconnect` are the connection's own, and a route key like them is never selected.
+        reserved = sorted(key for key in self.routes if key.startswith("$") and key != "$default")
+        if reserved:
+            raise ValueError(f"route(s) {reserved} are not message routes: pass connect= or disconnect= for those")
         # Routes with a route response: API Gateway sends the integration's body back to the client
         # only for these; on any other route the function's return value goes nowhere.
         self.two_way = frozenset(two_way)
@@ -72,13 +78,26 @@ class StageConfig:
         self.concurrency, self.recycle_after = concurrency, recycle_after
         # API Gateway's limits on a WebSocket: 2 hours in all, 10 minutes without a message (scaled down in tests).
         self.max_lifetime, self.idle_timeout = max_lifetime, idle_timeout
-        self.log = log
+        self.log = log  # the functions' own log lines, and the stage's notes on them
+        self.say = say  # one line per connect: status, reason code, the authorizer's time, cold or warm
 
 
 class ConnectRecord:
     """What the stage decided for one connection attempt (tests and the demo read these)."""
 
-    __slots__ = ("authorizer", "cold", "connection_id", "event", "latency_ms", "status", "subprotocol", "why")
+    __slots__ = (
+        "authorizer",
+        "authorizer_ms",
+        "cold",
+        "connection_id",
+        "event",
+        "init_ms",
+        "latency_ms",
+        "reason",
+        "status",
+        "subprotocol",
+        "why",
+    )
 
     def __init__(self) -> None:
         self.status = 0
@@ -89,20 +108,29 @@ class ConnectRecord:
         self.authorizer: dict[str, Any] | None = None
         self.subprotocol: str | None = None
         self.event: dict[str, Any] | None = None
+        self.reason: str | None = None  # the authorizer's reason code (from its log line), when it gave one
+        self.authorizer_ms = 0.0  # the authorizer's invocation, as the stage waited for it
+        self.init_ms = 0.0  # its cold start (import of the handler module), when this connect had one
+
+    def summary(self) -> str:
+        """The connect in one line, as `fastauthz dev` prints it."""
+        outcome = f"{self.status} {self.reason or self.why}" if self.status != 101 else f"101 {self.reason or 'allowed'}"
+        timing = f"authorizer {self.authorizer_ms:.1f} ms" + (f", cold start (init {self.init_ms:.0f} ms)" if self.cold else ", warm")
+        return f"$connect {self.connection_id} -> {outcome} ({timing}; {self.latency_ms:.1f} ms in all)"
 
 
 class Stage:
     def __init__(self, config: StageConfig) -> None:
         self.config = config
         self.functions: dict[str, LambdaFunction] = {}
-        for role, spec in [
-            ("authorizer", config.authorizer),
-            ("$connect", config.connect),
-            ("$disconnect", config.disconnect),
-            *config.routes.items(),
-        ]:
+        for role, spec in [("authorizer", config.authorizer), ("$connect", config.connect), ("$disconnect", config.disconnect)]:
             if spec is not None:
                 self.functions[role] = LambdaFunction(spec, config.concurrency, config.recycle_after, config.log)
+        # Message routes apart from the connection's own functions: a route named `authorizer` is
+        # just a route, and a message can select no function but a route's.
+        self.routes = {
+            key: LambdaFunction(spec, config.concurrency, config.recycle_after, config.log) for key, spec in config.routes.items()
+        }
         self.connections: dict[str, tuple[ServerConnection, Connect, dict[str, Any] | None]] = {}
         self.records: list[ConnectRecord] = []
         self._server: Server | None = None
@@ -131,7 +159,7 @@ class Stage:
         if self._management is not None:
             self._management.shutdown()
             self._management.server_close()
-        for function in self.functions.values():
+        for function in (*self.functions.values(), *self.routes.values()):
             await function.close()
 
     @property
@@ -149,7 +177,7 @@ class Stage:
         return f"http://{self.config.host}:{self._management.server_address[1]}/{self.config.stage}/@connections"
 
     def stats(self) -> dict[str, Any]:
-        return {role: function.stats() for role, function in self.functions.items()}
+        return {role: function.stats() for role, function in (*self.functions.items(), *self.routes.items())}
 
     # -- $connect --------------------------------------------------------------------------------------
     async def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
@@ -177,6 +205,8 @@ class Stage:
             record.subprotocol = protocol
         record.status, record.why, record.cold, record.authorizer = status, why, cold, authorizer
         record.latency_ms = (time.perf_counter() - started) * 1000
+        if self.config.say is not None:
+            self.config.say(record.summary())
         if status != 101:
             self._say(f"$connect {connect.connection_id} -> {status} ({why})")
             return _reject(status)
@@ -193,6 +223,7 @@ class Stage:
         started = time.perf_counter()
         outcome = await self.functions["authorizer"].invoke(event)
         latency = (time.perf_counter() - started) * 1000
+        record.reason, record.authorizer_ms, record.init_ms = outcome.reason, latency, outcome.init_ms
         verdict = judge_authorizer(
             outcome.result, outcome.error_type, outcome.error_message, outcome.timed_out, connect.method_arn, latency
         )
@@ -248,12 +279,12 @@ class Stage:
         route = "$default"
         with contextlib.suppress(orjson.JSONDecodeError, AttributeError, TypeError):
             action = orjson.loads(body).get("action")
-            if isinstance(action, str) and action in self.functions:
+            if isinstance(action, str) and action in self.routes:
                 route = action
-        if route not in self.functions:
+        if route not in self.routes:
             await connection.send(orjson.dumps({"message": "Forbidden", "connectionId": connect.connection_id}).decode())
             return
-        outcome = await self.functions[route].invoke(connect.message_event(route, body, authorizer))
+        outcome = await self.routes[route].invoke(connect.message_event(route, body, authorizer))
         if outcome.failed:
             self._say(f"{route} {connect.connection_id} -> error {outcome.error_type}: {outcome.error_message}")
             await connection.send(orjson.dumps({"message": "Internal server error", "connectionId": connect.connection_id}).decode())

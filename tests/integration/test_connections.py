@@ -51,9 +51,11 @@ def issuer() -> Iterator[DevIssuer]:
         yield running
 
 
-def stage_config(issuer: DevIssuer, dynamodb: dict[str, str], management_port: int) -> StageConfig:
+def stage_config(issuer: DevIssuer, dynamodb: dict[str, str], management_port: int, **settings: str) -> StageConfig:
+    """The stage, its authorizer and the connection functions, all with one configuration (`settings`
+    on top of the issuer's), as the templates give them."""
     env = {**dynamodb, "PYTHONPATH": str(ROOT), "FASTAUTHZ_MANAGEMENT_ENDPOINT": f"http://127.0.0.1:{management_port}/local"}
-    env |= {"FASTAUTHZ_SWEEP_GRACE_SECONDS": "0", **issuer.environment(), "FASTAUTHZ_METRICS": "false"}
+    env |= {"FASTAUTHZ_SWEEP_GRACE_SECONDS": "0", **issuer.environment(), "FASTAUTHZ_METRICS": "false", **settings}
 
     def spec(handler: str) -> FunctionSpec:
         return FunctionSpec(handler, env=env, timeout=10.0)
@@ -68,11 +70,11 @@ def stage_config(issuer: DevIssuer, dynamodb: dict[str, str], management_port: i
     )
 
 
-def run(issuer: DevIssuer, dynamodb: dict[str, str], scenario: Any) -> Any:
+def run(issuer: DevIssuer, dynamodb: dict[str, str], scenario: Any, **settings: str) -> Any:
     port = free_port()
 
     async def main() -> Any:
-        stage = await Stage(stage_config(issuer, dynamodb, port)).start()
+        stage = await Stage(stage_config(issuer, dynamodb, port, **settings)).start()
         try:
             return await scenario(stage, Registry(TABLE), Management(f"http://127.0.0.1:{port}/local"))
         finally:
@@ -102,10 +104,14 @@ async def until_past(deadline: float) -> None:
 
 def test_a_connection_is_closed_by_the_sweeper_once_its_token_expires(issuer: DevIssuer, dynamodb: dict[str, str]) -> None:
     async def scenario(stage: Stage, registry: Registry, management: Management) -> tuple[Any, ...]:
-        short = await open_socket(stage, issuer.mint(sub="ada", ttl=2))
+        issued = time.time()
+        short = await open_socket(stage, issuer.mint(sub="ada", ttl=2, now=issued))
         long = await open_socket(stage, issuer.mint(sub="bob", ttl=600))
-        first = sweep(registry, management, time.time())  # nothing is due yet
-        await until_past(time.time() + 2)
+        exp = int(issued + 2)
+        # Swept as of a moment before `exp` (grace 0), whatever the time now: on a busy machine the
+        # connects alone can take past it. Nothing is due then.
+        first = sweep(registry, management, exp - 0.5)
+        await until_past(exp)
         second = sweep(registry, management, time.time())
         return first.closed, second.closed, await closed_by_server(short), await closed_by_server(long)
 
@@ -158,7 +164,18 @@ def test_fastauthz_disconnect_signs_a_user_out_from_the_command_line(issuer: Dev
         sockets = [await open_socket(stage, issuer.mint(sub=sub, ttl=600)) for sub in ("kim", "kim", "lee")]
         completed = await asyncio.to_thread(
             subprocess.run,
-            [sys.executable, "-m", "fastauthz.dev.cli", "disconnect", "--sub", "kim", "--endpoint", management.endpoint],
+            [
+                sys.executable,
+                "-m",
+                "fastauthz.dev.cli",
+                "disconnect",
+                "--sub",
+                "kim",
+                "--issuer",
+                issuer.issuer,
+                "--endpoint",
+                management.endpoint,
+            ],
             capture_output=True,
             text=True,
             timeout=60,
@@ -166,7 +183,7 @@ def test_fastauthz_disconnect_signs_a_user_out_from_the_command_line(issuer: Dev
         )
         return completed.returncode, completed.stdout.strip(), [await closed_by_server(websocket) for websocket in sockets]
 
-    assert run(issuer, dynamodb, scenario) == (0, "closed 2 connections of kim", [1000, 1000, None])
+    assert run(issuer, dynamodb, scenario) == (0, f"closed 2 connections of kim of {issuer.issuer}", [1000, 1000, None])
 
 
 def test_the_guard_refuses_a_message_after_the_deadline(issuer: DevIssuer, dynamodb: dict[str, str]) -> None:
@@ -326,9 +343,10 @@ def test_one_sweeper_run_keeps_sweeping_while_deadlines_fall_within_it(
     """A busy API's connections close within seconds of their deadline, not a schedule period later;
     the run ends when no deadline falls before its time is up."""
     import fastauthz.connections as connections
+    from fastauthz.connections import environment
 
     async def scenario(stage: Stage, registry: Registry, management: Management) -> tuple[Any, ...]:
-        monkeypatch.setattr(connections, "_registry", None)
+        environment.reset()
         monkeypatch.setenv("FASTAUTHZ_MANAGEMENT_ENDPOINT", management.endpoint)
         monkeypatch.setenv("FASTAUTHZ_SWEEP_INTERVAL_SECONDS", "1")
         sweep(registry, management, time.time())  # the earlier tests' due connections are not this run's
@@ -340,3 +358,155 @@ def test_one_sweeper_run_keeps_sweeping_while_deadlines_fall_within_it(
         return summary["closed"], summary["sweeps"] >= 2, summary["caught_up"], codes
 
     assert run(issuer, dynamodb, scenario) == (2, True, True, [1000, 1000, None])
+
+
+# -- #31: the connection functions decide as `$connect` does ----------------------------------------------
+def test_a_reauth_asks_the_hook_and_a_revoked_session_is_refused_and_closed(
+    issuer: DevIssuer, dynamodb: dict[str, str], tmp_path: Path
+) -> None:
+    revoked = tmp_path / "revoked.json"
+    revoked.write_text("[]")
+
+    async def scenario(stage: Stage, registry: Registry, management: Management) -> tuple[Any, ...]:
+        websocket = await open_socket(stage, issuer.mint(sub="ada", ttl=600, sid="s-1"))
+        revoked.write_text('["s-1"]')  # the session is revoked while the connection is open
+        await websocket.send(json.dumps({"action": "reauth", "token": issuer.mint(sub="ada", ttl=7200, sid="s-1")}))
+        reply = json.loads(await asyncio.wait_for(websocket.recv(), 10))
+        return reply, await closed_by_server(websocket)
+
+    settings = {"FASTAUTHZ_AUTHORIZE": "tests.hooks:revoked_sessions", "REVOKED_FILE": str(revoked)}
+    reply, code = run(issuer, dynamodb, scenario, **settings)
+    assert reply == {"action": "reauth", "ok": False, "reason": "hook_unauthorized"} and code == 1000
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        '{"action": "reauth", "token": ' + "[" * 1000 + "]" * 1000 + "}",  # past Python's recursion limit, within the router's
+        '{"action": "reauth", "token": "' + "x" * 100_000 + '"}',
+        '{"action": "reauth", "token": ["not", "a", "string"]}',
+        '{"action": "reauth"}',
+    ],
+    ids=["nested", "huge", "token-not-a-string", "no-token"],
+)
+def test_a_reauth_with_any_body_is_answered_and_closed_never_an_exception(issuer: DevIssuer, dynamodb: dict[str, str], body: str) -> None:
+    async def scenario(stage: Stage, registry: Registry, management: Management) -> tuple[Any, ...]:
+        websocket = await open_socket(stage, issuer.mint(sub="ada", ttl=600))
+        await websocket.send(body)
+        reply = json.loads(await asyncio.wait_for(websocket.recv(), 10))
+        return reply["action"], reply["ok"], await closed_by_server(websocket)
+
+    assert run(issuer, dynamodb, scenario) == ("reauth", False, 1000)
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        {"body": "/w==", "isBase64Encoded": True},  # a binary frame, 0xff: not UTF-8
+        {"body": "not base64!", "isBase64Encoded": True},
+        {"body": '{"action": "reauth", "token": "\\udcff"}'},  # a lone surrogate, which the local router refuses to route
+        {"body": 42},
+    ],
+)
+def test_a_reauth_body_the_router_would_not_deliver_is_malformed_too(event: dict[str, Any]) -> None:
+    from fastauthz.connections.routes import _reauth_token
+    from fastauthz.errors import Rejected
+
+    with pytest.raises(Rejected) as raised:
+        _reauth_token(event, 8192)
+    assert raised.value.reason == "malformed"
+
+
+def test_a_reauth_accepts_another_spelling_of_the_same_issuer(issuer: DevIssuer, dynamodb: dict[str, str]) -> None:
+    """A bare-host issuer derived from its key URL accepts `iss` with and without the trailing slash
+    (as a Cognito pool accepts its issuer-cognito-idp form and replica Regions): so does re-auth."""
+
+    async def scenario(stage: Stage, registry: Registry, management: Management) -> tuple[Any, ...]:
+        websocket = await open_socket(stage, issuer.mint(sub="ada", ttl=600, claims={"iss": issuer.issuer}))
+        token = issuer.mint(sub="ada", ttl=1200, claims={"iss": issuer.issuer + "/"})
+        await websocket.send(json.dumps({"action": "reauth", "token": token}))
+        reply = json.loads(await asyncio.wait_for(websocket.recv(), 10))
+        return reply["ok"], await closed_by_server(websocket)
+
+    assert run(issuer, dynamodb, scenario, JWT_ISSUER="") == (True, None)
+
+
+def test_sign_out_of_one_issuer_closes_only_that_issuers_connections(issuer: DevIssuer, dynamodb: dict[str, str]) -> None:
+    from fastauthz.connections import Connection
+
+    async def scenario(stage: Stage, _: Registry, management: Management) -> tuple[Any, ...]:
+        registry = fresh_registry(dynamodb)
+        now = time.time()
+        for connection_id, iss in (("a=", "https://one.example"), ("b=", "https://two.example"), ("c=", "https://one.example")):
+            registry.record(Connection(connection_id, "1001", iss, now + 600, int(now * 1000)))
+        one = await asyncio.to_thread(disconnect_user, "1001", registry, management, "https://one.example")
+        rest = await asyncio.to_thread(disconnect_user, "1001", registry, management)
+        return one, rest
+
+    assert run(issuer, dynamodb, scenario) == (2, 1)
+
+
+def test_rows_written_behind_the_sweepers_cursor_are_closed_by_a_later_sweep(issuer: DevIssuer, dynamodb: dict[str, str]) -> None:
+    """A deadline written at about "now" (PutItem latency, the index's lag, clock skew between
+    functions) can land behind the cursor: a later sweep still closes it, once."""
+    from fastauthz.connections import Connection
+
+    async def scenario(stage: Stage, _: Registry, management: Management) -> tuple[Any, ...]:
+        registry = fresh_registry(dynamodb)
+        now = time.time()
+        registry.record(Connection("anchor=", "ada", "https://issuer", now - 0.1, int(now * 1000)))
+        first = await asyncio.to_thread(sweep, registry, management, now)  # the cursor moves past the anchor
+        registry.forget("anchor=")  # what its `$disconnect` does
+        late = [await open_socket(stage, issuer.mint(sub=f"late-{n}", ttl=600)) for n in range(3)]
+        for connection_id, behind in zip(list(stage.connections)[-3:], (1, 30, 90), strict=True):  # this minute and the one before
+            registry.record(Connection(connection_id, "late", "https://issuer", now - behind, int(now * 1000)))
+        later = await asyncio.to_thread(sweep, registry, management, time.time())
+        again = await asyncio.to_thread(sweep, registry, management, time.time())
+        codes = [await closed_by_server(websocket) for websocket in late]
+        return first.closed, later.closed, later.recovered, again.closed + again.recovered, codes
+
+    assert run(issuer, dynamodb, scenario) == (1, 0, 3, 0, [1000, 1000, 1000])
+
+
+def test_fastauthz_dev_is_discoverable_a_user_signs_out_with_its_state_alone(tmp_path: Path) -> None:
+    """#34: `fastauthz dev` writes its ports, registry and management endpoint to its state directory, so
+    that `fastauthz disconnect --sub S --state DIR` works from anywhere with no other setup, and it says
+    why it refused a connect (one line per connect: status, reason code, the authorizer's time)."""
+    state = tmp_path / "state"
+    command = [sys.executable, "-m", "fastauthz.dev.cli", "dev", "--port", "0", "--issuer-port", "0", "--state", str(state)]
+    environment = {name: value for name, value in os.environ.items() if not name.startswith(("AWS_", "FASTAUTHZ_", "JWT_"))}
+    environment["PYTHONPATH"] = str(ROOT)
+    target = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, env=environment)
+    lines: list[str] = []
+    try:
+        assert target.stdout is not None
+        deadline = time.monotonic() + 60
+        while not any(line.startswith("sign a user out:") for line in lines) and time.monotonic() < deadline:
+            lines.append(target.stdout.readline())
+        stage = next(line.split()[1] for line in lines if line.startswith("stage ws://"))
+
+        def cli(*arguments: str) -> subprocess.CompletedProcess[str]:
+            return subprocess.run(
+                [sys.executable, "-m", "fastauthz.dev.cli", *arguments], capture_output=True, text=True, env=environment, cwd=tmp_path
+            )
+
+        async def scenario() -> tuple[Any, ...]:
+            token = cli("token", "--state", str(state), "--sub", "ada").stdout.strip()
+            websocket = await connect(f"{stage}?authorization={token}", open_timeout=15)
+            expired = cli("token", "--state", str(state), "--expired").stdout.strip()
+            try:
+                await connect(f"{stage}?authorization={expired}", open_timeout=15)
+            except Exception:
+                pass
+            signed_out = await asyncio.to_thread(cli, "disconnect", "--sub", "ada", "--state", str(state))
+            return signed_out.returncode, signed_out.stdout.strip(), await closed_by_server(websocket)
+
+        code, said, closed = asyncio.run(scenario())
+        assert (code, closed) == (0, 1000) and said.startswith("closed 1 connection of ada")
+        assert json.loads((state / "stage.json").read_text())["registry"]["FASTAUTHZ_CONNECTIONS_TABLE"]
+    finally:
+        target.terminate()
+        output, _ = target.communicate(timeout=15)
+    said_lines = [line for line in [*lines, *output.splitlines()] if line.startswith("$connect ")]
+    assert any(" -> 101 " in line and "cold start" in line for line in said_lines), said_lines
+    assert any(" -> 401 expired " in line for line in said_lines), said_lines

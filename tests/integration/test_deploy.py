@@ -317,3 +317,25 @@ def test_manage_connections_on_every_api_is_caught(tmp_path: Path) -> None:
         'Resource: "*"',
     )
     assert "ManageConnections on '*'" in _errors(path)
+
+
+def test_an_origin_allow_list_on_a_caching_front_needs_origin_among_the_identity_sources(tmp_path: Path) -> None:
+    """#31: API Gateway's result cache keys on the identity sources only: without Origin among them an
+    Allow earned on an allowed page answers any page for the TTL, and a TOKEN event has no Origin."""
+    shipped = (DEPLOY / "sam" / "rest-http.yaml").read_text()
+    assert "JWT_ALLOWED_ORIGINS" not in shipped  # the shipped template does not set one: it passes as is
+    with_origins = shipped.replace(
+        "JWT_AUTHORIZED_AUDIENCES: !Ref Audiences",
+        "JWT_AUTHORIZED_AUDIENCES: !Ref Audiences\n          JWT_ALLOWED_ORIGINS: https://app.example.com",
+    )
+    template = tmp_path / "rest-http.yaml"
+    template.write_text(with_origins)
+    errors = [str(f) for f in check(read(template), "t") if f.level == "error"]
+    assert any("Token: a TOKEN authorizer's event carries no Origin" in e for e in errors), errors
+    assert any("Request: caches results by identity sources without Origin" in e for e in errors), errors
+    assert any("Fastauthz: caches results by identity sources without Origin" in e for e in errors), errors
+    template.write_text(with_origins.replace("Headers: [Authorization]", "Headers: [Authorization, Origin]"))
+    errors = [str(f) for f in check(read(template), "t") if f.level == "error"]
+    assert [e for e in errors if "Origin" in e] == [
+        "error: t: Token: a TOKEN authorizer's event carries no Origin, so JWT_ALLOWED_ORIGINS cannot hold: use a REQUEST authorizer"
+    ]

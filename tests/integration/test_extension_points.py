@@ -151,15 +151,22 @@ def test_a_failing_hook_fails_closed_loudly_without_the_token(
     assert token not in json.dumps(lines)
 
 
-def test_the_hooks_answer_is_cached_with_the_token_unless_told_otherwise(load_handler: LoadHandler) -> None:
+def test_the_hook_is_asked_on_every_event_unless_declared_to_read_only_the_claims(load_handler: LoadHandler) -> None:
     token = mint("rsa-1", live_claims())
     hooks.CALLS["count"] = 0
     module = load_handler(FASTAUTHZ_AUTHORIZE="tests.hooks:counting")
     for _ in range(3):
-        module.handler(connect_event(token), None)
-    assert hooks.CALLS["count"] == 1
+        assert effect(module.handler(connect_event(token), None)) == "Allow"
+    assert hooks.CALLS["count"] == 3  # the default: it may read the event, so every event asks it
     hooks.CALLS["count"] = 0
-    module = load_handler(FASTAUTHZ_AUTHORIZE="tests.hooks:counting", FASTAUTHZ_AUTHORIZE_CACHE_SECONDS="0")
+    module = load_handler(FASTAUTHZ_AUTHORIZE="tests.hooks:counting", FASTAUTHZ_AUTHORIZE_READS="claims")
+    for _ in range(3):
+        module.handler(connect_event(token), None)
+    assert hooks.CALLS["count"] == 1  # declared to read the claims alone: cached with the token
+    hooks.CALLS["count"] = 0
+    module = load_handler(
+        FASTAUTHZ_AUTHORIZE="tests.hooks:counting", FASTAUTHZ_AUTHORIZE_READS="claims", FASTAUTHZ_AUTHORIZE_CACHE_SECONDS="0"
+    )
     for _ in range(3):
         assert effect(module.handler(connect_event(token), None)) == "Allow"
     assert hooks.CALLS["count"] == 3  # every connect: a revocation list takes effect at once
@@ -228,6 +235,8 @@ def test_the_library_verifies_a_token_on_the_handlers_configuration(tmp_path: Pa
         (token[:-4] + "AAAA", "bad_signature"),
         ("x.y", "malformed"),
         (None, "malformed"),
+        ("", "missing_token"),
+        ("  ", "missing_token"),
     ):
         with pytest.raises(Rejected) as raised:
             authorizer.verify(bad)  # type: ignore[arg-type]
@@ -284,3 +293,48 @@ def test_a_bare_host_issuer_is_accepted_with_and_without_its_trailing_slash(load
     for iss in (key_server.base, key_server.base + "/"):
         assert effect(module.handler(connect_event(mint("rsa-1", live_claims(iss=iss))), None)) == "Allow"
     unauthorized(module, connect_event(mint("rsa-1", live_claims(iss=key_server.base + "//"))))
+
+
+# -- library logging (#34) ---------------------------------------------------------------------------
+def library_environ(tmp_path: Path, **extra: str) -> dict[str, str]:
+    return {"JWT_ISSUER_JWKS_URI": write_jwks(tmp_path, "rsa-1"), "JWT_ISSUER": ISSUER, "JWT_AUTHORIZED_AUDIENCES": AUDIENCE, **extra}
+
+
+def test_outside_lambda_the_library_logs_through_the_fastauthz_logger(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import logging
+
+    from fastauthz import Authorizer
+
+    with caplog.at_level(logging.INFO, logger="fastauthz"):
+        authorizer = Authorizer.from_env(library_environ(tmp_path, JWT_REQUIRED_SCOPE="chat", FASTAUTHZ_METRICS="false"))
+        assert authorizer.decide(connect_event(mint("rsa-1", live_claims(exp=LIVE - 100)))) is None
+    records = [(record.levelno, json.loads(record.getMessage())) for record in caplog.records if record.name == "fastauthz"]
+    assert any(level == logging.WARNING and "JWT_REQUIRED_SCOPES" in line["message"] for level, line in records), records
+    assert any(level == logging.INFO and line.get("reason") == "expired" for level, line in records), records
+    assert capsys.readouterr().out == ""  # nothing on stdout: a server's own output is its own
+
+
+def test_a_caller_may_pass_its_own_logger_and_in_lambda_the_lines_stay_on_stdout(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import logging
+
+    from fastauthz import Authorizer
+
+    seen: list[str] = []
+
+    class Collect(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            seen.append(record.getMessage())
+
+    mine = logging.getLogger("my-server.auth")
+    mine.addHandler(Collect())
+    mine.setLevel(logging.INFO)
+    refused = connect_event(mint("rsa-1", live_claims(exp=LIVE - 100)))
+    Authorizer.from_env(library_environ(tmp_path, FASTAUTHZ_METRICS="false"), logger=mine).decide(refused)
+    assert any(json.loads(line).get("reason") == "expired" for line in seen)
+    monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", "authorizer")
+    Authorizer.from_env(library_environ(tmp_path, FASTAUTHZ_METRICS="false")).decide(refused)
+    assert any(json.loads(line).get("reason") == "expired" for line in capsys.readouterr().out.splitlines() if line.startswith("{"))

@@ -89,7 +89,7 @@ async def every_case(url: str) -> list[tuple[int, str]]:
     ]
 
 
-EXPECTED = [(101, "hello user-1"), (401, "expired"), (403, "insufficient_scope"), (401, "malformed"), (401, "malformed")]
+EXPECTED = [(101, "hello user-1"), (401, "expired"), (403, "insufficient_scope"), (401, "missing_token"), (401, "malformed")]
 
 
 def test_the_websockets_recipe_refuses_in_the_handshake_with_the_right_status(configured: Path) -> None:
@@ -101,6 +101,39 @@ def test_the_websockets_recipe_refuses_in_the_handshake_with_the_right_status(co
             return await every_case(f"ws://127.0.0.1:{port}")
 
     assert asyncio.run(scenario()) == EXPECTED
+
+
+def test_the_websockets_recipe_runs_as_a_script_as_the_readme_says(configured: Path) -> None:
+    """`python app.py`, the recipe saved as a file: it serves on 127.0.0.1:8765 until stopped."""
+    import os
+    import signal
+    import socket
+    import subprocess
+    import sys
+
+    with socket.socket() as probe:
+        if probe.connect_ex(("127.0.0.1", 8765)) == 0:
+            pytest.skip("127.0.0.1:8765 is in use (a fastauthz dev?): the recipe's own port")
+    recipe("websockets", configured)  # writes recipe_websockets.py
+    app = configured / "app.py"
+    app.write_text((configured / "recipe_websockets.py").read_text())
+    process = subprocess.Popen([sys.executable, str(app)], env=os.environ.copy(), stderr=subprocess.PIPE, text=True)
+    try:
+
+        async def scenario() -> tuple[int, str]:
+            deadline = time.monotonic() + 30
+            while True:
+                try:
+                    return await handshake("ws://127.0.0.1:8765", now_token())
+                except OSError:
+                    if time.monotonic() > deadline or process.poll() is not None:
+                        raise
+                    await asyncio.sleep(0.1)
+
+        assert asyncio.run(scenario()) == (101, "hello user-1")
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.wait(15)
 
 
 def test_the_starlette_recipe_refuses_before_accepting_with_the_right_status(configured: Path) -> None:

@@ -307,3 +307,36 @@ async def closing_code(websocket: Any) -> int | None:
     except ConnectionClosed:
         return websocket.close_code  # type: ignore[no-any-return]
     return None
+
+
+def test_a_message_reaches_custom_routes_and_default_only_never_the_connections_own_functions(tmp_path: Path) -> None:
+    """API Gateway routes client messages to custom routes and `$default`: `{"action": "$disconnect"}`
+    must not run the `$disconnect` integration (it would remove the sender's registry row), and a
+    custom route named `authorizer` is a route like any other, not the authorizer."""
+    record = tmp_path / "disconnect.jsonl"
+    config = StageConfig(
+        authorizer=spec("tests.stage_functions:allow"),
+        routes={"$default": spec("fastauthz.dev.functions:echo"), "authorizer": spec("tests.stage_functions:reflect")},
+        two_way=["$default", "authorizer"],
+        disconnect=spec("tests.stage_functions:connect_record", RECORD_TO=str(record)),
+        connect=spec("tests.stage_functions:connect_record", RECORD_TO=str(tmp_path / "connect.jsonl")),
+    )
+
+    async def scenario(stage: Stage) -> tuple[list[str], bool, int]:
+        routes = []
+        async with connect(stage.url) as websocket:
+            for action in ("$disconnect", "$connect", "authorizer"):
+                await websocket.send(json.dumps({"action": action}))
+                reply = json.loads(await asyncio.wait_for(websocket.recv(), 10))
+                routes.append(reply.get("requestContext", {}).get("routeKey", "$default (echo)"))
+            disconnected_while_open = record.exists()
+        connects = len((tmp_path / "connect.jsonl").read_text().splitlines())
+        return routes, disconnected_while_open, connects
+
+    assert run_stage(config, scenario) == (["$default (echo)", "$default (echo)", "authorizer"], False, 1)
+
+
+@pytest.mark.parametrize("route", ["$connect", "$disconnect"])
+def test_a_stage_refuses_a_message_route_named_like_a_connection_function(route: str) -> None:
+    with pytest.raises(ValueError, match="not message routes"):
+        StageConfig(routes={route: spec("fastauthz.dev.functions:echo")})

@@ -4,7 +4,7 @@ from fastauthz.cache import RejectedCache, VerifiedCache, VerifiedEntry
 
 
 def entry(kid: str = "k1", issuer: str = "iss", expires: float = 100.0) -> VerifiedEntry:
-    return VerifiedEntry(expires, {}, None, "sub", {}, "", issuer, kid, {})
+    return VerifiedEntry(expires, {}, None, "sub", {}, "", issuer, kid, {}, None)
 
 
 def test_verified_cache_is_bounded_and_evicts_the_oldest_first() -> None:

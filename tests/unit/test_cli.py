@@ -59,7 +59,7 @@ def test_check_config_reports_keys_and_fails_on_bad_configuration(
         assert "JWT_ALGORITHMS" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("hook", ["nope.module:fn", "tests.hooks:no_such_function", "not a reference"])
+@pytest.mark.parametrize("hook", ["nope.module:fn", "tests.hooks:no_such_function", "not a reference", "tests.broken_hook_module:rule"])
 def test_check_config_reports_a_bad_hook_as_the_cold_start_does(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], hook: str
 ) -> None:
@@ -70,7 +70,7 @@ def test_check_config_reports_a_bad_hook_as_the_cold_start_does(
         for name, value in {**issuer.environment(), "FASTAUTHZ_AUTHORIZE": hook}.items():
             monkeypatch.setenv(name, value)
         assert main(["check-config"]) == 2  # not a traceback
-        assert capsys.readouterr().err.startswith("configuration error: FASTAUTHZ_AUTHORIZE")
+        assert capsys.readouterr().err.startswith("fastauthz check-config: configuration error: FASTAUTHZ_AUTHORIZE")
         with pytest.raises(ConfigError) as raised:
             Authorizer.from_env()
         assert raised.value.variable == "FASTAUTHZ_AUTHORIZE"
@@ -172,3 +172,50 @@ def test_a_snapshot_comes_from_a_file_a_key_url_or_an_issuer_resolved_as_the_han
     (tmp_path / "not-keys.json").write_text("{}")
     with pytest.raises(KeySetError):
         add_snapshot(tmp_path / "task", str(tmp_path / "not-keys.json"))
+
+
+def test_check_config_catches_a_misspelled_setting_and_names_the_right_one(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with DevIssuer(audience="cli") as issuer:
+        for name, value in issuer.environment().items():
+            monkeypatch.setenv(name, value)
+        monkeypatch.setenv("JWT_REQUIRED_SCOPE", "chat")
+        monkeypatch.setenv("JWT_LEWAY_SECONDS", "30")
+        assert main(["check-config"]) == 2
+        err = capsys.readouterr().err
+        assert "JWT_REQUIRED_SCOPE is not a fastauthz setting and is ignored: did you mean JWT_REQUIRED_SCOPES?" in err
+        assert "did you mean JWT_LEEWAY_SECONDS?" in err
+        assert main(["check-config", "--allow-unknown"]) == 0
+
+
+def test_a_misspelled_setting_is_a_warning_line_at_cold_start(tmp_path: Path) -> None:
+    logs = Logs()
+    make_authorizer(write_jwks(tmp_path, "rsa-1"), logs=logs, JWT_REQUIRED_SCOPE="chat")
+    warnings = [line["message"] for line in logs if line["level"] == "WARN"]
+    assert any("JWT_REQUIRED_SCOPE" in message and "JWT_REQUIRED_SCOPES" in message for message in warnings), warnings
+
+
+@pytest.mark.parametrize(("status", "expected"), [(404, "HTTP 404"), (200, "")])
+def test_check_config_says_why_keys_could_not_be_loaded(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], key_server: KeyServer, status: int, expected: str
+) -> None:
+    key_server.serve(b"not json at all", status=status)
+    monkeypatch.setenv("JWT_ISSUER_JWKS_URI", key_server.url)
+    monkeypatch.setenv("JWT_ISSUER", "https://issuer.example")
+    monkeypatch.setenv("JWT_AUTHORIZED_AUDIENCES", "a")
+    assert main(["check-config"]) == 1
+    err = capsys.readouterr().err
+    assert f"could not load keys from {key_server.url}: " in err
+    assert (expected or "JSON") in err, err
+
+
+def test_check_config_says_a_refused_connection(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    server = KeyServer()
+    url = server.url
+    server.close()  # nothing listens there now: a real refused connection
+    for name, value in {"JWT_ISSUER_JWKS_URI": url, "JWT_ISSUER": "https://issuer.example", "JWT_AUTHORIZED_AUDIENCES": "a"}.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("JWT_JWKS_TIMEOUT_SECONDS", "1")
+    assert main(["check-config"]) == 1
+    assert "refused" in capsys.readouterr().err.lower()

@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-dev
 
-.PHONY: test dist fuzz demo dev loadtest-local loadtest-local-http loadtest-local-lifetime bench bench-check bench-baseline bench-fixtures bench-compare package layer deploy-check lint readme coldstart clean
+.PHONY: test dist fuzz demo dev loadtest-local loadtest-local-http loadtest-local-lifetime bench bench-check bench-history bench-baseline bench-fixtures bench-compare package layer deploy-check lint readme coldstart clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -81,12 +81,17 @@ bench: $(BENCH_STAMP)
 	$(BIN)/python -m bench.refresh_cost --json bench/results/refresh_cost.json
 	$(BIN)/python -m bench.report
 
-## make bench-check: the CI regression gate: instructions per call under valgrind, as ratios to the raw
-## verify of the same committed fixtures, against bench/budgets.toml (exact: noise cannot fail it)
+## make bench-check [BASE=<ref>]: the CI regression gate: instructions per call under valgrind (exact: noise
+## cannot fail it), head against BASE counted in the same run (any runner), and against this environment's
+## budgets in bench/budgets.toml where recorded; exit 1 a regression, 2 the harness could not run
 bench-check: $(STAMP)
-	$(BIN)/python -m bench.gate
+	$(BIN)/python -m bench.gate $(if $(BASE),--base $(BASE))
 
-## make bench-baseline: lower bench/budgets.toml's baselines to this commit's counts, never raising one
+## make bench-history: draw the gate's figures over the commits on main (the bench-history branch of origin)
+bench-history: $(STAMP)
+	$(BIN)/python -m bench.history draw --out bench/results/history.png
+
+## make bench-baseline: lower this environment's baselines in bench/budgets.toml to this commit's counts, never raising one
 ## (after a change that wins; new fixtures or a new runner image: BASELINE_RESET=1 starts over)
 bench-baseline: $(STAMP)
 	$(BIN)/python -m bench.gate --baseline $(if $(BASELINE_RESET),--reset)

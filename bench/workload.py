@@ -28,7 +28,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from fastauthz.dev.tokens import b64url_decode
 from testkit.events import api_event, connect_event
 
 if TYPE_CHECKING:
@@ -49,6 +48,8 @@ CASES: tuple[str, ...] = (
     *(f"handler, fresh {name} token" for name in ALGORITHMS),
     "handler, repeated token (cache hit)",
     "handler, cache hit for another methodArn",
+    # A hook that reads the event is asked on every event, cache hits included (#31): what that costs.
+    "handler, cache hit with a per-event hook",
     *(f"handler, reject {label}" for label in REFUSALS),
     # The other front doors (their events, their answers): the same token work, another shape.
     "handler, REST TOKEN, fresh RS256-2048",
@@ -101,6 +102,14 @@ def floor_verifier(alg: str, jwk: dict[str, Any]) -> Callable[[bytes, bytes], No
     return ed25519.Ed25519PublicKey.from_public_bytes(b64url_decode(jwk["x"])).verify
 
 
+def b64url_decode(text: str) -> bytes:
+    """Not fastauthz.dev.tokens': that module imports joserfc, 300 M instructions of every counted
+    process's start (the gate spent most of its time importing it)."""
+    import base64
+
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
 def floor(alg: str, jwk: dict[str, Any], tokens: list[str]) -> Callable[[int], None]:
     """run(index): the floor verify of tokens[index], its signature and signing input decoded beforehand."""
     verify = floor_verifier(alg, jwk)
@@ -117,19 +126,36 @@ def floor(alg: str, jwk: dict[str, Any], tokens: list[str]) -> Callable[[int], N
 
 
 class Workload:
-    """Every case's function `run(index)`, built the same way in every run."""
+    """Every case's function `run(index)`, built the same way in every run; or, with `only`, the one
+    case a counted process measures: building and warming every case cost each process ~650 M
+    instructions (the events' deep copies, each case's warm-up calls, three caches filled), four
+    times what the measured calls cost, and the gate's runs took minutes for it."""
 
-    def __init__(self) -> None:
+    def __init__(self, only: str | None = None) -> None:
         fixtures = json.loads((FIXTURES / "tokens.json").read_bytes())
         self.count: int = fixtures["count"]
         self.warmup: int = fixtures["warmup"]
         tokens: dict[str, list[str]] = fixtures["tokens"]
         os.environ.update(environment(fixtures))
         from fastauthz import handler as entry  # the real entry point, built from the environment
+        from fastauthz.authorizer import Authorizer
+
+        def wanted(name: str) -> bool:
+            return only is None or name == only
 
         self.authorizer = entry.authorizer
         handle = entry.handler
-        self.rotating = Rotating(fixtures)
+        self.authorizers = [self.authorizer]
+        self.rotating = None
+        if wanted("handler, reject unknown kid in cooldown"):
+            self.rotating = Rotating(fixtures)
+            self.authorizers.append(self.rotating.authorizer)
+        self.hooked = None
+        if wanted("handler, cache hit with a per-event hook"):
+            self.hooked = Authorizer.from_env(
+                {**environment(fixtures), "FASTAUTHZ_AUTHORIZE": "bench.hooks:stage_listed"}, write=sys.stdout.write
+            )
+            self.authorizers.append(self.hooked)
         jwks = {key["kid"]: key for key in json.loads((FIXTURES / "jwks.json").read_bytes())["keys"]}
 
         def events(name: str, method_arn: str | None = None) -> list[dict[str, Any]]:
@@ -138,49 +164,79 @@ class Workload:
         self.cases: dict[str, Callable[[int], None]] = {}
         # What each handler case must answer, proved on its warm-up calls (not in the measured ones).
         self.expected: dict[str, tuple[Authorizer, str]] = {}
+        self.checks: dict[str, Callable[[int], Any]] = {}
 
         def handler_case(
-            name: str, call: Callable[[Any, Any], Any], events: list[dict[str, Any]], expect: str, authorizer: Authorizer = self.authorizer
+            name: str,
+            call: Callable[[Any, Any], Any],
+            make_events: Callable[[], list[dict[str, Any]]],
+            expect: str,
+            authorizer: Authorizer = self.authorizer,
         ) -> None:
+            if not wanted(name):
+                return
+            built = make_events()
+
             def run(index: int) -> None:
                 try:
-                    call(events[index], None)
+                    call(built[index], None)
                 except Exception:  # the refusal (checked by _warm_up)
                     pass
 
             self.cases[name] = run
-            self.checks[name] = lambda index: call(events[index], None)
+            self.checks[name] = lambda index: call(built[index], None)
             self.expected[name] = (authorizer, expect)
 
-        self.checks: dict[str, Callable[[int], Any]] = {}
         repeat = self.count + self.warmup
         for name, alg in ALGORITHMS.items():
-            self.cases[f"raw verify {name}"] = floor(alg, jwks[f"gate-{name.lower()}"], tokens[name])
-            handler_case(f"handler, fresh {name} token", handle, events(name), "Allow")
+            if wanted(f"raw verify {name}"):
+                self.cases[f"raw verify {name}"] = floor(alg, jwks[f"gate-{name.lower()}"], tokens[name])
+            handler_case(f"handler, fresh {name} token", handle, lambda name=name: events(name), "Allow")  # type: ignore[misc]
         first = tokens["RS256-2048"][0]
-        handler_case("handler, repeated token (cache hit)", handle, [connect_event(first)] * repeat, "Allow")
+        handler_case("handler, repeated token (cache hit)", handle, lambda: [connect_event(first)] * repeat, "Allow")
         handler_case(
-            "handler, cache hit for another methodArn", handle, [connect_event(first, method_arn=OTHER_METHOD_ARN)] * repeat, "Allow"
+            "handler, cache hit for another methodArn",
+            handle,
+            lambda: [connect_event(first, method_arn=OTHER_METHOD_ARN)] * repeat,
+            "Allow",
         )
+        if self.hooked is not None:
+            handler_case(
+                "handler, cache hit with a per-event hook",
+                self.hooked.handle,
+                lambda: [connect_event(first)] * repeat,
+                "Allow",
+                self.hooked,
+            )
         alg_none = ["eyJhbGciOiJub25lIn0." + token.split(".")[1] + "." for token in tokens["RS256-2048"]]
-        refusals = {
-            # label: (events, the reason the log line must give)
-            "malformed": ([connect_event(f"not-a-token-{index}") for index in range(repeat)], "malformed"),
-            "alg none": ([connect_event(token) for token in alg_none], "alg_not_allowed"),
-            "expired": (events("expired"), "expired"),
-            "wrong audience": (events("wrong audience"), "bad_audience"),
-            "replayed refusal": ([connect_event(tokens["expired"][0])] * repeat, "expired"),
+        refusals: dict[str, tuple[Callable[[], list[dict[str, Any]]], str]] = {
+            # label: (its events, the reason the log line must give)
+            "malformed": (lambda: [connect_event(f"not-a-token-{index}") for index in range(repeat)], "malformed"),
+            "alg none": (lambda: [connect_event(token) for token in alg_none], "alg_not_allowed"),
+            "expired": (lambda: events("expired"), "expired"),
+            "wrong audience": (lambda: events("wrong audience"), "bad_audience"),
+            "replayed refusal": (lambda: [connect_event(tokens["expired"][0])] * repeat, "expired"),
         }
         for label, (refused_events, reason) in refusals.items():
             handler_case(f"handler, reject {label}", handle, refused_events, reason)
-        handler_case(
-            "handler, reject unknown kid in cooldown", self.rotating.handler, events("unknown kid"), "unknown_kid", self.rotating.authorizer
-        )
+        if self.rotating is not None:
+            handler_case(
+                "handler, reject unknown kid in cooldown",
+                self.rotating.handler,
+                lambda: events("unknown kid"),
+                "unknown_kid",
+                self.rotating.authorizer,
+            )
         rsa_tokens = tokens["RS256-2048"]
-        handler_case("handler, REST TOKEN, fresh RS256-2048", handle, [api_event("rest-token", token) for token in rsa_tokens], "Allow")
-        handler_case("handler, HTTP API 2.0, fresh RS256-2048", handle, [api_event("http-2.0", token) for token in rsa_tokens], "Allow")
-        handler_case("handler, HTTP API 2.0, cache hit", handle, [api_event("http-2.0", first)] * repeat, "Allow")
-        assert tuple(sorted(self.cases)) == tuple(sorted(CASES)), "CASES must name every case built here"
+        handler_case(
+            "handler, REST TOKEN, fresh RS256-2048", handle, lambda: [api_event("rest-token", token) for token in rsa_tokens], "Allow"
+        )
+        handler_case(
+            "handler, HTTP API 2.0, fresh RS256-2048", handle, lambda: [api_event("http-2.0", token) for token in rsa_tokens], "Allow"
+        )
+        handler_case("handler, HTTP API 2.0, cache hit", handle, lambda: [api_event("http-2.0", first)] * repeat, "Allow")
+        if only is None:
+            assert tuple(sorted(self.cases)) == tuple(sorted(CASES)), "CASES must name every case built here"
         self._warm_up()
 
     def _warm_up(self) -> None:
@@ -192,7 +248,7 @@ class Workload:
                     self._check(name, index)
                 else:
                     run(index)
-        for authorizer in (self.authorizer, self.rotating.authorizer):
+        for authorizer in self.authorizers:
             saturate(authorizer)
         # The collector's work inside the measured calls must depend on those calls only, not on
         # how many objects the set-up made (which moves with any change to the code): start from
@@ -258,7 +314,7 @@ class Rotating:
                 **json.loads(os.environ.get("GATE_AUTHORIZER_ENV", "{}")),
             }
         )
-        self.authorizer = Authorizer(settings, load_keys=False)
+        self.authorizer = Authorizer(settings, load_keys=False, write=sys.stdout.write)  # as the handler's
         keystore = next(iter(self.authorizer.issuers.values())).keystore
         assert keystore is not None
         keystore.install(load_key_set((FIXTURES / "jwks.json").read_bytes()), time.time())
@@ -274,17 +330,20 @@ def saturate(authorizer: Authorizer) -> None:
     verified, rejected = authorizer.cache, authorizer.rejected
     verified.clear()
     rejected.clear()
-    filler = VerifiedEntry(float("inf"), {}, None, "filler", {}, "", "https://filler.example", None, {})
+    filler = VerifiedEntry(float("inf"), {}, None, "filler", {}, "", "https://filler.example", None, {}, None)
     verified.entries.update((f"filler-{index}", filler) for index in range(verified.size))
     rejected.entries.update((-index, (float("inf"), "malformed")) for index in range(1, rejected.size + 1))
 
 
 def main(argv: list[str]) -> None:
+    """CASE CALLS: build that case alone and run it CALLS times; `all` CALLS: build every case
+    (proving each answers what its name says) and run each."""
     case, calls = argv[0], int(argv[1])
-    workload = Workload()
-    if case not in workload.cases:
-        sys.exit(f"unknown case {case!r}; cases: {', '.join(workload.cases)}")
-    workload.run(case, calls)
+    if case != "all" and case not in CASES:
+        sys.exit(f"unknown case {case!r}; cases: {', '.join(CASES)}")
+    workload = Workload(None if case == "all" else case)
+    for name in workload.cases if case == "all" else (case,):
+        workload.run(name, calls)
     sys.stdout.flush()
     os._exit(0)  # no interpreter teardown: its cost would depend on what the calls left behind
 

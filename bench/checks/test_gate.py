@@ -3,8 +3,13 @@ counts builds every case and proves each answers what its name says."""
 
 from __future__ import annotations
 
+import json
+import os
 import subprocess
+import sys
+import time
 import tomllib
+from pathlib import Path
 
 import pytest
 
@@ -44,21 +49,98 @@ def test_a_case_without_a_baseline_fails() -> None:
     assert gate.judge({"new case": (0.1, "x")}, {"tolerance": 0.02, "baseline": {}})["ok"] is False
 
 
-def test_baselines_written_read_back_as_the_same_verdict(tmp_path: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_budgets_written_read_back_as_the_same_verdict(tmp_path: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
     budgets_file = tmp_path / "budgets.toml"  # type: ignore[operator]
     monkeypatch.setattr(gate, "BUDGETS", budgets_file)
     values = {"handler, fresh RS256-2048 token": (1.2313374, gate.RATIO_UNIT), gate.COLD_START: (1.1545891, gate.COLD_UNIT)}
-    gate.write_budgets(values, 0.02)
+    environment = {"python": "3.11.7", "machine": "x86_64"}
+    gate.write_budgets(
+        {
+            "tolerance": 0.02,
+            "compare": {"default": 0.01, gate.COLD_START: 0.02},
+            "environments": {"abc123": {"fingerprint": environment, "baseline": {name: value for name, (value, _) in values.items()}}},
+        }
+    )
     budgets = tomllib.loads(budgets_file.read_text())
-    assert budgets["tolerance"] == 0.02
-    assert budgets["baseline"]["handler, fresh RS256-2048 token"] == pytest.approx(1.231337, abs=1e-6)
-    assert gate.judge(values, budgets)["ok"] is True
+    assert budgets["tolerance"] == 0.02 and budgets["compare"][gate.COLD_START] == 0.02
+    recorded = gate.environment_budgets(budgets, "abc123")
+    assert recorded is not None and recorded["fingerprint"] == environment
+    assert recorded["baseline"]["handler, fresh RS256-2048 token"] == pytest.approx(1.231337, abs=1e-6)
+    assert gate.judge(values, recorded)["ok"] is True
+    assert gate.environment_budgets(budgets, "another") is None  # an environment without budgets: not judged
 
 
-def test_every_gated_case_has_a_committed_baseline() -> None:
+def test_every_recorded_environment_has_a_baseline_for_every_gated_case() -> None:
     budgets = tomllib.loads(gate.BUDGETS.read_text())
     gated = {case for case in CASES if not case.startswith("raw verify")} | {gate.COLD_START}
-    assert gated == set(budgets["baseline"])
+    assert budgets["environments"]
+    for key, recorded in budgets["environments"].items():
+        assert gated == set(recorded["baseline"]), key
+        assert set(recorded["fingerprint"]) >= {"python", "python_build", "cryptography", "openssl", "valgrind", "machine"}
+
+
+def test_a_case_regresses_when_head_over_base_passes_its_limit() -> None:
+    def measured(**per_call: float) -> dict[str, object]:
+        return {"per_call": {"raw verify RS256-2048": 1000.0, **per_call}, "processes": {"floor imports": 10, gate.COLD_START: 100}}
+
+    base = measured(a=1000.0, b=1000.0)
+    head = measured(a=1010.0, b=1010.1, c=5.0)
+    rows = {row["name"]: row for row in gate.compare(head, base, {"default": 0.01, "b": 0.02})}
+    assert rows["a"]["verdict"] == "ok" and rows["a"]["change"] == pytest.approx(0.01)  # at the limit: within
+    assert rows["b"]["verdict"] == "ok"  # its own limit, 2%
+    assert rows["c"]["verdict"] == "new" and rows["c"]["base"] is None
+    assert rows[gate.COLD_START]["change"] == 0.0
+    assert "raw verify RS256-2048" not in rows
+    over = {row["name"]: row for row in gate.compare(measured(a=1010.2), base, {})}
+    assert over["a"]["verdict"] == "regression"  # the default limit: +1%
+
+
+def test_an_unknown_base_fails_at_once_with_status_2() -> None:
+    started = time.monotonic()
+    completed = subprocess.run(
+        [sys.executable, "-m", "bench.gate", "--base", "no-such-ref-anywhere", "--json", os.devnull],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=gate.ROOT,
+    )
+    assert completed.returncode == 2, completed.stderr
+    assert completed.stderr.strip().splitlines()[-1].startswith("bench-check could not run:")
+    assert time.monotonic() - started < 60
+
+
+def test_results_of_two_environments_are_not_compared(tmp_path: Path) -> None:
+    first, second = tmp_path / "a.json", tmp_path / "b.json"
+    first.write_text(json.dumps({"fingerprint": {"python": "3.11.7"}, "instructions": {"x": 1}}))
+    second.write_text(json.dumps({"fingerprint": {"python": "3.12.1"}, "instructions": {"x": 1}}))
+    assert gate.main(["--compare", str(first), str(second)]) == 2
+
+
+def test_the_summary_names_the_regression_and_where_its_cost_moved() -> None:
+    row = {"function": "Authorizer.decide", "where": "fastauthz/authorizer.py:231", "calls": 0.0, "self": 41.0, "inclusive": 41.0}
+    result = {
+        "conclusion": "regression",
+        "head": "a" * 40,
+        "base": "b" * 40,
+        "fingerprint": {"python": "3.11.7"},
+        "fingerprint_id": "abc",
+        "comparison": [
+            {
+                "name": "handler, repeated token (cache hit)",
+                "base": 100.0,
+                "head": 120.0,
+                "change": 0.2,
+                "limit": 0.01,
+                "verdict": "regression",
+            }
+        ],
+        "moved": {"handler, repeated token (cache hit)": [row]},
+        "budget": None,
+    }
+    text = gate.markdown(result)
+    assert "| handler, repeated token (cache hit) | 100 | 120 | +20.00% | +1.0% | **regression** |" in text
+    assert "Authorizer.decide +41.0 lines/call inclusive" in text and "fastauthz/authorizer.py:231" in text
+    assert "none recorded for this environment" in text
 
 
 def test_the_counted_process_builds_every_case_and_proves_each_answer(tmp_path: pytest.TempPathFactory) -> None:
@@ -67,7 +149,7 @@ def test_the_counted_process_builds_every_case_and_proves_each_answer(tmp_path: 
     with gate.FixedPaths() as paths:
         counter = gate.Counter("valgrind-not-used", tmp_path, paths)  # type: ignore[arg-type]
         completed = subprocess.run(
-            [str(paths.python), "-S", "-m", "bench.workload", CASES[0], "1"],
+            [str(paths.python), "-S", "-m", "bench.workload", "all", "1"],
             env=counter.environ,
             cwd=gate.STAGE,
             capture_output=True,

@@ -20,11 +20,20 @@ def test_actionlint_accepts_the_workflows() -> None:
     assert completed.returncode == 0, completed.stdout + completed.stderr
 
 
-def test_the_ci_workflow_runs_every_make_target_of_ci_run() -> None:
+def test_the_workflows_run_every_make_target_of_ci_run() -> None:
     local = re.findall(r"^make ([\w-]+)", (ROOT / ".ci" / "run").read_text(), re.M)
-    steps = yaml.safe_load((WORKFLOWS / "ci.yml").read_text())["jobs"]["ci"]["steps"]
-    hosted = [match for step in steps for match in re.findall(r"^make ([\w-]+)", step.get("run", ""), re.M)]
+    hosted = []
+    for workflow in ("ci.yml", "bench.yml"):
+        for job in yaml.safe_load((WORKFLOWS / workflow).read_text())["jobs"].values():
+            hosted += [match for step in job["steps"] for match in re.findall(r"^\s*make ([\w-]+)", step.get("run", ""), re.M)]
     assert local and [target for target in local if target not in hosted] == []
+
+
+def test_the_readmes_gate_recipe_is_the_projects_own_workflow() -> None:
+    readme = (ROOT / "README.md").read_text()
+    block = re.search(r"```yaml\n(# \.github/workflows/bench\.yml\n.*?)```", readme, re.S)
+    assert block is not None, "the README's bench.yml recipe is missing"
+    assert block.group(1) == "# .github/workflows/bench.yml\n" + (WORKFLOWS / "bench.yml").read_text()
 
 
 def test_the_release_publishes_through_trusted_publishing_only() -> None:

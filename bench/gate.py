@@ -95,20 +95,18 @@ FACTS = (
 )
 _REFS = re.compile(r"I\s+refs:\s+([\d,]+)")
 # Runs are made under `setarch -R` (no address-space randomisation), with valgrind's command line
-# the same length in every run, and a case's figure is taken from three processes (LEAD_IN calls,
-# LEAD_IN + WINDOW/2, LEAD_IN + WINDOW) whose two half-window figures agree (AGREEMENT, or
-# HALF_WINDOW_SLACK instructions: one half may pay a cache eviction the other does not, ~200 per
-# call), after at most MAX_TRIES. Why: where objects land in memory decides which attribute names
-# collide in CPython's method cache, and a process that lands in a colliding layout pays 3,500 to
-# ~12,000 instructions more per call (callgrind: _Py_dict_lookup behind _PyType_Lookup). Randomised
-# addresses and a log-file name of varying length were causes; with both fixed, about one process in
-# eight still lands elsewhere. Such a process moves one half-window figure and not the other, so
-# halves that agree come from three processes in the common layout. Three processes a figure, where
-# two agreeing (lead-in, window) pairs took four: part of what lets the gate count base and head in
-# one run in about five minutes on 2 cores (bench/workload.py builds only the case it counts: the rest).
+# the same length in every run, and a case's figure is the first that two (lead-in, window) pairs
+# agree on (AGREEMENT), after at most MAX_PAIRS. Why: where objects land in memory decides which
+# attribute names collide in CPython's method cache, and a run that lands in a colliding layout pays
+# up to ~12,000 instructions more per call in the cache-hit cases (callgrind: _Py_dict_lookup behind
+# _PyType_Lookup). Randomised addresses and a log-file name of varying length were causes; with both
+# fixed, about one process in eight still lands elsewhere (a seed inside the process: measured, not
+# found). A pair with one such process gives a figure no other pair repeats, so two pairs that agree
+# are, but for about one case in a thousand, two pairs in the common layout. (Three processes whose
+# half-window figures agree were tried, to count faster: the halves differ by design, 0.5% for a
+# fresh token, where the collector and the caches' evictions fall unevenly, so they seldom agreed.)
 AGREEMENT = 0.002
-HALF_WINDOW_SLACK = 400
-MAX_TRIES = 4
+MAX_PAIRS = 6
 SIDES = ("head", "base")  # names of equal length: the two sides' paths are the same length too
 
 
@@ -257,16 +255,14 @@ def measure(counters: dict[str, Counter], jobs: int, floors: bool = True) -> dic
     facts = {side: prepare(counter) for side, counter in counters.items()}
 
     def per_call(side: str, case: str) -> float:
-        """Instructions per call over the window, from three processes whose half-window figures agree (see AGREEMENT)."""
+        """Instructions per call over the window, the first figure two pairs agree on (see AGREEMENT)."""
         counter, lead_in, window = counters[side], facts[side]["lead_in"], facts[side]["window"]
-        half = window // 2
         workload = ["-m", "bench.workload", case]
         figures: list[float] = []
-        for _ in range(MAX_TRIES):
-            lead, middle, end = (counter.count([*workload, str(lead_in + calls)]) for calls in (0, half, window))
-            first, second = (middle - lead) / half, (end - middle) / (window - half)
-            figure: float = (end - lead) / window
-            if abs(first - second) <= max(AGREEMENT * abs(figure), HALF_WINDOW_SLACK):
+        while len(figures) < MAX_PAIRS:
+            lead = counter.count([*workload, str(lead_in)])
+            figure: float = (counter.count([*workload, str(lead_in + window)]) - lead) / window
+            if any(abs(figure - seen) <= AGREEMENT * abs(seen) for seen in figures):
                 return figure
             figures.append(figure)
         return float(statistics.median(figures))

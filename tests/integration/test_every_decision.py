@@ -15,7 +15,7 @@ from fastauthz.errors import ConfigError, Rejected
 from testkit.authorizers import LoadHandler, unauthorized
 from testkit.events import api_event, connect_event
 from testkit.keys import write_jwks
-from testkit.tokens import AUDIENCE, ISSUER, live_claims, mint, mint_hmac, sign_rs256
+from testkit.tokens import AUDIENCE, ISSUER, live_claims, mint, mint_hmac
 from tests import hooks
 
 SECRET = "a-ticket-secret-of-at-least-32-bytes!"
@@ -119,12 +119,21 @@ def test_the_hooks_usage_key_holds_on_cache_hits_for_other_fronts(load_handler: 
 
 # -- 6. API Gateway's 8 KB, however the claims serialise -------------------------------------------------
 def test_a_result_never_passes_8_kb_even_when_the_context_outgrows_the_token(load_handler: LoadHandler, capsys: Any) -> None:
-    module = load_handler(JWT_CONTEXT_CLAIMS="*")
-    # Each `1e15` (as the token spells it) serialises as 1000000000000000.0 in the context.
-    floats = ',"n":[' + ",".join(["1e15"] * 420) + "]"
-    payload = json.dumps(live_claims(), separators=(",", ":"))[:-1] + floats + "}"
-    token = sign_rs256("rsa-1", {"alg": "RS256", "typ": "JWT", "kid": "rsa-1"}, payload.encode())
-    assert 2000 < len(token) < 4000
+    """The review's case: an HS256 token just under 3,072 characters (where the old bound, twice the
+    token plus 2 KB, skipped the exact check) whose `1e15` floats serialise as 1000000000000000.0."""
+    import hmac
+
+    from fastauthz.dev.tokens import b64url
+
+    module = load_handler(JWT_CONTEXT_CLAIMS="*", JWT_HMAC_SECRET=SECRET)
+
+    def with_floats(count: int) -> str:
+        payload = json.dumps(live_claims(), separators=(",", ":"))[:-1] + ',"n":[' + ",".join(["1e15"] * count) + "]}"
+        signing_input = b64url(b'{"alg":"HS256","typ":"JWT"}') + "." + b64url(payload.encode())
+        return signing_input + "." + b64url(hmac.digest(SECRET.encode(), signing_input.encode(), "sha256"))
+
+    token = max((with_floats(count) for count in range(300, 500)), key=lambda t: len(t) if len(t) <= 3072 else 0)
+    assert 3000 < len(token) <= 3072
     for event in (connect_event(token), connect_event(token), api_event("rest-request", token)):
         result = module.handler(event, None)
         assert len(json.dumps(result)) <= 8192 and effect(result) == "Allow"

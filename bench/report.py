@@ -49,12 +49,16 @@ def label(bench: dict[str, Any]) -> str:
 def per_invocation_rows(document: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
     groups: dict[str, list[dict[str, Any]]] = {}
     for bench in document["benchmarks"]:
-        per_token = bench["stats"]["median"] / bench["extra_info"].get("batch", 1)
+        batch = bench["extra_info"].get("batch", 1)
+        per_token = bench["stats"]["median"] / batch
         groups.setdefault(bench["group"], []).append(
             {
                 "label": label(bench),
                 "role": bench["extra_info"].get("role"),
                 "per_token_us": per_token * 1e6,
+                # The spread of the rounds, for the chart's error bars: min and max per token.
+                "min_us": bench["stats"]["min"] / batch * 1e6,
+                "max_us": bench["stats"]["max"] / batch * 1e6,
                 "correct": bench["extra_info"].get("correct"),
             }
         )
@@ -112,26 +116,53 @@ def markdown_ratios(document: dict[str, Any]) -> str:
     return "\n".join(rows)
 
 
-def chart(groups: dict[str, list[dict[str, Any]]], path: Path) -> None:
+def chart_title(document: dict[str, Any]) -> str:
+    """What the chart is: when, which commit, on what machine, and what its bars and whiskers mean."""
+    machine = document.get("machine_info", {})
+    cpu = (machine.get("cpu") or {}).get("brand_raw") or machine.get("processor") or "unknown CPU"
+    commit = (document.get("commit_info") or {}).get("id") or "unknown commit"
+    return (
+        f"make bench, {str(document.get('datetime', ''))[:16].replace('T', ' ')} UTC, commit {commit[:12]}, {cpu} "
+        f"({machine.get('cpu', {}).get('count', '?')} cores, Python {machine.get('python_version', '?')})\n"
+        "bars: median per token ÷ the raw verify's median; whiskers: min–max of the rounds; "
+        "Node: aws-jwt-verify, from the per-token twins' ratio to fastauthz"
+    )
+
+
+def chart(groups: dict[str, list[dict[str, Any]]], path: Path, title: str = "", node: dict[str, Any] | None = None) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     verify_groups = [g for g in groups if g.startswith("verify ")]
-    figure, axes = plt.subplots(len(verify_groups), 1, figsize=(9, 2.1 * len(verify_groups)), sharex=True)
+    node_ratio = {row["case"]: row["ratio"] for row in (node or {}).get("rows", [])}  # fastauthz time ÷ Node time
+    figure, axes = plt.subplots(len(verify_groups), 1, figsize=(9, 2.3 * len(verify_groups) + 0.6), sharex=True)
     for axis, group in zip(axes, verify_groups, strict=True):
         rows = [r for r in groups[group] if r["ratio_floor"]]
+        floor = next((r["per_token_us"] for r in rows if r["role"] == "floor"), None) or 1.0
         names = [r["label"].replace("**", "") for r in rows]
         values = [r["ratio_floor"] for r in rows]
+        low = [r["ratio_floor"] - r.get("min_us", r["per_token_us"]) / floor for r in rows]
+        high = [r.get("max_us", r["per_token_us"]) / floor - r["ratio_floor"] for r in rows]
         colours = ["#999999" if r["role"] == "floor" else "#d62728" if r["role"] == "fastauthz" else "#1f77b4" for r in rows]
-        axis.barh(names, values, color=colours)
+        ours = next((r for r in rows if r["role"] == "fastauthz"), None)
+        case = f"fresh {group.removeprefix('verify ')} token"
+        if ours is not None and node_ratio.get(case):
+            names.append(f"aws-jwt-verify (Node {(node or {}).get('node', '')})")
+            values.append(ours["ratio_floor"] / node_ratio[case])
+            low.append(0.0)
+            high.append(0.0)
+            colours.append("#2ca02c")
+        axis.barh(names, values, color=colours, xerr=[low, high], error_kw={"elinewidth": 0.8, "capsize": 2})
         axis.invert_yaxis()
         axis.set_title(group, fontsize=9, loc="left")
         axis.tick_params(labelsize=7)
         for y, value in enumerate(values):
             axis.text(value, y, f" {value:.2f}×", va="center", fontsize=7)
     axes[-1].set_xlabel("time per token ÷ raw cryptography verify of the same token (lower is better)")
+    if title:
+        figure.suptitle(title, fontsize=7.5)
     figure.tight_layout()
     figure.savefig(path, dpi=110)
 
@@ -230,7 +261,7 @@ def main() -> int:
                 ],
             )
         )
-        chart(groups, RESULTS / "chart.png")
+        chart(groups, RESULTS / "chart.png", chart_title(invocation), results.get("node"))
         sections.append("![ratio to the floor per algorithm](bench/results/chart.png)")
     if cold:
         from bench.coldstart import table

@@ -181,10 +181,18 @@ def reproducing(document: dict[str, Any] | None) -> str:
             versions.append(f"{library} {metadata.version(library)}")
         except metadata.PackageNotFoundError:
             pass
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=HERE).stdout.strip()
+    # The commit and date the figures were measured at (the saved results'), not the checkout's now:
+    # the report is redrawn from saved results without measuring again.
+    measured = document or {}
+    commit = str((measured.get("commit_info") or {}).get("id") or "")[:7]
+    if not commit:
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=HERE).stdout.strip()
+    when = str(measured.get("datetime", ""))[:16].replace("T", " ")
     return (
         f"Reproducing: `make bench` (writes bench/results/ and this section), `make bench-check` (the CI gate). Measured on {cpu}, "
-        f"{platform.machine()}, Python {sys.version.split()[0]}, {', '.join(versions)}; commit {commit or 'unknown'}. "
+        f"{platform.machine()}, Python {sys.version.split()[0]}, {', '.join(versions)}; commit {commit or 'unknown'}"
+        + (f", {when} UTC" if when else "")
+        + ". Tables give medians; the chart's whiskers, the min–max of the rounds. "
         "Shared machines drift up to ~1.6× between runs: compare ratios measured in the same run, not absolute times."
     )
 

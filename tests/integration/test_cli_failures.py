@@ -10,12 +10,12 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
 from fastauthz.dev.issuer import DevIssuer
+from testkit.processes import banner, stage_url
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -114,12 +114,7 @@ def test_ctrl_c_on_a_stage_with_function_logs_prints_no_traceback(tmp_path: Path
         )
         try:
             assert process.stdout is not None
-            url = ""
-            deadline = time.monotonic() + 60
-            while not url and time.monotonic() < deadline:
-                line = process.stdout.readline()
-                if line.startswith("stage ws://"):
-                    url = line.split()[1]
+            url = stage_url(banner(process.stdout, "stage ws://"))
             assert url
             from websockets.sync.client import connect
 

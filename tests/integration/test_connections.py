@@ -24,6 +24,7 @@ from fastauthz.dev.issuer import DevIssuer
 from fastauthz.dev.lifetime import TABLE, LocalLifetime, free_port
 from fastauthz.dev.runtime import FunctionSpec
 from fastauthz.dev.stage import Stage, StageConfig
+from testkit.processes import banner, stage_url
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -207,12 +208,7 @@ def test_fastauthz_dev_closes_an_expired_connection_by_itself_and_keeps_a_reauth
     target = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, env={**environment, "PYTHONPATH": str(ROOT)})
     try:
         assert target.stdout is not None
-        stage = ""
-        deadline = time.monotonic() + 60
-        while not stage and time.monotonic() < deadline:
-            line = target.stdout.readline()
-            if line.startswith("stage ws://"):
-                stage = line.split()[1]
+        stage = stage_url(banner(target.stdout, "stage ws://"))
         assert stage, "fastauthz dev did not start"
 
         def token(**claims: Any) -> str:
@@ -480,10 +476,8 @@ def test_fastauthz_dev_is_discoverable_a_user_signs_out_with_its_state_alone(tmp
     lines: list[str] = []
     try:
         assert target.stdout is not None
-        deadline = time.monotonic() + 60
-        while not any(line.startswith("sign a user out:") for line in lines) and time.monotonic() < deadline:
-            lines.append(target.stdout.readline())
-        stage = next(line.split()[1] for line in lines if line.startswith("stage ws://"))
+        lines += banner(target.stdout, "sign a user out:")
+        stage = stage_url(lines)
 
         def cli(*arguments: str) -> subprocess.CompletedProcess[str]:
             return subprocess.run(

@@ -177,3 +177,12 @@ def test_re_baselining_lowers_a_case_and_never_raises_one() -> None:
 def test_reset_goes_with_baseline() -> None:
     with pytest.raises(SystemExit):
         gate.main(["--reset"])
+
+
+def test_where_the_cost_moved_reads_the_real_workloads_counts(tmp_path: Path) -> None:
+    """bench.moved in the gate's own environment (the authorizer logs to stdout too): the same code on
+    both sides moves nothing."""
+    with gate.FixedPaths({"head": gate.ROOT, "base": gate.ROOT}) as paths:
+        counters = {side: gate.Counter("valgrind-not-used", tmp_path, paths, side) for side in ("head", "base")}
+        facts = {side: {"lead_in": 8, "window": 16} for side in counters}
+        assert gate.where_it_moved(counters, facts, "handler, repeated token (cache hit)") == []  # type: ignore[arg-type]

@@ -185,4 +185,4 @@ def test_where_the_cost_moved_reads_the_real_workloads_counts(tmp_path: Path) ->
     with gate.FixedPaths({"head": gate.ROOT, "base": gate.ROOT}) as paths:
         counters = {side: gate.Counter("valgrind-not-used", tmp_path, paths, side) for side in ("head", "base")}
         facts = {side: {"lead_in": 8, "window": 16} for side in counters}
-        assert gate.where_it_moved(counters, facts, "handler, repeated token (cache hit)") == []  # type: ignore[arg-type]
+        assert gate.where_it_moved(counters, facts, "handler, repeated token (cache hit)") == []

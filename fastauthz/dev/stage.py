@@ -14,9 +14,7 @@ import asyncio
 import contextlib
 import http
 import http.server
-import threading
 import time
-import urllib.parse
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -27,7 +25,6 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
 from .apigw import Connect, api_id, identity_sources_present, judge_authorizer, parse_identity_sources
-from .issuer import QuietHTTPServer
 from .runtime import FunctionSpec, LambdaFunction
 
 STATUS_TEXT = {401: "Unauthorized", 403: "Forbidden", 500: "Internal Server Error"}
@@ -329,49 +326,9 @@ class Stage:
         return {"connectedAt": connected, "identity": {"sourceIp": connect.source_ip, "userAgent": user_agent}, "lastActiveAt": connected}
 
     def _start_management(self) -> None:
-        stage = self
+        from .management import serve_management
 
-        class Handler(http.server.BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-            disable_nagle_algorithm = True
-
-            def _connection_id(self) -> str | None:
-                prefix = f"/{stage.config.stage}/@connections/"
-                if not self.path.startswith(prefix):
-                    return None
-                # Connection ids hold '+', '/' and '=': clients percent-encode them in the path (boto3 does).
-                return urllib.parse.unquote(self.path[len(prefix) :].partition("?")[0])
-
-            def _answer(self, status: int, body: bytes = b"") -> None:
-                self.send_response(status)
-                if status == 410:  # as API Gateway spells it, so that SDKs raise GoneException
-                    self.send_header("x-amzn-ErrorType", "GoneException")
-                    body = b'{"message":null}'
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def do_POST(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                data = self.rfile.read(length)
-                connection_id = self._connection_id()
-                self._answer(stage.post_to_connection(connection_id, data) if connection_id is not None else 404)
-
-            def do_DELETE(self) -> None:
-                connection_id = self._connection_id()
-                self._answer(stage.delete_connection(connection_id) if connection_id is not None else 404)
-
-            def do_GET(self) -> None:
-                connection_id = self._connection_id()
-                info = stage.get_connection(connection_id) if connection_id is not None else None
-                self._answer(200, orjson.dumps(info)) if info is not None else self._answer(410 if connection_id else 404)
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self._management = QuietHTTPServer((self.config.host, self.config.management_port), Handler)
-        threading.Thread(target=self._management.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True).start()
+        self._management = serve_management(self, self.config.host, self.config.management_port, self.config.stage)
 
     def _say(self, line: str) -> None:
         if self.config.log is not None:

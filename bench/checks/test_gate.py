@@ -49,9 +49,8 @@ def test_a_case_without_a_baseline_fails() -> None:
     assert gate.judge({"new case": (0.1, "x")}, {"tolerance": 0.02, "baseline": {}})["ok"] is False
 
 
-def test_budgets_written_read_back_as_the_same_verdict(tmp_path: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_budgets_written_read_back_as_the_same_verdict(tmp_path: pytest.TempPathFactory) -> None:
     budgets_file = tmp_path / "budgets.toml"  # type: ignore[operator]
-    monkeypatch.setattr(gate, "BUDGETS", budgets_file)
     values = {"handler, fresh RS256-2048 token": (1.2313374, gate.RATIO_UNIT), gate.COLD_START: (1.1545891, gate.COLD_UNIT)}
     environment = {"python": "3.11.7", "machine": "x86_64"}
     gate.write_budgets(
@@ -59,7 +58,8 @@ def test_budgets_written_read_back_as_the_same_verdict(tmp_path: pytest.TempPath
             "tolerance": 0.02,
             "compare": {"default": 0.01, gate.COLD_START: 0.02},
             "environments": {"abc123": {"fingerprint": environment, "baseline": {name: value for name, (value, _) in values.items()}}},
-        }
+        },
+        budgets_file,
     )
     budgets = tomllib.loads(budgets_file.read_text())
     assert budgets["tolerance"] == 0.02 and budgets["compare"][gate.COLD_START] == 0.02

@@ -50,6 +50,7 @@ FACTS = (
     "    'cold_env': {**environment(fixtures), 'GATE_EVENT': json.dumps(cold_start_event(fixtures, EVENT_TEMPLATE_TOKEN_CASE))}}))\n"
 )
 _REFS = re.compile(r"I\s+refs:\s+([\d,]+)")
+_FUNCTION_LINE = re.compile(r"^\s*([\d,]+)\s+(?:\(\s*[\d.]+%\)\s+)?(\S.*)$")  # callgrind_annotate: "Ir (pct) file:function [object]"
 # Runs are made under `setarch -R` (no address-space randomisation), with valgrind's command line
 # the same length in every run, and a case's figure is the first that two (lead-in, window) pairs
 # agree on (AGREEMENT), after at most MAX_PAIRS. Why: where objects land in memory decides which
@@ -147,15 +148,32 @@ class Counter:
             raise HarnessError(f"the {self.side} commit's {' '.join(arguments)[:60]} failed: {completed.stderr.strip()[-400:]}")
         return completed.stdout
 
-    def count(self, arguments: list[str], extra: dict[str, str] | None = None) -> int:
+    def functions(self, arguments: list[str]) -> dict[str, int]:
+        """Instructions per C function (callgrind, self cost) of one process: the C-level view beside
+        bench/moved.py's Python-level one, where the eval loop's cost lands."""
+        out = self.workdir / f"callgrind-{next(self._runs):06d}.out"
+        self.count(arguments, tool=["--tool=callgrind", f"--callgrind-out-file={out}"])
+        annotate = shutil.which("callgrind_annotate")
+        if annotate is None:
+            raise HarnessError("callgrind_annotate is not installed (it comes with valgrind)")
+        report = subprocess.run([annotate, "--threshold=100", str(out)], capture_output=True, text=True, check=False).stdout
+        costs: dict[str, int] = {}
+        for line in report.splitlines():
+            found = _FUNCTION_LINE.match(line)
+            if found and ":" in found.group(2):
+                file, _, function = found.group(2).split(" [", 1)[0].rpartition(":")  # without the object file
+                # The file's last two parts (Objects/dictobject.c), the function without callgrind's recursion mark ('2).
+                name = "/".join(file.split("/")[-2:]) + ":" + re.sub(r"'\d+$", "", function)
+                costs[name] = costs.get(name, 0) + int(found.group(1).replace(",", ""))
+        return costs
+
+    def count(self, arguments: list[str], extra: dict[str, str] | None = None, tool: list[str] | None = None) -> int:
         # A fixed-width name: valgrind's own command line shapes where the client's memory lands.
         log = self.workdir / f"run-{next(self._runs):06d}.log"
         command = [
             *self.no_aslr,
             self.valgrind,
-            "--tool=cachegrind",
-            "--cache-sim=no",
-            "--cachegrind-out-file=/dev/null",
+            *(tool or ["--tool=cachegrind", "--cache-sim=no", "--cachegrind-out-file=/dev/null"]),
             f"--log-file={log}",
             str(self.paths.python),
             "-S",
@@ -173,7 +191,7 @@ class Counter:
             check=False,
         )
         report = log.read_text() if log.exists() else ""
-        found = _REFS.search(report)
+        found = _REFS.search(report) or re.search(r"Collected\s*:\s*([\d,]+)", report)  # cachegrind, callgrind
         if completed.returncode != 0 or found is None:
             raise HarnessError(
                 f"{self.side}: {' '.join(arguments)[:80]} failed (exit {completed.returncode}):\n{completed.stderr[-2000:]}\n{report[-1000:]}"

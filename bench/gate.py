@@ -104,6 +104,23 @@ def where_it_moved(counters: dict[str, Counter], facts: dict[str, dict[str, Any]
     return moved(profiles["base"], profiles["head"])
 
 
+def c_functions_moved(counters: dict[str, Counter], facts: dict[str, dict[str, Any]], case: str, top: int = 6) -> list[dict[str, Any]]:
+    """The C functions whose instructions per call moved most (callgrind, self cost, window minus
+    lead-in on each side): where the cost lands inside CPython and the libraries."""
+    per_call = {}
+    for side, counter in counters.items():
+        lead_in, window = facts[side]["lead_in"], facts[side]["window"]
+        lead, full = (counter.functions(["-m", "bench.workload", case, str(calls)]) for calls in (lead_in, lead_in + window))
+        per_call[side] = {name: (full.get(name, 0) - lead.get(name, 0)) / window for name in {*lead, *full}}
+    rows = [
+        {"function": name, "change": per_call["head"].get(name, 0.0) - per_call["base"].get(name, 0.0)}
+        for name in {*per_call["head"], *per_call["base"]}
+    ]
+    rows = [row for row in rows if abs(row["change"]) >= 1.0]
+    rows.sort(key=lambda row: (-abs(row["change"]), row["function"]))
+    return rows[:top]
+
+
 def compare_files(first: Path, second: Path) -> int:
     """`--compare A.json B.json`: two saved results, refused across environments."""
     results = [json.loads(path.read_text()) for path in (first, second)]
@@ -188,6 +205,14 @@ def run(args: argparse.Namespace) -> int:
                     except HarnessError as error:  # the verdict stands without it; say why it is missing
                         print(f"where the cost of {name!r} moved: not found ({error})", file=sys.stderr)
                         moved[name] = []
+                # The C-level view for the case that moved most (four callgrind runs: not for every case).
+                worst = max((row for row in rows if row["name"] in moved), key=lambda row: row["change"], default=None)
+                c_level: dict[str, Any] = {}
+                if worst is not None:
+                    try:
+                        c_level = {"case": worst["name"], "functions": c_functions_moved(counters, facts, worst["name"])}
+                    except HarnessError as error:
+                        print(f"the C-level view of {worst['name']!r}: not taken ({error})", file=sys.stderr)
         finally:
             if args.base:
                 subprocess.run(
@@ -218,6 +243,7 @@ def run(args: argparse.Namespace) -> int:
         "ratios": {name: round(value, 6) for name, (value, _) in values.items()},
         "comparison": rows,
         "moved": moved,
+        "c_level": c_level,
         "budget": budget,
         # For bench/report.py (make bench): the head's cases against this environment's budgets.
         "cases": (budget or judge(values, {"baseline": {}}))["cases"],
@@ -230,6 +256,9 @@ def run(args: argparse.Namespace) -> int:
     result["conclusion"] = "report only (--env)" if args.env else ("regression" if failed else "within limits")
     if rows:
         print(comparison_table(rows, moved))
+        if c_level:
+            print(f"\nC functions whose instructions per call moved most in {c_level['case']!r} (callgrind, self):")
+            print("\n".join(f"    {row['function']} {row['change']:+,.0f}" for row in c_level["functions"]))
         print()
     if budget is not None:
         print(table(budget, measured["head"], recorded_budgets or {}))

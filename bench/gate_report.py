@@ -65,9 +65,11 @@ def markdown(result: dict[str, Any]) -> str:
             lines.append(f"| {row['name']} | {base} | {row['head']:,.0f} | {change} | {row['limit']:+.1%} | {verdict} |")
         for name, rows in (result.get("moved") or {}).items():
             lines += ["", f"**Where the cost of _{name}_ moved** (Python line events per call, base → head):", ""]
-            lines += [f"- `{format_row(row)}`" for row in rows] or [
-                "- no Python-level change: the cost moved in C (run callgrind on both sides)"
-            ]
+            lines += [f"- `{format_row(row)}`" for row in rows] or ["- no Python-level change: the cost moved in C (below)"]
+        c_level = result.get("c_level") or {}
+        if c_level.get("functions"):
+            lines += ["", f"**C functions whose instructions per call moved most** in _{c_level['case']}_ (callgrind, self cost):", ""]
+            lines += [f"- `{row['function']}` {row['change']:+,.0f}" for row in c_level["functions"]]
         lines.append("")
     budget = result.get("budget")
     if budget is None:

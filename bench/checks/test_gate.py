@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -186,3 +187,12 @@ def test_where_the_cost_moved_reads_the_real_workloads_counts(tmp_path: Path) ->
         counters = {side: gate.Counter("valgrind-not-used", tmp_path, paths, side) for side in ("head", "base")}
         facts = {side: {"lead_in": 8, "window": 16} for side in counters}
         assert gate.where_it_moved(counters, facts, "handler, repeated token (cache hit)") == []
+
+
+@pytest.mark.skipif(shutil.which("valgrind") is None, reason="valgrind is not installed")
+def test_the_c_level_view_names_cpythons_functions(tmp_path: Path) -> None:
+    with gate.FixedPaths({"head": gate.ROOT}) as paths:
+        counter = gate.Counter(str(shutil.which("valgrind")), tmp_path, paths, "head")
+        costs = counter.functions(["-m", "bench.workload", "handler, repeated token (cache hit)", "2"])
+    assert costs["Python/ceval.c:_PyEval_EvalFrameDefault"] > 1_000_000  # file:function, recursion folded
+    assert all(":" in name and "'" not in name.rsplit(":", 1)[1] for name in costs)

@@ -189,10 +189,12 @@ def test_fastauthz_disconnect_signs_a_user_out_from_the_command_line(issuer: Dev
 
 def test_the_guard_refuses_a_message_after_the_deadline(issuer: DevIssuer, dynamodb: dict[str, str]) -> None:
     async def scenario(stage: Stage, registry: Registry, management: Management) -> tuple[Any, ...]:
-        websocket = await open_socket(stage, issuer.mint(sub="ada", ttl=2))
+        # 8 s of token: the connect and the first message's cold start fit in it even on a busy machine.
+        issued = time.time()
+        websocket = await open_socket(stage, issuer.mint(sub="ada", ttl=8, now=issued))
         await websocket.send("before")
         before = json.loads(await asyncio.wait_for(websocket.recv(), 10))
-        await until_past(time.time() + 2)
+        await until_past(int(issued + 8))
         await websocket.send("after")  # no sweep ran yet: the route itself must refuse
         after = json.loads(await asyncio.wait_for(websocket.recv(), 10))
         return before["allowed"], after["allowed"]
@@ -218,11 +220,13 @@ def test_fastauthz_dev_closes_an_expired_connection_by_itself_and_keeps_a_reauth
             ).stdout.strip()
 
         async def scenario() -> tuple[int | None, int | None, bool]:
-            expiring = await connect(f"{stage}?authorization={token(sub='ada', ttl=3)}", open_timeout=15)
-            kept = await connect(f"{stage}?authorization={token(sub='bob', ttl=3)}", open_timeout=15)
+            # 8 s: the re-auth (a cold start of its function) lands before the sweeper's 1-s schedule
+            # closes `kept`, even on a busy machine.
+            expiring = await connect(f"{stage}?authorization={token(sub='ada', ttl=8)}", open_timeout=15)
+            kept = await connect(f"{stage}?authorization={token(sub='bob', ttl=8)}", open_timeout=15)
             await kept.send(json.dumps({"action": "reauth", "token": token(sub="bob", ttl=600)}))
             reply = json.loads(await asyncio.wait_for(kept.recv(), 15))
-            await asyncio.sleep(6)  # past the first exp, and more than one sweep
+            await asyncio.sleep(11)  # past the first exp, and more than one sweep
             return await closed_by_server(expiring), await closed_by_server(kept), reply["ok"]
 
         assert asyncio.run(scenario()) == (1000, None, True)
@@ -346,10 +350,10 @@ def test_one_sweeper_run_keeps_sweeping_while_deadlines_fall_within_it(
         monkeypatch.setenv("FASTAUTHZ_MANAGEMENT_ENDPOINT", management.endpoint)
         monkeypatch.setenv("FASTAUTHZ_SWEEP_INTERVAL_SECONDS", "1")
         sweep(registry, management, time.time())  # the earlier tests' due connections are not this run's
-        first = await open_socket(stage, issuer.mint(sub="ada", ttl=2))
-        second = await open_socket(stage, issuer.mint(sub="bob", ttl=5))
+        first = await open_socket(stage, issuer.mint(sub="ada", ttl=4))  # room for the connects on a busy machine
+        second = await open_socket(stage, issuer.mint(sub="bob", ttl=9))
         kept = await open_socket(stage, issuer.mint(sub="cyd", ttl=600))
-        summary = await asyncio.to_thread(connections.sweeper, {}, LambdaContext(timeout=20))
+        summary = await asyncio.to_thread(connections.sweeper, {}, LambdaContext(timeout=30))
         codes = [await closed_by_server(websocket) for websocket in (first, second, kept)]
         return summary["closed"], summary["sweeps"] >= 2, summary["caught_up"], codes
 

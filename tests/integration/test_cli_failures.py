@@ -110,7 +110,16 @@ def test_ctrl_c_on_a_stage_with_function_logs_prints_no_traceback(tmp_path: Path
         env = clean_environment(**issuer.environment())
         command = [sys.executable, "-m", "fastauthz.dev.cli", "stage", "--port", "0", "--function-logs"]
         process = subprocess.Popen(
-            command, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True
+            command,
+            cwd=tmp_path,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,
+            # As in a terminal: a runner that starts the suite in the background without job control
+            # passes SIGINT down ignored, and Python then installs no KeyboardInterrupt for it.
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
         )
         try:
             assert process.stdout is not None

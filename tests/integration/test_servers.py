@@ -117,7 +117,13 @@ def test_the_websockets_recipe_runs_as_a_script_as_the_readme_says(configured: P
     recipe("websockets", configured)  # writes recipe_websockets.py
     app = configured / "app.py"
     app.write_text((configured / "recipe_websockets.py").read_text())
-    process = subprocess.Popen([sys.executable, str(app)], env=os.environ.copy(), stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(  # SIGINT as in a terminal, whatever the runner passed down (see test_cli_failures)
+        [sys.executable, str(app)],
+        env=os.environ.copy(),
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
     try:
 
         async def scenario() -> tuple[int, str]:

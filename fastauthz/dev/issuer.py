@@ -18,6 +18,7 @@ from __future__ import annotations
 import datetime
 import http.server
 import json
+import os
 import sys
 import threading
 import time
@@ -90,7 +91,8 @@ class DevIssuer:
         self.state_path = Path(state_dir) / STATE_FILE if state_dir else None
         self.fetches = 0
         self.available = True
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
+        self._state_mtime = 0  # of the state file as this issuer last wrote or read it
         self._certificates: dict[str, str] = {}
         self._server = QuietHTTPServer((host, port), self._handler_class())
         self._thread: threading.Thread | None = None
@@ -140,7 +142,7 @@ class DevIssuer:
         with self._lock:
             self.keys = ([*self.keys] if keep_old else []) + [new]
             self.signing_kid = str(new.kid)
-        self._save()
+            self._save()
         return str(new.kid)
 
     def rotate_step(self, step: str) -> str:
@@ -155,7 +157,7 @@ class DevIssuer:
                 self.keys = [k for k in self.keys if k.kid == self.signing_kid]
             else:
                 raise ValueError(f"rotation step {step!r}: publish, activate or retire")
-        self._save()
+            self._save()
         return str(self.keys[-1].kid)
 
     def mint(
@@ -198,6 +200,8 @@ class DevIssuer:
         return list(KeySet.import_key_set(state["keys"]).keys)
 
     def _save(self) -> None:
+        """Write the state whole (a temporary file renamed over it: a reader never sees half of it), and
+        remember its mtime, so that `_reload` takes only another process's rotations for one."""
         if self.state_path is None:
             return
         self.state_path.parent.mkdir(parents=True, exist_ok=True)
@@ -208,17 +212,31 @@ class DevIssuer:
             "signing_kid": getattr(self, "signing_kid", str(self.keys[-1].kid)),
             "keys": KeySet(list(self.keys)).as_dict(private=True),
         }
-        self.state_path.write_text(json.dumps(state, indent=1))
-        self.state_path.chmod(0o600)
+        written = self.state_path.with_name(f".{STATE_FILE}.{os.getpid()}")
+        descriptor = os.open(written, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(descriptor, "w") as handle:
+            json.dump(state, handle, indent=1)
+        os.replace(written, self.state_path)
+        self._state_mtime = self.state_path.stat().st_mtime_ns
 
     def _reload(self) -> None:
-        """Pick up a rotation made by another process (`fastauthz rotate`)."""
-        if self.state_path is not None and self.state_path.exists():
-            keys = self._load_keys()
-            if keys and [k.kid for k in keys] != [k.kid for k in self.keys]:
-                signing = json.loads(self.state_path.read_text()).get("signing_kid") or str(keys[-1].kid)
-                with self._lock:
-                    self.keys, self.signing_kid = keys, signing
+        """Pick up a rotation made by another process (`fastauthz rotate`): the state file changed since
+        this issuer last wrote or read it. (Comparing the keys instead raced with this issuer's own
+        rotation steps: a JWKS request between a step and its save put the old keys back.)"""
+        if self.state_path is None:
+            return
+        with self._lock:
+            try:
+                mtime = self.state_path.stat().st_mtime_ns
+            except FileNotFoundError:
+                return
+            if mtime == self._state_mtime:
+                return
+            state = json.loads(self.state_path.read_text())
+            keys = list(KeySet.import_key_set(state["keys"]).keys)
+            self._state_mtime = mtime
+            if keys:
+                self.keys, self.signing_kid = keys, state.get("signing_kid") or str(keys[-1].kid)
 
     # -- server ----------------------------------------------------------------------------------
     def start(self) -> DevIssuer:

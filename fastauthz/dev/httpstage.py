@@ -21,6 +21,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -64,6 +65,7 @@ class HttpStageConfig:
         account: str = "123456789012",
         concurrency: int = 4,
         log: Callable[[str], Any] | None = None,
+        log_dir: Path | None = None,
     ) -> None:
         if kind not in KINDS:
             raise ValueError(f"API type {kind!r}: use one of {', '.join(KINDS)}")
@@ -78,7 +80,7 @@ class HttpStageConfig:
         self.routes = routes if routes is not None else {"$default": None}
         self.public = frozenset(public)
         self.host, self.port, self.stage, self.api = host, port, stage, api or api_id()
-        self.region, self.account, self.concurrency, self.log = region, account, concurrency, log
+        self.region, self.account, self.concurrency, self.log, self.log_dir = region, account, concurrency, log, log_dir
 
 
 class HttpRequest:
@@ -96,8 +98,10 @@ class HttpRequest:
 class HttpStage:
     def __init__(self, config: HttpStageConfig) -> None:
         self.config = config
-        self.authorizer = LambdaFunction(config.authorizer, config.concurrency, 0, config.log)
-        self.integrations = {key: LambdaFunction(spec, config.concurrency, 0, config.log) for key, spec in config.routes.items() if spec}
+        self.authorizer = LambdaFunction(config.authorizer, config.concurrency, 0, config.log, config.log_dir)
+        self.integrations = {
+            key: LambdaFunction(spec, config.concurrency, 0, config.log, config.log_dir) for key, spec in config.routes.items() if spec
+        }
         self.cache: dict[tuple[str, ...], tuple[float, Any]] = {}
         self.invocations = 0  # of the authorizer: a cached answer does not invoke it
         self.answered: list[tuple[str, str, int]] = []  # (method, target, status) of every request, for tests and the log

@@ -5,18 +5,24 @@ environment serves one invocation at a time and is reused while idle; a concurre
 environments; an invocation over the timeout destroys its environment (as Lambda does); optional
 recycling after N invocations. The handler's stdout (its logs) goes to the worker's stderr, which
 the stage forwards or drops; the worker's real stdout carries the protocol (one JSON line each way).
+With a log file, the function's log lines and a `REPORT` line per invocation (Duration, Max Memory
+Used, Init Duration on a cold start) are written there as Lambda writes them to CloudWatch Logs, each
+after a timestamp as `aws logs tail` prints them, so that the load test reads either alike.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import os
 import sys
 import time
 import uuid
 from collections.abc import Callable
-from typing import Any
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TextIO
 
 import orjson
 
@@ -65,16 +71,29 @@ class _Environment:
         self.invocations = 0
         self.init_ms = 0.0
         self.initialised = False
+        self.max_rss_kb = 0
 
 
 class LambdaFunction:
     """A pool of execution environments for one function."""
 
-    def __init__(self, spec: FunctionSpec, concurrency: int = 4, recycle_after: int = 0, log: Callable[[str], Any] | None = None) -> None:
+    def __init__(
+        self,
+        spec: FunctionSpec,
+        concurrency: int = 4,
+        recycle_after: int = 0,
+        log: Callable[[str], Any] | None = None,
+        log_dir: Path | None = None,
+    ) -> None:
         self.spec = spec
         self.concurrency = concurrency
         self.recycle_after = recycle_after
         self._log = log
+        self._log_file: TextIO | None = None
+        if log_dir is not None:  # <dir>/<function>.log, as its log group would hold (a fresh file per start)
+            log_dir.mkdir(parents=True, exist_ok=True)
+            file_name = "".join(c if c.isalnum() or c in "-_." else "_" for c in spec.name)
+            self._log_file = open(log_dir / f"{file_name}.log", "w", buffering=1)
         self._idle: list[_Environment] = []
         self._all: set[_Environment] = set()
         self._slots: asyncio.Semaphore | None = None
@@ -95,8 +114,9 @@ class LambdaFunction:
             self.invocations += 1
             environment.invocations += 1
             started = time.perf_counter()
+            request_id = str(uuid.uuid4())
             try:
-                line = orjson.dumps({"event": event, "request_id": str(uuid.uuid4()), "deadline_ms": self.spec.timeout * 1000})
+                line = orjson.dumps({"event": event, "request_id": request_id, "deadline_ms": self.spec.timeout * 1000})
                 assert environment.process.stdin is not None and environment.process.stdout is not None
                 environment.process.stdin.write(line + b"\n")
                 await environment.process.stdin.drain()
@@ -104,6 +124,8 @@ class LambdaFunction:
             except TimeoutError:
                 outcome.timed_out = True
                 outcome.error_type, outcome.error_message = "Timeout", f"Task timed out after {self.spec.timeout:.2f} seconds"
+                outcome.duration_ms = self.spec.timeout * 1000
+                self._report(request_id, outcome, environment, "timeout")
                 await self._destroy(environment)
                 return outcome
             except (ConnectionError, BrokenPipeError) as error:
@@ -116,17 +138,38 @@ class LambdaFunction:
                 await self._destroy(environment)
                 return outcome
             answer = orjson.loads(reply)
+            environment.max_rss_kb = answer.get("max_rss_kb", 0)
             if "error" in answer:
                 outcome.error_type = answer["error"]["errorType"]
                 outcome.error_message = answer["error"]["errorMessage"]
             else:
                 outcome.result = answer["result"]
             outcome.reason = answer.get("reason")
+            self._report(request_id, outcome, environment)
             if self.recycle_after and environment.invocations >= self.recycle_after:
                 await self._destroy(environment)
             else:
                 self._idle.append(environment)
             return outcome
+
+    def _report(self, request_id: str, outcome: Outcome, environment: _Environment, status: str = "") -> None:
+        """Lambda's REPORT line for one invocation, to the log file (with a Status only on a timeout, as
+        Lambda's text log format: a handler's exception, an authorizer's refusal, is no failed status)."""
+        if self._log_file is None:
+            return
+        line = (
+            f"REPORT RequestId: {request_id}\tDuration: {outcome.duration_ms:.2f} ms\tBilled Duration: {math.ceil(outcome.duration_ms)} ms"
+            f"\tMemory Size: {self.spec.memory_mb} MB\tMax Memory Used: {math.ceil(environment.max_rss_kb / 1024)} MB"
+        )
+        if outcome.cold:
+            line += f"\tInit Duration: {outcome.init_ms:.2f} ms"
+        if status:
+            line += f"\tStatus: {status}"
+        self._write_log(line)
+
+    def _write_log(self, message: str) -> None:
+        assert self._log_file is not None
+        self._log_file.write(f"{datetime.now(UTC).isoformat(timespec='microseconds')} {message}\n")
 
     async def _start(self, outcome: Outcome) -> _Environment | None:
         """A cold start: a fresh interpreter imports the handler module."""
@@ -170,8 +213,11 @@ class LambdaFunction:
     async def _forward_logs(self, process: asyncio.subprocess.Process) -> None:
         assert process.stderr is not None
         while line := await process.stderr.readline():
+            text = line.decode(errors="replace").rstrip()
             if self._log is not None:
-                self._log(f"[{self.spec.name}] {line.decode(errors='replace').rstrip()}")
+                self._log(f"[{self.spec.name}] {text}")
+            if self._log_file is not None:
+                self._write_log(text)
 
     async def _destroy(self, environment: _Environment) -> None:
         self._all.discard(environment)
@@ -184,6 +230,9 @@ class LambdaFunction:
         for environment in list(self._all):
             await self._destroy(environment)
         self._idle.clear()
+        if self._log_file is not None:
+            self._log_file.close()
+            self._log_file = None
 
     def stats(self) -> dict[str, Any]:
         inits = sorted(self.init_ms)
@@ -252,15 +301,20 @@ def _worker() -> int:
         protocol.write(orjson.dumps({"init_error": {"errorType": type(error).__name__, "errorMessage": str(error)}}) + b"\n")
         return 1
     protocol.write(orjson.dumps({"init_ms": (time.perf_counter() - started) * 1000}) + b"\n")
+    import resource
+
     for line in sys.stdin.buffer:
         request = orjson.loads(line)
         context = LambdaContext(request["request_id"], time.monotonic() + request["deadline_ms"] / 1000)
         tap.reason = None
         try:
             result = handler(request["event"], context)
-            encoded = orjson.dumps({"result": result, "reason": tap.reason}, default=str)
+            answer: dict[str, Any] = {"result": result}
         except Exception as error:
-            encoded = orjson.dumps({"error": {"errorType": type(error).__name__, "errorMessage": str(error)}, "reason": tap.reason})
+            answer = {"error": {"errorType": type(error).__name__, "errorMessage": str(error)}}
+        # Max Memory Used: the environment's peak resident set, as Lambda reports it (kilobytes on Linux)
+        answer |= {"reason": tap.reason, "max_rss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}
+        encoded = orjson.dumps(answer, default=str)
         protocol.write(encoded + b"\n")
     return 0
 

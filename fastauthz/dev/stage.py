@@ -16,6 +16,7 @@ import http
 import http.server
 import time
 from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -50,6 +51,7 @@ class StageConfig:
         concurrency: int = 4,
         recycle_after: int = 0,
         log: Callable[[str], Any] | None = None,
+        log_dir: Path | None = None,
         say: Callable[[str], Any] | None = None,
         max_lifetime: float = 7200.0,
         idle_timeout: float = 600.0,
@@ -76,6 +78,7 @@ class StageConfig:
         # API Gateway's limits on a WebSocket: 2 hours in all, 10 minutes without a message (scaled down in tests).
         self.max_lifetime, self.idle_timeout = max_lifetime, idle_timeout
         self.log = log  # the functions' own log lines, and the stage's notes on them
+        self.log_dir = log_dir  # <function>.log files with Lambda's REPORT lines (the load test reads them)
         self.say = say  # one line per connect: status, reason code, the authorizer's time, cold or warm
 
 
@@ -122,11 +125,12 @@ class Stage:
         self.functions: dict[str, LambdaFunction] = {}
         for role, spec in [("authorizer", config.authorizer), ("$connect", config.connect), ("$disconnect", config.disconnect)]:
             if spec is not None:
-                self.functions[role] = LambdaFunction(spec, config.concurrency, config.recycle_after, config.log)
+                self.functions[role] = LambdaFunction(spec, config.concurrency, config.recycle_after, config.log, config.log_dir)
         # Message routes apart from the connection's own functions: a route named `authorizer` is
         # just a route, and a message can select no function but a route's.
         self.routes = {
-            key: LambdaFunction(spec, config.concurrency, config.recycle_after, config.log) for key, spec in config.routes.items()
+            key: LambdaFunction(spec, config.concurrency, config.recycle_after, config.log, config.log_dir)
+            for key, spec in config.routes.items()
         }
         self.connections: dict[str, tuple[ServerConnection, Connect, dict[str, Any] | None]] = {}
         self.records: list[ConnectRecord] = []

@@ -53,10 +53,18 @@ def _stage_config(args: argparse.Namespace, authorizer_env: dict[str, str], life
         concurrency=args.concurrency,
         recycle_after=args.recycle_after,
         log=print if args.function_logs else None,
+        log_dir=_log_dir(args),
         say=None if args.quiet else print,
         max_lifetime=args.max_lifetime,
         idle_timeout=args.idle_timeout,
     )
+
+
+def _log_dir(args: argparse.Namespace) -> Path | None:
+    """Where the functions' logs and REPORT lines go: --log-dir, else `fastauthz dev`'s <state>/logs."""
+    if args.log_dir:
+        return Path(args.log_dir)
+    return Path(args.state) / "logs" if getattr(args, "state", None) else None
 
 
 def _http_stage_config(args: argparse.Namespace, authorizer_env: dict[str, str]) -> Any:
@@ -79,6 +87,7 @@ def _http_stage_config(args: argparse.Namespace, authorizer_env: dict[str, str])
         stage=args.stage,
         concurrency=args.concurrency,
         log=print if args.function_logs else None,
+        log_dir=_log_dir(args),
     )
 
 
@@ -88,7 +97,7 @@ async def _serve_stage(args: argparse.Namespace, authorizer_env: dict[str, str],
 
         front = await HttpStage(_http_stage_config(args, authorizer_env)).start()
         print(f"{banner}{args.http} stage {front.url}", flush=True)
-        _save_state(state, {"stage": front.url})
+        _save_state(state, {"stage": front.url, **_logs_saved(args)})
         try:
             await asyncio.Event().wait()
         finally:
@@ -108,7 +117,7 @@ async def _serve_stage(args: argparse.Namespace, authorizer_env: dict[str, str],
             lifetime.stop()
         raise
     print(f"{banner}stage {stage.url}  (management: POST {stage.management_url}/<connectionId>)", flush=True)
-    saved: dict[str, Any] = {"stage": stage.url, "management": stage.management_url}
+    saved: dict[str, Any] = {"stage": stage.url, "management": stage.management_url, **_logs_saved(args)}
     sweeper = asyncio.create_task(lifetime.sweep_forever()) if lifetime is not None else None
     if lifetime is not None:
         registry = lifetime.environment
@@ -128,6 +137,12 @@ async def _serve_stage(args: argparse.Namespace, authorizer_env: dict[str, str],
         await stage.close()
         if lifetime is not None:
             lifetime.stop()
+
+
+def _logs_saved(args: argparse.Namespace) -> dict[str, str]:
+    """The authorizer's log file, for `fastauthz loadtest --lambda-log-file` (REPORT lines: cold starts)."""
+    log_dir = _log_dir(args)
+    return {"authorizer_log": str((log_dir / "authorizer.log").resolve())} if log_dir is not None else {}
 
 
 def _save_state(state: Path | None, values: dict[str, Any]) -> None:
@@ -234,6 +249,11 @@ def add_commands(commands: Any) -> None:
             "--idle-timeout", type=float, default=600.0, help="close connections idle this long, seconds (API Gateway: 10 min)"
         )
         command.add_argument("--function-logs", action="store_true", help="print the functions' log lines")
+        command.add_argument(
+            "--log-dir",
+            help="write each function's log lines and Lambda's REPORT lines to DIR/<function>.log "
+            "(fastauthz dev: default <state>/logs; what fastauthz loadtest --lambda-log-file reads)",
+        )
         command.add_argument("--quiet", action="store_true", help="no line per connect (status, reason, the authorizer's time)")
         command.add_argument(
             "--http",

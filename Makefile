@@ -40,8 +40,11 @@ $(LOADTEST_STAMP): $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[dev,loadtest]'
 	touch $(LOADTEST_STAMP)
 
-## make loadtest-local: issuer + local stage + a bounded headless locust run (40 s, loopback) with a key rotation and an IdP outage
+## make loadtest-local: the README's load tests run from the wheel in a fresh virtualenv (WebSocket and REST,
+## single and a master with two workers), then fastauthz loadtest against the local stage (40 s, loopback)
+## through a key rotation and an IdP outage
 loadtest-local: $(LOADTEST_STAMP)
+	$(BIN)/python -m pytest -q loadtest/checks
 	$(BIN)/python -m loadtest.run_local
 
 ## make loadtest-local-http: the same against the stage's REST front (TOKEN authorizer, 40 s, rotation and outage)

@@ -1,7 +1,7 @@
-"""`make loadtest-local`: the dev issuer and local stage on 127.0.0.1, a bounded headless locust run
-against them, and a key rotation and an IdP outage in the middle of it.
+"""`make loadtest-local`: the dev issuer and local stage on 127.0.0.1, a bounded `fastauthz loadtest` run
+against them (the product's command, open model), and a key rotation and an IdP outage in the middle of it.
 
-    python -m loadtest.run_local [--run-time 40] [--users 16] [--scenario steady|ramp|storm] [--no-events]
+    python -m loadtest.run_local [--run-time 40] [--rate 100] [--scenario steady|ramp|storm|expiring] [--no-events]
                                  [--api websocket|rest-token|rest-request|http-1.0|http-2.0|http-2.0-simple]
 
 Timeline (fractions of the run): 0.20 the issuer publishes a new key; 0.45 it signs with it; 0.55
@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -61,7 +62,7 @@ def start_target(
         "--authorizer-env",
         "JWT_JWKS_TTL_SECONDS=5",
         "--authorizer-env",
-        "LOG_LEVEL=ERROR",
+        "LOG_LEVEL=INFO",  # the decision lines: the reason codes of the authorizer's figures,
         "--authorizer-env",
         "JWT_REQUIRED_SCOPES=chat",
         "--authorizer-env",
@@ -93,11 +94,12 @@ def start_target(
     return target, issuer, stage
 
 
-def locust_command(locustfile: str, stage: str, args: argparse.Namespace) -> list[str]:
-    """A bounded headless locust run of loadtest/<locustfile> against the stage, as the options say."""
+def loadtest_command(stage: str, state_dir: str, args: argparse.Namespace) -> list[str]:
+    """`fastauthz loadtest` against the stage, its tokens minted with the dev issuer's keys and its
+    authorizer's REPORT lines read from the stage's log (cold starts)."""
     return [
-        *(sys.executable, "-m", "locust", "-f", str(ROOT / "loadtest" / locustfile), "--headless", "--only-summary"),
-        *("--host", stage, "--users", str(args.users), "--spawn-rate", str(args.users), "--run-time", f"{int(args.run_time)}s"),
+        *(sys.executable, "-m", "fastauthz.dev.cli", "loadtest", "--host", stage, "--tokens", f"mint:{state_dir}"),
+        *("--run-time", f"{int(args.run_time)}s", "--lambda-log-file", str(Path(state_dir) / "logs" / "authorizer.log")),
     ]
 
 
@@ -114,8 +116,8 @@ def run_timeline(issuer: str, run_time: float, started: float, stop: threading.E
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--run-time", type=float, default=40)
-    parser.add_argument("--users", type=int, default=16)
-    parser.add_argument("--connects-per-user", type=float, default=20)
+    parser.add_argument("--rate", default="100", help="connects per second (fastauthz loadtest --rate; default: %(default)s)")
+    parser.add_argument("--users", type=int, default=16, help="the expiring scenario's users")
     parser.add_argument(
         "--scenario",
         default="steady",
@@ -142,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="fastauthz-load-") as state_dir:
         target, issuer, stage = start_target(Path(state_dir), args.refuse_with, args.api)
         print(
-            f"target: stage {stage}, issuer {issuer}; {args.scenario}, {args.users} users x {args.connects_per_user:g} connects/s, "
+            f"target: stage {stage}, issuer {issuer}; {args.scenario}, --rate {args.rate}, "
             f"{args.run_time:g} s{'' if args.no_events else ', with a key rotation and an IdP outage'}",
             flush=True,
         )
@@ -150,34 +152,21 @@ def main(argv: list[str] | None = None) -> int:
         try:
             name = f"local-{'' if args.api == 'websocket' else args.api + '-'}{args.scenario}{'' if args.no_events else '-events'}"
             command = [
-                *locust_command("locustfile.py" if args.api == "websocket" else "http_locustfile.py", stage, args),
-                "--stop-timeout",
-                "5",
-                "--scenario",
-                args.scenario,
-                "--tokens",
-                f"mint:{state_dir}",
-                "--connects-per-user",
-                str(args.connects_per_user),
-                "--max-p99-ms",
-                str(args.max_p99_ms),
-                "--csv",
-                str(out / name),
-                "--html",
-                str(out / f"{name}.html"),
-                "--summary-json",
-                str(out / f"{name}.json"),
-                "--refuse-with",
-                args.refuse_with,
-                "--loglevel",
-                "WARNING",
+                *loadtest_command(stage, state_dir, args),
+                *("--api", "websocket" if args.api == "websocket" else "http" if args.api.startswith("http") else "rest"),
+                *("--rate", args.rate, "--scenario", args.scenario, "--max-p99-ms", str(args.max_p99_ms)),
+                *("--csv", str(out / name), "--summary-json", str(out / f"{name}.json"), "--report", str(out / f"{name}.html")),
+                *("--refuse-with", args.refuse_with),
                 *(["--simple-responses"] if args.api.endswith("-simple") else []),
             ]
             started = time.monotonic()
             if not args.no_events:
                 threading.Thread(target=run_timeline, args=(issuer, args.run_time, started, stop), daemon=True).start()
             env = {**os.environ, "PYTHONPATH": str(ROOT)}
-            return subprocess.run(command, cwd=ROOT, env=env, timeout=args.run_time + 60).returncode
+            status = subprocess.run(command, cwd=ROOT, env=env, timeout=args.run_time + 60).returncode
+            # the authorizer's log (its decision lines and REPORT lines), kept beside the results for a failed run's reader
+            shutil.copy(Path(state_dir) / "logs" / "authorizer.log", out / f"{name}-authorizer.log")
+            return status
         finally:
             stop.set()
             target.terminate()
@@ -199,9 +188,8 @@ def run_expiring(args: argparse.Namespace) -> int:
             flush=True,
         )
         try:
-            command = locust_command("lifetime_locustfile.py", stage, args)
-            command += ["--stop-timeout", "15", "--tokens", f"mint:{state_dir}", "--close-bound", "5", "--loglevel", "WARNING"]
-            command += ["--summary-json", str(out / "local-expiring.json")]
+            command = [*loadtest_command(stage, state_dir, args), "--lifetime", "--users", str(args.users), "--stop-timeout", "15"]
+            command += ["--close-bound", "5", "--summary-json", str(out / "local-expiring.json")]
             env = {**os.environ, "PYTHONPATH": str(ROOT)}
             return subprocess.run(command, cwd=ROOT, env=env, timeout=args.run_time + 90).returncode
         finally:

@@ -1,7 +1,6 @@
-"""Locust load test of connection lifetime (fastauthz.connections): connections whose tokens expire
-during the run must be closed by the server, on time.
-
-    python -m loadtest.run_local --scenario expiring      (the local stage, sweeper every second)
+"""The load test of connection lifetime (fastauthz.connections): connections whose tokens expire
+during the run must be closed by the server, on time (`fastauthz loadtest --scenario expiring`;
+`make loadtest-local-lifetime` against the local stage, sweeper every second).
 
 Each user connects with a token valid for a few seconds (--token-ttl, spread ±50%), holds the
 connection without sending (so that nothing but the token's expiry can end it before API Gateway's
@@ -23,7 +22,9 @@ from typing import Any
 import websocket
 from locust import User, between, events, task
 
-from loadtest import core
+from fastauthz.loadtest import core
+from fastauthz.loadtest.sockets import close
+from fastauthz.loadtest.tokens import claims_of
 
 core.verdict_owner[0] = "lifetime"  # this file's verdict sets the exit code, not the decision verdict
 
@@ -51,7 +52,7 @@ class ExpiringConnectionUser(User):
         options = self.environment.parsed_options
         ttl = options.token_ttl * random.uniform(0.5, 1.5)  # noqa: S311 (a spread of deadlines, not a secret)
         token = supply.short_lived(ttl)
-        exp = json.loads(_b64(token.split(".")[1]))["exp"]
+        exp = claims_of(token)["exp"]
         started = time.perf_counter()
         try:
             connection = websocket.create_connection(
@@ -73,7 +74,7 @@ class ExpiringConnectionUser(User):
             outcome = "never"
         closed_at = time.time()
         if outcome == "never":
-            connection.close()
+            close(connection)
         else:
             delay = closed_at - exp
             delays.append(delay)
@@ -86,12 +87,6 @@ class ExpiringConnectionUser(User):
         self.environment.events.request.fire(
             request_type="WS", name=f"lifetime[{outcome}]", response_time=max(elapsed_ms, 0.0), response_length=0, exception=exception
         )
-
-
-def _b64(segment: str) -> bytes:
-    import base64
-
-    return base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
 
 
 @events.quitting.add_listener

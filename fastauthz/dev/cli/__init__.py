@@ -10,6 +10,8 @@ fastauthz inspect TOKEN        decoded header and claims (NOT verified)
 fastauthz disconnect --sub S [--issuer I]   sign a user out: close the open connections of S (of issuer I; else of every issuer)
 fastauthz check-config         validate the environment the handler would see, fetch its keys
 fastauthz demo                 the scripted demo (make demo)
+fastauthz loadtest --host wss://… --rate 100 --run-time 2m   load-test a stage (pip install 'fastauthz[loadtest]')
+fastauthz loadtest-key --issuer https://loadtest.example.com --audience my-api   a load-test issuer to trust beside your IdP
 
 Exit status: 0 done; 1 refused or failed (keys not loaded, a service not reachable); 2 usage or
 configuration (a bad option or setting, a missing dependency or dev state); 130 interrupted.
@@ -21,12 +23,12 @@ from __future__ import annotations
 import argparse
 import sys
 
-from . import deployment, issuing, stages
+from . import deployment, issuing, loadtesting, stages
 from .errors import CommandError, explain
 
 # Each group registers its commands (cut by what they act on: the dev issuer and its tokens, the
 # local stages, a deployment's configuration and connections).
-GROUPS = (stages, issuing, deployment)
+GROUPS = (stages, issuing, deployment, loadtesting)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -39,7 +41,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)  # a usage error: argparse's one line and exit status 2
+    parser = build_parser()
+    args, passthrough = parser.parse_known_args(argv)  # a usage error: argparse's one line and exit status 2
+    if passthrough and not getattr(args, "passes_through", False):
+        parser.error(f"unrecognized arguments: {' '.join(passthrough)}")
+    args.passthrough = passthrough
     try:
         return int(args.run(args))
     except KeyboardInterrupt:

@@ -6,8 +6,12 @@ from __future__ import annotations
 
 import errno
 
-# What the local stage, dev issuer and registry need beyond the runtime: pip install 'fastauthz[local]'.
-LOCAL_EXTRAS = {"joserfc", "websockets", "orjson", "boto3", "botocore", "moto", "locust"}
+# What the local stage, dev issuer and registry need beyond the runtime (pip install 'fastauthz[local]'),
+# and what the load test needs beyond them (pip install 'fastauthz[loadtest]').
+EXTRAS = {
+    **dict.fromkeys(("joserfc", "websockets", "orjson", "boto3", "botocore", "moto"), "local"),
+    **dict.fromkeys(("locust", "gevent", "websocket", "requests"), "loadtest"),
+}
 
 
 class CommandError(Exception):
@@ -27,8 +31,9 @@ def explain(error: BaseException) -> tuple[str, int]:
         return f"configuration error: {error}", 2
     if isinstance(error, Rejected):
         return f"refused: {error}", 1
-    if isinstance(error, ModuleNotFoundError) and (error.name or "").split(".")[0] in LOCAL_EXTRAS:
-        return f"needs {error.name}, one of the local tools' packages: pip install 'fastauthz[local]'", 2
+    if isinstance(error, ModuleNotFoundError) and (error.name or "").split(".")[0] in EXTRAS:
+        extra = EXTRAS[(error.name or "").split(".")[0]]
+        return f"needs {error.name}, one of the {extra} tools' packages: pip install 'fastauthz[{extra}]'", 2
     # botocore's, by name: importing botocore to compare would cost the commands that never use it.
     if kind == "NoRegionError":
         return "no AWS region: set AWS_REGION (against fastauthz dev: --state DIR, default .fastauthz)", 2

@@ -106,7 +106,10 @@ class LambdaFunction:
             self._slots = asyncio.Semaphore(self.concurrency)
         async with self._slots:
             outcome = Outcome()
-            environment = self._idle.pop() if self._idle else None
+            # The longest idle first, as Lambda spreads invocations over its warm environments: the most
+            # recent first left the others idle for minutes at a steady rate, so that one woke with keys
+            # fetched before a rotation, during the IdP outage of make loadtest-local-http (a refusal).
+            environment = self._idle.pop(0) if self._idle else None
             if environment is None or environment.process.returncode is not None:
                 environment = await self._start(outcome)
                 if environment is None:

@@ -60,6 +60,7 @@ def add_options(command: argparse.ArgumentParser) -> None:
     command.add_argument("--master", action="store_true", help="locust's: drive workers (each `fastauthz loadtest --worker`)")
     command.add_argument("--worker", action="store_true", help="locust's: a load generator of a --master")
     command.add_argument("--expect-workers", type=int, default=1, help="locust's: workers the master waits for (default: %(default)s)")
+    command.add_argument("--processes", type=int, help="locust's: fork N workers on this host (-1: one per CPU), the rate shared among them")
     command.add_argument(
         "--lambda-log-group", help="after the run, read the authorizer's CloudWatch log group for the run's window (boto3)"
     )
@@ -93,6 +94,8 @@ def run(args: argparse.Namespace, passthrough: list[str]) -> int:
     seconds = parse_seconds(args.run_time)
     _check_supply(tokens, args.mix)
     processes = args.expect_workers if args.master else 1
+    if args.processes:  # locust forks the workers and is their master, expecting as many
+        processes = args.processes if args.processes > 0 else os.cpu_count() or 1
     if args.rate:
         _check_rate(args, api, seconds)
         command += ["--users", str(processes), "--spawn-rate", str(processes), "--schedule-seconds", f"{seconds:g}"]
@@ -112,7 +115,7 @@ def run(args: argparse.Namespace, passthrough: list[str]) -> int:
         if "--only-summary" not in passthrough:
             command += ["--only-summary"]
         started = time.time()
-        bound = seconds + args.stop_timeout + START_ALLOWANCE + (WORKERS_WAIT if args.master else 0)
+        bound = seconds + args.stop_timeout + START_ALLOWANCE + (WORKERS_WAIT if args.master or args.processes else 0)
         status = _bounded(command, bound)
         return _after(args, summary_path, log_file, started, status)
 
@@ -132,6 +135,8 @@ def _forwarded(args: argparse.Namespace) -> list[str]:
     forwarded = ["--master"] if args.master else []
     if args.master:
         forwarded += ["--expect-workers", str(args.expect_workers)]
+    if args.processes:
+        forwarded += ["--processes", str(args.processes)]
     if args.rate:
         forwarded += ["--rate", args.rate]
     if args.mix:

@@ -200,6 +200,7 @@ def cmd_dev(args: argparse.Namespace) -> int:
         banner = (
             f"dev issuer {issuer.issuer} (state {args.state}/)\n"
             f"try:\n{try_it}  {cli} rotate --state {args.state}\n"
+            f"  {cli} loadtest --state {args.state}{' --api ' + args.http.split('-')[0] if args.http else ''} --rate 50 --run-time 30s\n"
             f"a token valid for an hour:\n  {token}\n"
         )
         extra = dict(item.partition("=")[::2] for item in args.authorizer_env or [])

@@ -14,6 +14,7 @@ import shlex
 import signal
 import socket
 import subprocess
+import threading
 import time
 from contextlib import suppress
 from pathlib import Path
@@ -84,6 +85,9 @@ def run_block(workdir: Path, options: str, lines: list[str], timeout: float = 60
             if re.match(r"(rest-token|rest-request|http-1\.0|http-2\.0) stage http://|sign a user out:|stage ws://", line) or not line:
                 break
         assert "stage" in banner, banner
+        # the first terminal shows what the stage prints (a line per connect): read it, as a terminal
+        # does, or the pipe fills and the stage blocks on its next line (a load test's thousands)
+        threading.Thread(target=dev.stdout.read, daemon=True).start()
         time.sleep(0.5)
         for command in commands_of(lines):
             started = time.monotonic()

@@ -60,7 +60,9 @@ def add_options(command: argparse.ArgumentParser) -> None:
     command.add_argument("--master", action="store_true", help="locust's: drive workers (each `fastauthz loadtest --worker`)")
     command.add_argument("--worker", action="store_true", help="locust's: a load generator of a --master")
     command.add_argument("--expect-workers", type=int, default=1, help="locust's: workers the master waits for (default: %(default)s)")
-    command.add_argument("--processes", type=int, help="locust's: fork N workers on this host (-1: one per CPU), the rate shared among them")
+    command.add_argument(
+        "--processes", type=int, help="locust's: fork N workers on this host (-1: one per CPU), the rate shared among them"
+    )
     command.add_argument(
         "--lambda-log-group", help="after the run, read the authorizer's CloudWatch log group for the run's window (boto3)"
     )
@@ -79,7 +81,7 @@ def run(args: argparse.Namespace, passthrough: list[str]) -> int:
             raise CommandError(f"needs {module}: pip install 'fastauthz[{extra}]'", 2)
     api = "lifetime" if args.lifetime else args.api
     if args.locust_help:
-        return subprocess.run([sys.executable, "-m", "locust", "-f", str(Path(__file__).with_name(USER_MODULES[api])), "--help"]).returncode
+        return _locust_help(api)
     if args.lifetime and args.api != "websocket":
         raise CommandError("--lifetime: WebSocket connections only (--api websocket)", 2)
     command = [sys.executable, "-m", "locust", "-f", str(Path(__file__).with_name(USER_MODULES[api])), *passthrough]
@@ -118,6 +120,22 @@ def run(args: argparse.Namespace, passthrough: list[str]) -> int:
         bound = seconds + args.stop_timeout + START_ALLOWANCE + (WORKERS_WAIT if args.master or args.processes else 0)
         status = _bounded(command, bound)
         return _after(args, summary_path, log_file, started, status)
+
+
+def _locust_help(api: str) -> int:
+    """locust's options, then the load test's own (locust's --help does not list a locustfile's)."""
+    from .options import add_http_options, add_lifetime_options, add_run_options
+
+    status = subprocess.run([sys.executable, "-m", "locust", "--help"]).returncode
+    parser = argparse.ArgumentParser(prog="fastauthz loadtest", add_help=False, usage=argparse.SUPPRESS)
+    add_run_options(parser)
+    if api in ("rest", "http"):
+        add_http_options(parser.add_argument_group("REST and HTTP APIs"))
+    if api == "lifetime":
+        add_lifetime_options(parser.add_argument_group("--lifetime"))
+    print("\nThe load test's options (fastauthz.loadtest):")
+    print(parser.format_help())
+    return status
 
 
 def parse_seconds(text: str) -> float:

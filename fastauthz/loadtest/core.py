@@ -16,15 +16,15 @@ import json
 import math
 import sys
 import time
-from argparse import SUPPRESS
 from collections import defaultdict
 from collections.abc import Callable
 from typing import Any
 
 from locust import LoadTestShape, constant_throughput, events
 
+from .options import add_run_options
 from .results import EXPECTED_CLASSES, classify, judge, print_verdict, results
-from .tokens import DEFAULT_MIX, TokenSupply, TokenSupplyError, expected_status, parse_mix
+from .tokens import TokenSupply, TokenSupplyError, expected_status, parse_mix
 
 decisions: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))  # kind -> outcome -> count
 wrong: dict[str, int] = defaultdict(int)
@@ -38,53 +38,7 @@ drivers: list[Any] = []
 verdict_owner: list[str] = ["decisions"]
 
 
-@events.init_command_line_parser.add_listener
-def _options(parser: Any) -> None:
-    group = parser.add_argument_group("fastauthz")
-    group.add_argument("--tokens", default="mint:.fastauthz", help="mint:<dir> | file:<path> | command:<cmd> (default: %(default)s)")
-    group.add_argument("--mix", default=DEFAULT_MIX, help="token kinds and weights (default: %(default)s)")
-    group.add_argument("--token-in", default="header", choices=["header", "query", "protocol"], help="protocol: WebSocket only")
-    group.add_argument("--query-param", default="authorization", help="the query parameter of --token-in query (default: %(default)s)")
-    group.add_argument(
-        "--rate",
-        default="",
-        help="open model: connects per second over the whole run and all workers, started on schedule whatever the "
-        "latency; A:B ramps from A to B over the run (default: the closed model, --users x --connects-per-user)",
-    )
-    group.add_argument("--schedule-seconds", type=float, default=0.0, help="open model: the schedule's length (default: --run-time)")
-    group.add_argument(
-        "--max-in-flight", type=int, default=2000, help="open model: connects open at once per process (default: %(default)s)"
-    )
-    group.add_argument(
-        "--max-lag", type=float, default=1.0, help="open model: fail the run when connects start this late, seconds (default: %(default)s)"
-    )
-    group.add_argument("--connects-per-user", type=float, default=5.0, help="closed model: connects per second per user")
-    group.add_argument("--hold-seconds", type=float, default=0.0, help="keep each allowed connection open this long")
-    group.add_argument("--message", default="", help="send this after connecting and wait for one reply")
-    group.add_argument("--connect-timeout", type=float, default=10.0, help="seconds (default: %(default)s)")
-    group.add_argument(
-        "--scenario",
-        default="users",
-        choices=["users", "steady", "ramp", "storm"],
-        help="users: locust's --users/--spawn-rate; the others are shapes over --run-time (with --rate: of the rate)",
-    )
-    group.add_argument(
-        "--refuse-with",
-        default="unauthorized",
-        choices=["unauthorized", "deny"],
-        help="the target authorizer's FASTAUTHZ_REFUSE_WITH: refused tokens expect 401, or 403 with deny",
-    )
-    group.add_argument(
-        "--simple-responses", action="store_true", help="HTTP API 2.0 with simple responses: every refusal is isAuthorized false, a 403"
-    )
-    group.add_argument("--max-error-ratio", type=float, default=0.01, help="failures other than wrong decisions (default: %(default)s)")
-    group.add_argument("--max-wrong", type=int, default=0)
-    group.add_argument("--max-p95-ms", type=float, default=0.0, help="0: not checked")
-    group.add_argument("--max-p99-ms", type=float, default=0.0, help="0: not checked")
-    group.add_argument("--summary-json", default="", help="write the results (totals, classes, percentiles, timeline) here")
-    # `fastauthz loadtest` prints the verdict itself, after locust's own table and with the authorizer's side
-    group.add_argument("--verdict-by-command", action="store_true", help=SUPPRESS)
-
+events.init_command_line_parser.add_listener(add_run_options)
 
 supply: TokenSupply | None = None
 

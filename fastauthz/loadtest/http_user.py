@@ -18,12 +18,10 @@ from locust import User, constant_throughput, events, task
 from fastauthz.loadtest import core
 from fastauthz.loadtest.arrivals import RateDriver
 from fastauthz.loadtest.core import ScenarioShape  # noqa: F401 (locust finds the load shape in this module)
+from fastauthz.loadtest.options import add_http_options
 from fastauthz.loadtest.tokens import TokenSupplyError, expected_status
 
-
-@events.init_command_line_parser.add_listener
-def _http_options(parser: Any) -> None:
-    parser.add_argument("--path", default="/messages", help="the route requested, under --host (default: %(default)s)")
+events.init_command_line_parser.add_listener(add_http_options)
 
 
 def http_expectation(kind: str, options: Any) -> int:

@@ -23,6 +23,7 @@ import websocket
 from locust import User, between, events, task
 
 from fastauthz.loadtest import core
+from fastauthz.loadtest.options import add_lifetime_options
 from fastauthz.loadtest.sockets import close
 from fastauthz.loadtest.tokens import claims_of
 
@@ -32,12 +33,7 @@ delays: list[float] = []  # seconds from exp to the server's close, per connecti
 outcomes: dict[str, int] = {"on time": 0, "late": 0, "never": 0}
 
 
-@events.init_command_line_parser.add_listener
-def _lifetime_options(parser: Any) -> None:
-    parser.add_argument("--token-ttl", type=float, default=5.0, help="seconds a connection's token is valid (spread ±50%%)")
-    parser.add_argument("--close-bound", type=float, default=5.0, help="seconds after exp by which the server must close")
-    parser.add_argument("--max-never", type=int, default=0)
-    parser.add_argument("--max-late-ratio", type=float, default=0.0)
+events.init_command_line_parser.add_listener(add_lifetime_options)
 
 
 class ExpiringConnectionUser(User):

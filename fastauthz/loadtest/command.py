@@ -84,6 +84,8 @@ def run(args: argparse.Namespace, passthrough: list[str]) -> int:
         return _locust_help(api)
     if args.lifetime and args.api != "websocket":
         raise CommandError("--lifetime: WebSocket connections only (--api websocket)", 2)
+    if args.lifetime and args.rate:
+        raise CommandError("--lifetime holds connections until the server closes them: give --users, not --rate", 2)
     command = [sys.executable, "-m", "locust", "-f", str(Path(__file__).with_name(USER_MODULES[api])), *passthrough]
     if args.worker:  # the master sends the rest (our options, the host); the worker needs only the user module
         return subprocess.run([*command, "--worker"]).returncode

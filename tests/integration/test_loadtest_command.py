@@ -178,6 +178,7 @@ def test_a_target_that_refuses_connections_is_a_failure_class_not_a_decision(sta
         (["--tokens", "file:tokens.txt", "--mix", "valid=9,expired=1"], "gave no 'expired <token>' lines"),
         (["--tokens", "command:false"], "exited with 1"),
         (["--lifetime", "--api", "rest"], "WebSocket connections only"),
+        (["--lifetime", "--rate", "10"], "give --users, not --rate"),
     ],
 )
 def test_a_mistake_is_refused_before_the_run_in_one_line(tmp_path: Path, arguments: list[str], says: str) -> None:

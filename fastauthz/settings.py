@@ -31,6 +31,9 @@ HMAC_ALGORITHMS = ("HS256", "HS384", "HS512")
 TOKEN_SOURCES = ("header", "query", "protocol", "cookie")
 LOG_LEVELS = ("DEBUG", "INFO", "WARN", "ERROR")
 MAX_LEEWAY_SECONDS = 300  # JWT_LEEWAY_SECONDS' upper bound: `fastauthz token --expired` expires past it
+# How long ago the tools' expired tokens expired (`fastauthz token --expired`, the load test's): past any
+# leeway, with a minute to spare, so that they are refused whatever JWT_LEEWAY_SECONDS is.
+EXPIRED_BY = MAX_LEEWAY_SECONDS + 60
 # RFC 7518 §3.2: an HMAC key must be at least as long as the hash output; 32 bytes covers HS256.
 MIN_HMAC_SECRET_BYTES = 32
 

@@ -6,7 +6,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from fastauthz.dev.tokens import b64url, b64url_decode
+from fastauthz.dev.tokens import b64url, b64url_decode, tamper
+
+__all__ = ["forge", "parts", "tamper"]
 
 
 def forge(header: Any, payload: Any, signature: bytes = b"") -> str:
@@ -16,12 +18,6 @@ def forge(header: Any, payload: Any, signature: bytes = b"") -> str:
         return b64url(part if isinstance(part, bytes) else json.dumps(part).encode())
 
     return f"{segment(header)}.{segment(payload)}.{b64url(signature)}"
-
-
-def tamper(token: str) -> str:
-    """Same header and payload, a signature that does not verify (still canonical base64url)."""
-    head, _, signature = token.rpartition(".")
-    return f"{head}.{signature[:-8]}{'A' * 8 if signature[-8:] != 'A' * 8 else 'B' + 'A' * 7}"
 
 
 def parts(token: str) -> tuple[dict[str, Any], dict[str, Any], bytes]:

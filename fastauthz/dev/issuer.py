@@ -204,7 +204,6 @@ class DevIssuer:
         remember its mtime, so that `_reload` takes only another process's rotations for one."""
         if self.state_path is None:
             return
-        self.state_path.parent.mkdir(parents=True, exist_ok=True)
         state = {
             "issuer": self.issuer,
             "audience": self.audience,
@@ -212,12 +211,7 @@ class DevIssuer:
             "signing_kid": getattr(self, "signing_kid", str(self.keys[-1].kid)),
             "keys": KeySet(list(self.keys)).as_dict(private=True),
         }
-        written = self.state_path.with_name(f".{STATE_FILE}.{os.getpid()}")
-        descriptor = os.open(written, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(descriptor, "w") as handle:
-            json.dump(state, handle, indent=1)
-        os.replace(written, self.state_path)
-        self._state_mtime = self.state_path.stat().st_mtime_ns
+        self._state_mtime = write_state(self.state_path, state)
 
     def _reload(self) -> None:
         """Pick up a rotation made by another process (`fastauthz rotate`): the state file changed since
@@ -320,6 +314,18 @@ def load_state(state_dir: str | Path) -> dict[str, Any]:
         raise FileNotFoundError(f"{path} not found: start `fastauthz issuer --state {state_dir}` first")
     state: dict[str, Any] = json.loads(path.read_text())
     return state
+
+
+def write_state(path: Path, state: dict[str, Any]) -> int:
+    """Write an issuer's state (its private keys) readable by its owner only, whole: a temporary file
+    renamed over the old one, so that a reader never sees half of it. Returns the file's mtime (ns)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    written = path.with_name(f".{path.name}.{os.getpid()}")
+    descriptor = os.open(written, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w") as handle:
+        json.dump(state, handle, indent=1)
+    os.replace(written, path)
+    return path.stat().st_mtime_ns
 
 
 def signing_key_of(state: dict[str, Any]) -> Any:

@@ -1,6 +1,7 @@
 """Making tokens, for every tool that needs one: the dev issuer and `fastauthz token`, the tests, the
 benchmarks' fixtures and the load test. joserfc generates the keys and signs (the handler never
-imports this module, nor joserfc). Breaking them (forge, tamper, parts) is testkit/forgery.py's job.
+imports this module, nor joserfc). `tamper` is here because the load test ships it; breaking tokens
+otherwise (forge, parts) is testkit/forgery.py's job.
 
 base64url here is lenient on the way in (padding optional) and unpadded on the way out; the handler's
 own decoder (fastauthz.token.b64url_decode) is strict, and tests pin it against this one.
@@ -59,6 +60,12 @@ def sign(key: Any, payload: dict[str, Any], alg: str | None = None, **header: An
     alg = alg or signing_alg(key)
     members = {"alg": alg, "kid": getattr(key, "kid", None), **header}
     return str(jwt.encode({k: v for k, v in members.items() if v is not None}, payload, key, algorithms=[alg]))
+
+
+def tamper(token: str) -> str:
+    """Same header and payload, a signature that does not verify (still canonical base64url)."""
+    head, _, signature = token.rpartition(".")
+    return f"{head}.{signature[:-8]}{'A' * 8 if signature[-8:] != 'A' * 8 else 'B' + 'A' * 7}"
 
 
 def b64url_decode(text: str) -> bytes:

@@ -61,12 +61,16 @@ def _start(environment: Any, **_: Any) -> None:
         user_class.wait_time = constant_throughput(options.connects_per_user)
 
 
-def next_token() -> tuple[str, str | None]:
-    """The next request's token kind, by the mix's weights, and its token (None: send none).
-    Raises TokenSupplyError when the source has run dry (a token-supply failure, counted)."""
+def next_token(environment: Any, request_type: str, name: str) -> tuple[str, str | None] | None:
+    """The next request's token kind, by the mix's weights, and its token (None: send none); None when
+    the source has run dry, counted as a token-supply failure."""
     assert supply is not None  # set at test start
     kind = supply.pick_kind()
-    return kind, supply.token(kind)
+    try:
+        return kind, supply.token(kind)
+    except TokenSupplyError as dry:
+        record(environment, request_type, name, kind, "supply", 0.0, dry)
+        return None
 
 
 def record(environment: Any, request_type: str, name: str, kind: str, outcome: str, elapsed: float, error: Exception | None) -> None:

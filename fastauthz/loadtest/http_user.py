@@ -19,7 +19,7 @@ from fastauthz.loadtest import core
 from fastauthz.loadtest.arrivals import RateDriver
 from fastauthz.loadtest.core import ScenarioShape  # noqa: F401 (locust finds the load shape in this module)
 from fastauthz.loadtest.options import add_http_options
-from fastauthz.loadtest.tokens import TokenSupplyError, expected_status
+from fastauthz.loadtest.tokens import expected_status
 
 events.init_command_line_parser.add_listener(add_http_options)
 
@@ -37,11 +37,10 @@ core.expectation[0] = http_expectation
 def request_once(user: User, session: requests.Session) -> None:
     """One request with a token of the mix's next kind, classified by its status."""
     options = user.environment.parsed_options
-    try:
-        kind, token = core.next_token()
-    except TokenSupplyError as dry:
-        core.record(user.environment, "HTTP", "request", "valid", "supply", 0.0, dry)
+    picked = core.next_token(user.environment, "HTTP", "request")
+    if picked is None:
         return
+    kind, token = picked
     path, headers = options.path, {}
     if token is not None:
         if options.token_in == "query":

@@ -6,13 +6,12 @@ layout (issuer.json), so that `--tokens mint:DIR` reads either."""
 from __future__ import annotations
 
 import json
-import os
 import uuid
 from pathlib import Path
 
 from joserfc.jwk import KeySet
 
-from ..dev.issuer import STATE_FILE
+from ..dev.issuer import STATE_FILE, write_state
 from ..dev.tokens import ALGORITHM_KEYS, generate_key
 from ..errors import ConfigError
 
@@ -27,12 +26,8 @@ def write_loadtest_issuer(out: Path, issuer: str, audience: str, alg: str = "ES2
         raise ConfigError("--issuer", f"{issuer!r} is not an https:// URL (an address of yours; the authorizer compares iss exactly)")
     kid = f"loadtest-{uuid.uuid4().hex[:8]}"
     key = generate_key(alg, kid=kid, declare_alg=True)
-    out.mkdir(parents=True, exist_ok=True)
     state = {"issuer": issuer, "audience": audience, "signing_kid": kid, "scope": scope, "keys": KeySet([key]).as_dict(private=True)}
-    private = out / STATE_FILE
-    descriptor = os.open(private, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(descriptor, "w") as handle:
-        json.dump(state, handle, indent=1)
+    write_state(out / STATE_FILE, state)
     public = out / PUBLIC_FILE
     public.write_text(json.dumps(KeySet([key]).as_dict(private=False), indent=1) + "\n")
     return public

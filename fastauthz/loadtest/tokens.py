@@ -28,8 +28,8 @@ from pathlib import Path
 from typing import Any
 
 from ..dev.issuer import STATE_FILE, signing_key_of
-from ..dev.tokens import b64url_decode, generate_key, sign
-from ..settings import MAX_LEEWAY_SECONDS
+from ..dev.tokens import b64url_decode, generate_key, sign, tamper
+from ..settings import EXPIRED_BY
 
 KINDS = ("valid", "repeated", "expired", "bad_signature", "unknown_kid", "none")
 EXPECTED = {"valid": 101, "repeated": 101, "expired": 401, "bad_signature": 401, "unknown_kid": 401, "none": 401}
@@ -39,7 +39,6 @@ DEFAULT_MIX = "valid=50,repeated=30,expired=5,bad_signature=5,unknown_kid=5,none
 EXPIRY_MARGIN = 30.0
 REFRESH_AHEAD = 120.0
 MINTED_TTL = 600.0
-EXPIRED_BY = MAX_LEEWAY_SECONDS + 60
 
 
 class TokenSupplyError(ValueError):
@@ -69,12 +68,6 @@ def parse_mix(text: str) -> dict[str, float]:
     if not mix or sum(mix.values()) <= 0 or min(mix.values()) < 0:
         raise TokenSupplyError("--mix needs positive weights, e.g. valid=90,expired=10")
     return mix
-
-
-def tamper(token: str) -> str:
-    """Same header and payload, a signature that does not verify (still canonical base64url)."""
-    head, _, signature = token.rpartition(".")
-    return f"{head}.{signature[:-8]}{'A' * 8 if signature[-8:] != 'A' * 8 else 'B' + 'A' * 7}"
 
 
 def claims_of(token: str) -> dict[str, Any]:

@@ -18,17 +18,15 @@ from fastauthz.loadtest import core
 from fastauthz.loadtest.arrivals import RateDriver
 from fastauthz.loadtest.core import ScenarioShape  # noqa: F401 (locust finds the load shape in this module)
 from fastauthz.loadtest.sockets import close
-from fastauthz.loadtest.tokens import TokenSupplyError
 
 
 def connect_once(user: User) -> None:
     """One connect with a token of the mix's next kind: classify, optionally hold and exchange a message, close."""
     options = user.environment.parsed_options
-    try:
-        kind, token = core.next_token()
-    except TokenSupplyError as dry:
-        core.record(user.environment, "WS", "connect", "valid", "supply", 0.0, dry)
+    picked = core.next_token(user.environment, "WS", "connect")
+    if picked is None:
         return
+    kind, token = picked
     assert user.host is not None  # --host: locust refuses to start without one
     url, headers, subprotocols = user.host, [], None
     if token is not None:

@@ -8,34 +8,17 @@ fresh virtualenv installs locust, gevent and moto from the registry."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
-import venv
 from pathlib import Path
 
 import pytest
 
-from testkit.readme import ROOT, blocks, run_block, workdir_with
+from testkit.readme import blocks, run_block, workdir_with
+from testkit.wheel import install_wheel
 
 
 @pytest.fixture(scope="module")
 def fresh_venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    work = tmp_path_factory.mktemp("wheel")
-    built = subprocess.run(
-        [sys.executable, "-m", "build", "--wheel", "--outdir", str(work / "dist"), str(ROOT)], capture_output=True, text=True, timeout=600
-    )
-    assert built.returncode == 0, built.stdout[-2000:] + built.stderr[-2000:]
-    (wheel,) = (work / "dist").glob("fastauthz-*.whl")
-    venv.create(work / "venv", with_pip=True)
-    install = subprocess.run(
-        [str(work / "venv" / "bin" / "python"), "-m", "pip", "install", "--quiet", f"{wheel}[loadtest]"],
-        capture_output=True,
-        text=True,
-        timeout=900,
-        cwd=work,
-    )
-    assert install.returncode == 0, install.stderr[-3000:]
-    return work / "venv"
+    return install_wheel(tmp_path_factory.mktemp("wheel"), "loadtest")
 
 
 @pytest.mark.parametrize(("options", "lines"), blocks("loadtest"), ids=lambda value: value if isinstance(value, str) else "")

@@ -8,13 +8,12 @@ import json
 import os
 import re
 import subprocess
-import sys
-import venv
 from pathlib import Path
 
 import pytest
 
 from fastauthz.dev.issuer import DevIssuer
+from testkit.wheel import install_wheel
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow
@@ -24,15 +23,7 @@ pytestmark = pytest.mark.slow
 def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A venv holding the wheel `python -m build` makes from this checkout, and nothing of the checkout."""
     work = tmp_path_factory.mktemp("wheel")
-    built = subprocess.run(
-        [sys.executable, "-m", "build", "--wheel", "--outdir", str(work / "dist"), str(ROOT)], capture_output=True, text=True, timeout=600
-    )
-    assert built.returncode == 0, built.stdout[-2000:] + built.stderr[-2000:]
-    (wheel,) = (work / "dist").glob("fastauthz-*.whl")
-    venv.create(work / "venv", with_pip=True)
-    python = work / "venv" / "bin" / "python"
-    install = subprocess.run([str(python), "-m", "pip", "install", "--quiet", str(wheel)], capture_output=True, text=True, timeout=600)
-    assert install.returncode == 0, install.stderr[-2000:]
+    install_wheel(work)
     return work
 
 

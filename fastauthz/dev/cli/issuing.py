@@ -10,13 +10,11 @@ import urllib.request
 from typing import Any
 
 from ...logs import fingerprint
-from ...settings import MAX_LEEWAY_SECONDS
+from ...settings import EXPIRED_BY
 from .errors import CommandError
 
 DEFAULT_STATE = ".fastauthz"
 ISSUER_PORT = 8766
-# Past the largest leeway the authorizer accepts (JWT_LEEWAY_SECONDS), with a minute to spare.
-EXPIRED_BY = MAX_LEEWAY_SECONDS + 60
 
 
 def _issuer_state(state_dir: str) -> dict[str, Any]:
